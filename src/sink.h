@@ -1,0 +1,115 @@
+/*
+ * sink.h: the interface between the load pipeline and a target database.
+ *
+ * A sink module is a `struct sink_ops` in its own file (sink_pg.c, sink_mysql.c,
+ * sink_dynamodb.c, ...), registered by name in sink.c. The core never knows which
+ * database it talks to. A `struct sink` (a connection and its state) belongs to
+ * one worker thread; it stays open between jobs and is reopened after failures.
+ *
+ * One load is: begin() -> write() ... -> commit() (or abort()). Rows arrive in
+ * batches of borrowed fields; a field with ptr == NULL is NULL. begin() may
+ * report that the ledger already holds this object (bucket, key, etag): then
+ * the caller skips the load and deletes the message as "already loaded".
+ */
+#ifndef INGESTD_SINK_H
+#define INGESTD_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+enum ierr_class {
+    IERR_NONE = 0,
+    IERR_TRANSIENT,          /* retry later: network, deadlock, DB down, throttling */
+    IERR_PERMANENT,          /* this object will never load: report to the DLQ */
+    IERR_CONFIG,             /* the configuration is wrong (missing table, bad credentials) */
+};
+
+/* An error with its position in the object when known (line/column are 1-based, 0 = unknown). */
+struct ierr {
+    enum ierr_class cls;
+    char reason[512];
+    uint64_t line;
+    unsigned column;
+    char column_name[128];
+    char sample[256];        /* the offending value or row, truncated */
+};
+
+void ierr_set(struct ierr *e, enum ierr_class cls, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *ierr_class_name(enum ierr_class cls);   /* "transient", "permanent", "config" */
+
+/* The object being loaded. */
+struct load_object {
+    const char *bucket;
+    const char *key;         /* decoded */
+    const char *etag;        /* without quotes; may be "" */
+    const char *version_id;  /* may be NULL */
+    const char *sequencer;   /* may be NULL */
+    uint64_t size;
+};
+
+/* What is being loaded where. */
+struct load_target {
+    const struct route_conf *route;
+    const char *table;       /* expanded from the route's template, validated identifier */
+    const struct strlist *columns;   /* the object's columns, in field order */
+};
+
+struct sink_field {
+    const char *ptr;         /* NULL = SQL NULL */
+    size_t len;
+};
+
+struct sink_row {
+    uint64_t line;           /* line of the object where the record starts */
+    const struct sink_field *fields;  /* columns->n fields */
+};
+
+struct sink_batch {
+    const struct sink_row *rows;
+    size_t nrows;
+};
+
+struct load_stats {
+    uint64_t rows;           /* rows committed */
+    uint64_t bytes;          /* object bytes read */
+    uint64_t rejected;       /* rows skipped under on_error = skip_row */
+};
+
+/* A row skipped under on_error = skip_row, recorded by the sink in the same transaction. */
+struct sink_reject {
+    uint64_t line;
+    unsigned column;
+    const char *reason;
+    const char *raw;
+};
+
+struct sink;
+
+struct sink_ops {
+    const char *name;        /* "postgres", "mysql", "dynamodb", "sqs" */
+    enum sink_type type;
+    size_t max_batch_rows;   /* 0 = no limit */
+
+    int (*open)(const struct sink_conf *sc, const struct config *cfg, struct sink **out,
+                struct ierr *e);
+    /* Look up the ledger, prepare the target (create, truncate, staging). */
+    int (*begin)(struct sink *s, const struct load_object *obj, const struct load_target *t,
+                 bool *already_loaded, struct ierr *e);
+    int (*write)(struct sink *s, const struct sink_batch *b, struct ierr *e);
+    int (*reject)(struct sink *s, const struct sink_reject *r, struct ierr *e);
+    /* Finish the load and write the ledger record atomically with the rows. */
+    int (*commit)(struct sink *s, const struct load_stats *st, bool *already_loaded,
+                  struct ierr *e);
+    void (*abort)(struct sink *s);     /* never fails; best-effort rollback */
+    void (*close)(struct sink *s);     /* NULL-safe */
+    /* For `ingestd check`: connect and verify; 0 ok. */
+    int (*check)(const struct sink_conf *sc, const struct config *cfg, struct ierr *e);
+};
+
+const struct sink_ops *sink_ops_for(enum sink_type type);  /* NULL when not built in */
+
+#endif
