@@ -52,12 +52,19 @@ void sigv4_params_service(struct sigv4_params *p, const char *region, const char
 
 #define SIGV4_MAX_ADD 4
 
+/* Signing replaces any X-Amz-Date, Authorization (and, when it adds them, X-Amz-Security-Token
+ * and x-amz-content-sha256) present in req->headers: the caller must not send its own copies.
+ * Without payload_hash/sign_body_header, a caller-supplied x-amz-content-sha256 header is signed
+ * and its value used as the payload hash, as AWS servers do. */
+
 struct sigv4_result {
     char *canonical_request;     /* owned */
     char *string_to_sign;        /* owned */
     char signature[65];
     char amz_date[17];           /* YYYYMMDDTHHMMSSZ */
-    /* Headers the caller must add to the request, in this order (owned strings). */
+    /* Headers the caller must add to the request, in this order (owned strings): X-Amz-Date,
+     * x-amz-content-sha256 (when signed), X-Amz-Security-Token (when a token is set, signed or
+     * not), Authorization. sigv4_result_free() frees them and the strings above. */
     struct {
         char *name;
         char *value;
@@ -70,6 +77,20 @@ int sigv4_sign(const struct sigv4_request *req, const struct sigv4_params *param
                const struct aws_creds *creds, struct sigv4_result *out,
                char *errbuf, size_t errlen);
 void sigv4_result_free(struct sigv4_result *r);
+
+/* Building blocks of sigv4_sign(), exposed for the unit tests. Results are malloc'd and owned
+ * by the caller. Pure and reentrant, like everything in this module: any thread may call. */
+/* Canonical URI: path as sent; normalize removes dot segments and collapses "//";
+ * double_encode URI-encodes the (normalised) path once more, keeping '/'. */
+char *sigv4_canonical_uri(const char *path, bool normalize, bool double_encode);
+/* Canonical query: pieces split on '&' (empty ones skipped), key/value split at the first '=',
+ * percent-decoded ('+' stays '+'), AWS-encoded again, sorted by key then value. */
+char *sigv4_canonical_query(const char *query);
+/* Canonical header block ("name:value\n" per distinct lower-cased name, sorted; duplicate names
+ * merged with ',' in order; values trimmed, inner whitespace runs and obs-folds collapsed to one
+ * space) and the ';'-joined signed-header list. 0, or -1 on an invalid header name. */
+int sigv4_canonical_headers(const struct sigv4_header *h, size_t n, char **block,
+                            char **signed_list, char *errbuf, size_t errlen);
 
 /* Helpers shared with the HTTP clients. */
 void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
