@@ -37,6 +37,8 @@ struct ierr {
     char sample[256];        /* the offending value or row, truncated */
 };
 
+/* Sets cls and reason and clears the position fields (line, column, column_name, sample);
+ * callers fill those afterwards. e may be NULL. */
 void ierr_set(struct ierr *e, enum ierr_class cls, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *ierr_class_name(enum ierr_class cls);   /* "transient", "permanent", "config" */
@@ -51,11 +53,31 @@ struct load_object {
     uint64_t size;
 };
 
+/*
+ * Column types for create_table, database-neutral; each sink maps them to its own SQL
+ * types (PostgreSQL: text, bigint, numeric, double precision, boolean, date, timestamp,
+ * timestamptz, jsonb). The pipeline infers them from the header and the first rows.
+ */
+enum sink_col_type {
+    SINK_COL_TEXT = 0,
+    SINK_COL_BIGINT,
+    SINK_COL_NUMERIC,
+    SINK_COL_DOUBLE,
+    SINK_COL_BOOL,
+    SINK_COL_DATE,
+    SINK_COL_TIMESTAMP,      /* without time zone */
+    SINK_COL_TIMESTAMPTZ,
+    SINK_COL_JSON,
+};
+
 /* What is being loaded where. */
 struct load_target {
     const struct route_conf *route;
     const char *table;       /* expanded from the route's template, validated identifier */
     const struct strlist *columns;   /* the object's columns, in field order */
+    /* Used only when the table is missing and route->create_table is set: one type per
+     * entry of columns, borrowed for the duration of begin(); NULL = every column text. */
+    const enum sink_col_type *column_types;
 };
 
 struct sink_field {
@@ -111,5 +133,20 @@ struct sink_ops {
 };
 
 const struct sink_ops *sink_ops_for(enum sink_type type);  /* NULL when not built in */
+
+/*
+ * Passwords of SQL sinks. A sink's open() calls sink_resolve_password(): `password` is
+ * used as is; `password_file` is read at that moment (first line, trimmed; unreadable
+ * -> IERR_CONFIG naming the file and errno); `password_secret` is passed to the resolver
+ * installed with sink_set_secret_resolver() (Secrets Manager, installed once by main
+ * before any worker starts; no resolver -> IERR_CONFIG). *out is NULL when the sink has
+ * no password configured, else an owned string the caller frees (after zeroing it).
+ * Any thread may call sink_resolve_password(); the resolver must be thread-safe.
+ */
+typedef int (*sink_secret_fn)(const struct config *cfg, const char *secret_id, char **out,
+                              struct ierr *e);
+void sink_set_secret_resolver(sink_secret_fn fn);
+int sink_resolve_password(const struct sink_conf *sc, const struct config *cfg, char **out,
+                          struct ierr *e);
 
 #endif
