@@ -16,8 +16,9 @@
  * flagged so that the HTTP client can correct its clock offset from the server's
  * Date header and try once more.
  *
- * Pure: no I/O, no allocation, no logging; any thread may call everything here.
- * The struct is plain data (fixed-size strings, truncated) and may be copied.
+ * Pure: no I/O, no logging, nothing kept between calls; any thread may call
+ * everything here. The struct is plain data (fixed-size strings; long texts are
+ * truncated) and may be copied.
  */
 #ifndef INGESTD_AWS_ERROR_H
 #define INGESTD_AWS_ERROR_H
