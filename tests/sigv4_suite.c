@@ -2,8 +2,6 @@
  * sigv4_suite: runs SigV4 test cases in the aws-c-auth "v4" layout against sigv4_sign().
  *
  *   tests/sigv4_suite DIR...
- *   tests/sigv4_suite            (make check: $INGESTD_SRCDIR/../shared/sigv4-suite/v4 and
- *                                 $INGESTD_SRCDIR/data/sigv4)
  *
  * Each DIR is a case folder (context.json + request.txt) or a folder searched recursively for
  * case folders. For every case the canonical request, string to sign and signature are compared
@@ -12,10 +10,7 @@
  * "N passed, M failed". The exit status is non-zero when anything failed, including a DIR with
  * no case in it. The contract is in the suite's README ("Runner contract"). Presigned-URL
  * (query-*) expectations are not checked: ingestd only signs with the Authorization header.
- *
- * Without arguments it is the `make check` test (automake runs every check program without
- * arguments). The AWS suite lives outside the repository, next to it as in CI; when it is
- * absent the test is skipped (77), except under CI=true where that is a failure.
+ * `make check` runs it through tests/sigv4_suite.sh.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -442,40 +437,14 @@ static int walk(const char *dir)
     return found;
 }
 
-/* The `make check` defaults; NULL after printing why when they cannot be used. */
-static char **default_dirs(int *status)
-{
-    const char *src = getenv("INGESTD_SRCDIR"), *ci = getenv("CI");
-    char **dirs;
-
-    if (str_empty(src)) {
-        fprintf(stderr, "usage: sigv4_suite DIR...  (or set INGESTD_SRCDIR)\n");
-        *status = 2;
-        return NULL;
-    }
-    dirs = xcalloc(3, sizeof(*dirs));
-    dirs[0] = xasprintf("%s/../shared/sigv4-suite/v4", src);
-    dirs[1] = xasprintf("%s/data/sigv4", src);
-    if (!is_dir(dirs[0]) && !(ci != NULL && strcmp(ci, "true") == 0)) {
-        printf("# SKIP: %s is absent\n", dirs[0]);
-        free(dirs[0]);
-        free(dirs[1]);
-        free(dirs);
-        *status = 77;
-        return NULL;
-    }
-    return dirs;
-}
-
 int main(int argc, char **argv)
 {
-    char **dirs = argv + 1, **defaults = NULL;
-    int status = 0;
-
-    if (argc < 2 && (dirs = defaults = default_dirs(&status)) == NULL)
-        return status;
-    for (int i = 0; dirs[i] != NULL; i++) {
-        char *dir = xstrdup(dirs[i]);
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s DIR...\n", argv[0]);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        char *dir = xstrdup(argv[i]);
         size_t len = strlen(dir);
         while (len > 1 && dir[len - 1] == '/')
             dir[--len] = '\0';
@@ -485,9 +454,6 @@ int main(int argc, char **argv)
             report(dir, "no case folder (context.json + request.txt) found");
         free(dir);
     }
-    for (int i = 0; defaults != NULL && defaults[i] != NULL; i++)
-        free(defaults[i]);
-    free(defaults);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail > 0 ? 1 : 0;
 }
