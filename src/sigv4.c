@@ -112,8 +112,8 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-/* A '%' not followed by two hex digits is taken literally (it is re-encoded as %25), which is
- * how servers treat it too. '+' is not a space here: SigV4 is not form decoding. */
+/* A '%' not followed by two hex digits is taken literally (re-encoded as %25) rather than
+ * failing the request. '+' is not a space here: SigV4 is not form decoding. */
 static void percent_decode_into(struct buf *b, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
