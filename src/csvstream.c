@@ -1,0 +1,618 @@
+/*
+ * csvstream.c: libcsv driven incrementally, with line tracking, batching and row checks.
+ *
+ * Input goes through three stages: BOM removal (the three bytes may arrive split
+ * across chunks), skip_lines (whole physical lines dropped before parsing), then
+ * libcsv. libcsv reports fields (cb1) and record ends (cb2) but no positions, so
+ * positions are rebuilt from what it reports: with CSV_REPALL_NL every unquoted
+ * CR and LF reaches cb2, including blank lines; newlines inside quoted fields are
+ * counted in the field's bytes. CSV_EMPTY_IS_NULL tells an unquoted empty field
+ * (NULL pointer) from a quoted one. A space function that accepts nothing keeps
+ * libcsv from trimming unquoted fields.
+ *
+ * Fields are copied from libcsv's entry buffer into one arena per batch, each
+ * NUL-terminated (regexec needs it; sinks may use it). Offsets, not pointers,
+ * are recorded while the arena may still grow; pointers are fixed up when the
+ * batch is handed out. Row checks (field count, UTF-8, validate.* rules) live
+ * in csvcheck.c. This file does no I/O and no logging.
+ */
+#include "csvstream.h"
+
+#include <csv.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "csvcheck.h"
+#include "utf8.h"
+#include "util.h"
+
+#define FEED_SLICE (64u * 1024)          /* bounds how far a field may overrun max_field */
+#define NO_FIELD SIZE_MAX
+
+struct csvstream {
+    const struct route_conf *rc;
+    struct csvstream_cb cb;
+    struct csvstream_limits lim;
+    struct csv_parser p;
+    char delim;
+
+    /* input stages */
+    unsigned char bom[3];
+    size_t bomlen;
+    bool bom_done;
+    int skip_left;
+    uint64_t in_bytes;           /* object bytes consumed by the stages so far */
+
+    /* positions */
+    uint64_t line;               /* physical line at the parser's last reported event */
+    bool pending_cr;             /* the last record ended with CR: a following LF is CRLF */
+    uint64_t rec_line;           /* line where the current record starts */
+    size_t rec_nfields;          /* fields seen in the current record */
+
+    /* columns */
+    bool header_pending;
+    bool announced;
+    struct strlist cols;
+    size_t ncols;                /* 0 until known */
+    struct csvcheck check;
+
+    /* the record being parsed: offsets into the arena, NO_FIELD for NULL */
+    size_t *cur_off;
+    size_t *cur_len;
+    size_t cur_cap;
+    size_t rec_arena_start;
+    char row_reason[256];        /* first problem found in the current record */
+    unsigned row_col;
+    char row_sample[256];
+    char extra_sample[256];      /* the first field past the column count */
+
+    /* the batch */
+    struct buf arena;
+    struct sink_field *fields;   /* batch_rows * ncols */
+    size_t *boff;
+    struct sink_row *rows;
+    size_t nrows;
+
+    struct csvstream_stats st;
+    bool failed;
+    struct ierr err;
+};
+
+static int never_space(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+/* Fails the stream once; later failures (libcsv keeps calling back) are ignored. */
+static void PRINTF_LIKE(5, 6)
+fail(struct csvstream *s, uint64_t line, unsigned col, const char *sample, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (s->failed)
+        return;
+    s->failed = true;
+    memset(&s->err, 0, sizeof(s->err));
+    s->err.cls = IERR_PERMANENT;
+    va_start(ap, fmt);
+    vsnprintf(s->err.reason, sizeof(s->err.reason), fmt, ap);
+    va_end(ap);
+    s->err.line = line;
+    s->err.column = col;
+    if (col > 0 && col <= s->cols.n)
+        snprintf(s->err.column_name, sizeof(s->err.column_name), "%s", s->cols.v[col - 1]);
+    if (sample)
+        snprintf(s->err.sample, sizeof(s->err.sample), "%s", sample);
+}
+
+/* A callback failed: keep its error as it is. */
+static void fail_with(struct csvstream *s, const struct ierr *e)
+{
+    if (s->failed)
+        return;
+    s->failed = true;
+    s->err = *e;
+    if (s->err.cls == IERR_NONE)
+        s->err.cls = IERR_PERMANENT;
+}
+
+struct csvstream *csvstream_new(const struct route_conf *rc, const struct csvstream_cb *cb,
+                                struct ierr *e)
+{
+    struct csvstream *s;
+    char delim = rc->delimiter, quote = rc->quote;
+
+    memset(e, 0, sizeof(*e));
+    e->cls = IERR_CONFIG;
+    if (rc->format != FORMAT_CSV && rc->format != FORMAT_TSV) {
+        snprintf(e->reason, sizeof(e->reason), "route %s: format is not csv or tsv",
+                 rc->name ? rc->name : "?");
+        return NULL;
+    }
+    if (rc->format == FORMAT_TSV)
+        quote = '\0';            /* the feed refuses NUL bytes, so libcsv never sees a quote */
+    if (delim == '\0' || delim == '\n' || delim == '\r' || (quote && delim == quote) ||
+        quote == '\n' || quote == '\r') {
+        snprintf(e->reason, sizeof(e->reason),
+                 "route %s: unusable CSV dialect (delimiter 0x%02x, quote 0x%02x)",
+                 rc->name ? rc->name : "?", (unsigned char)delim, (unsigned char)quote);
+        return NULL;
+    }
+    memset(e, 0, sizeof(*e));
+
+    s = xcalloc(1, sizeof(*s));
+    s->rc = rc;
+    s->cb = *cb;
+    s->lim.batch_rows = CSVSTREAM_BATCH_ROWS;
+    s->lim.batch_bytes = CSVSTREAM_BATCH_BYTES;
+    s->lim.max_field = CSVSTREAM_MAX_FIELD;
+    s->delim = delim;
+    csv_init(&s->p, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL | CSV_EMPTY_IS_NULL);
+    csv_set_delim(&s->p, (unsigned char)delim);
+    csv_set_quote(&s->p, (unsigned char)quote);
+    csv_set_space_func(&s->p, never_space);
+    /* libcsv grows its entry buffer linearly: large steps keep big fields O(n) */
+    csv_set_blk_size(&s->p, 64 * 1024);
+    s->skip_left = rc->skip_lines > 0 ? rc->skip_lines : 0;
+    s->line = 1;
+    s->header_pending = rc->header;
+    buf_init(&s->arena);
+    csvcheck_init(&s->check, rc);
+    if (!rc->header && rc->columns.n > 0) {
+        for (size_t i = 0; i < rc->columns.n; i++)
+            csvcheck_push_name(&s->cols, rc->columns.v[i]);
+        s->ncols = s->cols.n;
+    }
+    return s;
+}
+
+void csvstream_set_limits(struct csvstream *s, const struct csvstream_limits *l)
+{
+    if (l->batch_rows)
+        s->lim.batch_rows = l->batch_rows;
+    if (l->batch_bytes)
+        s->lim.batch_bytes = l->batch_bytes;
+    if (l->max_field)
+        s->lim.max_field = l->max_field;
+}
+
+const struct strlist *csvstream_columns(const struct csvstream *s)
+{
+    return s->ncols ? &s->cols : NULL;
+}
+
+void csvstream_get_stats(const struct csvstream *s, struct csvstream_stats *st)
+{
+    *st = s->st;
+    st->lines = s->line;
+}
+
+void csvstream_free(struct csvstream *s)
+{
+    if (!s)
+        return;
+    csv_free(&s->p);
+    csvcheck_free(&s->check);
+    for (size_t i = 0; i < s->cols.n; i++)
+        free(s->cols.v[i]);
+    free(s->cols.v);
+    free(s->cur_off);
+    free(s->cur_len);
+    buf_free(&s->arena);
+    free(s->fields);
+    free(s->boff);
+    free(s->rows);
+    free(s);
+}
+
+/* ---- batches ---- */
+
+/* Columns are known: size the batch arrays once and tell the consumer. */
+static int announce(struct csvstream *s)
+{
+    struct ierr e = {0};
+
+    if (s->announced)
+        return 0;
+    s->announced = true;
+    if (csvcheck_resolve(&s->check, s->rc, &s->cols, &e) < 0) {
+        fail_with(s, &e);
+        return -1;
+    }
+    s->fields = xcalloc(s->lim.batch_rows * s->ncols, sizeof(*s->fields));
+    s->boff = xcalloc(s->lim.batch_rows * s->ncols, sizeof(*s->boff));
+    s->rows = xcalloc(s->lim.batch_rows, sizeof(*s->rows));
+    if (s->cb.columns && s->cb.columns(s->cb.arg, &s->cols, &e) < 0) {
+        fail_with(s, &e);
+        return -1;
+    }
+    return 0;
+}
+
+static int flush(struct csvstream *s)
+{
+    struct ierr e = {0};
+    struct sink_batch b;
+    size_t nf = s->nrows * s->ncols;
+
+    if (s->nrows == 0)
+        return 0;
+    for (size_t i = 0; i < nf; i++)
+        s->fields[i].ptr = s->boff[i] == NO_FIELD ? NULL : s->arena.data + s->boff[i];
+    for (size_t r = 0; r < s->nrows; r++)
+        s->rows[r].fields = s->fields + r * s->ncols;
+    b.rows = s->rows;
+    b.nrows = s->nrows;
+    s->st.rows += s->nrows;
+    if (s->cb.batch(s->cb.arg, &b, &e) < 0) {
+        fail_with(s, &e);
+        return -1;
+    }
+    s->nrows = 0;
+    buf_reset(&s->arena);
+    return 0;
+}
+
+/* ---- records ---- */
+
+static void row_problem(struct csvstream *s, unsigned col, const char *sample, size_t slen,
+                        const char *fmt, ...) PRINTF_LIKE(5, 6);
+
+static void row_problem(struct csvstream *s, unsigned col, const char *sample, size_t slen,
+                        const char *fmt, ...)
+{
+    va_list ap;
+
+    if (s->row_reason[0])
+        return;
+    va_start(ap, fmt);
+    vsnprintf(s->row_reason, sizeof(s->row_reason), fmt, ap);
+    va_end(ap);
+    s->row_col = col;
+    utf8_sample(s->row_sample, sizeof(s->row_sample), sample ? sample : "", slen);
+}
+
+static void cur_reserve(struct csvstream *s, size_t n)
+{
+    if (n <= s->cur_cap)
+        return;
+    s->cur_cap = n < 16 ? 16 : n * 2;
+    s->cur_off = xrealloc(s->cur_off, s->cur_cap * sizeof(*s->cur_off));
+    s->cur_len = xrealloc(s->cur_len, s->cur_cap * sizeof(*s->cur_len));
+}
+
+/* How many fields of a record are stored: all of them up to the known column count. */
+static size_t store_limit(const struct csvstream *s)
+{
+    return s->ncols ? s->ncols : CSVSTREAM_MAX_COLUMNS;
+}
+
+static void on_field(void *data, size_t len, void *arg)
+{
+    struct csvstream *s = arg;
+    const char *f = data;
+    size_t k = s->rec_nfields, bad;
+    bool is_null;
+
+    if (s->failed)
+        return;
+    s->pending_cr = false;
+    if (k == 0) {
+        s->rec_line = s->line;
+        s->rec_arena_start = s->arena.len;
+        s->row_reason[0] = '\0';
+    }
+    s->rec_nfields++;
+    if (len > 0 && memchr(f, '\n', len)) {
+        for (const char *q = f; (q = memchr(q, '\n', len - (size_t)(q - f))) != NULL; q++)
+            s->line++;
+    }
+    if (len > s->lim.max_field) {
+        fail(s, s->rec_line, (unsigned)k + 1, NULL,
+             "line %llu: field %zu is longer than %zu bytes", (unsigned long long)s->rec_line,
+             k + 1, s->lim.max_field);
+        return;
+    }
+    if (k >= store_limit(s)) {
+        if (s->ncols == 0) {
+            fail(s, s->rec_line, (unsigned)k + 1, NULL, "line %llu: more than %u fields",
+                 (unsigned long long)s->rec_line, CSVSTREAM_MAX_COLUMNS);
+        } else if (k == s->ncols) {
+            utf8_sample(s->extra_sample, sizeof(s->extra_sample), f ? f : "", len);
+        }
+        return;
+    }
+    if (f && !utf8_valid(f, len, &bad)) {
+        row_problem(s, (unsigned)k + 1, f, len,
+                    "line %llu, column %zu: invalid UTF-8 at byte %zu of the field",
+                    (unsigned long long)s->rec_line, k + 1, bad + 1);
+    }
+    /* null strings never apply to header names */
+    is_null = s->header_pending ? f == NULL : csvcheck_is_null(&s->check, f, len);
+    cur_reserve(s, k + 1);
+    if (is_null) {
+        s->cur_off[k] = NO_FIELD;
+        s->cur_len[k] = 0;
+        return;
+    }
+    s->cur_off[k] = s->arena.len;
+    s->cur_len[k] = len;
+    buf_reserve(&s->arena, len + 1);
+    if (len)
+        memcpy(s->arena.data + s->arena.len, f, len);
+    s->arena.data[s->arena.len + len] = '\0';
+    s->arena.len += len + 1;
+}
+
+static void take_header(struct csvstream *s)
+{
+    size_t n = s->rec_nfields;
+    struct ierr e = {0};
+
+    s->header_pending = false;
+    if (s->row_reason[0]) {
+        fail(s, s->rec_line, s->row_col, s->row_sample, "header: %s", s->row_reason);
+        return;
+    }
+    if (s->rc->columns.n > 0) {
+        if (s->rc->columns.n != n) {
+            fail(s, s->rec_line, 0, NULL, "header has %zu columns, the route's columns list %zu",
+                 n, s->rc->columns.n);
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            csvcheck_push_name(&s->cols, s->rc->columns.v[i]);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const char *name = s->cur_off[i] == NO_FIELD ? "" : s->arena.data + s->cur_off[i];
+            csvcheck_push_name(&s->cols, name);
+        }
+    }
+    s->arena.len = s->rec_arena_start;
+    if (csvcheck_header(&s->cols, &e) < 0) {
+        e.line = s->rec_line;
+        fail_with(s, &e);
+        return;
+    }
+    s->ncols = n;
+    announce(s);
+}
+
+/* A bad row: fail, or reject and skip it. */
+static void bad_row(struct csvstream *s)
+{
+    char raw[1024];
+    struct ierr e = {0};
+    struct sink_reject r;
+    size_t nstore = s->rec_nfields < store_limit(s) ? s->rec_nfields : store_limit(s);
+
+    if (s->rc->on_error != ON_ERROR_SKIP_ROW) {
+        fail(s, s->rec_line, s->row_col, s->row_sample, "%s", s->row_reason);
+        return;
+    }
+    if ((int64_t)s->st.rejected >= s->rc->max_errors) {
+        fail(s, s->rec_line, s->row_col, s->row_sample,
+             "more than max_errors = %lld bad rows; the last: %s",
+             (long long)s->rc->max_errors, s->row_reason);
+        return;
+    }
+    csvcheck_raw_row(raw, sizeof(raw), s->arena.data, s->cur_off, s->cur_len, nstore,
+                     s->rec_nfields > nstore, s->delim);
+    r.line = s->rec_line;
+    r.column = s->row_col;
+    r.reason = s->row_reason;
+    r.raw = raw;
+    s->st.rejected++;
+    if (s->cb.reject && s->cb.reject(s->cb.arg, &r, &e) < 0)
+        fail_with(s, &e);
+}
+
+static void end_record(struct csvstream *s)
+{
+    size_t n = s->rec_nfields, base;
+
+    if (s->header_pending) {
+        take_header(s);
+        return;
+    }
+    if (s->ncols == 0) {         /* no header, no columns: the first record decides */
+        for (size_t i = 0; i < n; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "column%zu", i + 1);
+            csvcheck_push_name(&s->cols, name);
+        }
+        s->ncols = n;
+    }
+    if (!s->announced && announce(s) < 0)
+        return;
+    if (!s->row_reason[0] && n != s->ncols) {
+        unsigned col = (unsigned)(n > s->ncols ? s->ncols + 1 : n + 1);
+        const char *sample = n > s->ncols ? s->extra_sample : "";
+        row_problem(s, col, sample, strlen(sample), "line %llu: %zu fields, expected %zu",
+                    (unsigned long long)s->rec_line, n, s->ncols);
+    }
+    if (!s->row_reason[0])
+        csvcheck_rules(&s->check, s->arena.data, s->cur_off, s->cur_len, s->rec_line,
+                       s->row_reason, sizeof(s->row_reason), &s->row_col, s->row_sample,
+                       sizeof(s->row_sample));
+    if (s->row_reason[0]) {
+        s->arena.len = s->rec_arena_start;
+        bad_row(s);
+        return;
+    }
+    base = s->nrows * s->ncols;
+    for (size_t i = 0; i < s->ncols; i++) {
+        s->boff[base + i] = s->cur_off[i];
+        s->fields[base + i].len = s->cur_len[i];
+    }
+    s->rows[s->nrows].line = s->rec_line;
+    s->nrows++;
+    if (s->nrows == s->lim.batch_rows || s->arena.len >= s->lim.batch_bytes)
+        flush(s);
+}
+
+static void on_record(int c, void *arg)
+{
+    struct csvstream *s = arg;
+
+    if (s->failed)
+        return;
+    if (s->rec_nfields > 0) {
+        end_record(s);
+        s->rec_nfields = 0;
+    }
+    if (c == '\r') {
+        s->line++;
+        s->pending_cr = true;
+    } else if (c == '\n') {
+        if (!s->pending_cr)
+            s->line++;
+        s->pending_cr = false;
+    }
+}
+
+/* ---- input ---- */
+
+static uint64_t partial_line(const struct csvstream *s)
+{
+    uint64_t l = s->line;
+    for (size_t i = 0; i < s->p.entry_pos; i++)
+        l += s->p.entry_buf[i] == '\n';
+    return l;
+}
+
+static void parse_error(struct csvstream *s, const unsigned char *at)
+{
+    char sample[256];
+    uint64_t rec = s->rec_nfields ? s->rec_line : s->line;
+    unsigned col = (unsigned)s->rec_nfields + 1;
+    uint64_t phys = partial_line(s);
+    unsigned char c = *at;
+
+    utf8_sample(sample, sizeof(sample), (const char *)s->p.entry_buf, s->p.entry_pos);
+    if (s->p.pstate == 2 /* FIELD_BEGUN */ && !s->p.quoted)
+        fail(s, rec, col, sample, "line %llu, column %u: quote character inside an unquoted "
+             "field (quote the whole field and double the quote)",
+             (unsigned long long)phys, col);
+    else if (c < 0x20 || c >= 0x7F)
+        fail(s, rec, col, sample, "line %llu, column %u: byte 0x%02X after the closing quote",
+             (unsigned long long)phys, col, c);
+    else
+        fail(s, rec, col, sample, "line %llu, column %u: character '%c' after the closing quote",
+             (unsigned long long)phys, col, c);
+}
+
+static void check_pending_field(struct csvstream *s)
+{
+    if (s->p.entry_pos > s->lim.max_field)
+        fail(s, s->rec_nfields ? s->rec_line : s->line, (unsigned)s->rec_nfields + 1, NULL,
+             "line %llu: field %zu is longer than %zu bytes",
+             (unsigned long long)(s->rec_nfields ? s->rec_line : s->line), s->rec_nfields + 1,
+             s->lim.max_field);
+}
+
+/* Parse bytes that passed the BOM and skip_lines stages. */
+static void parse(struct csvstream *s, const unsigned char *d, size_t len)
+{
+    while (len > 0 && !s->failed) {
+        size_t n = len < FEED_SLICE ? len : FEED_SLICE, done;
+        const unsigned char *nul = memchr(d, '\0', n);
+        size_t upto = nul ? (size_t)(nul - d) : n;
+
+        done = csv_parse(&s->p, d, upto, on_field, on_record, s);
+        if (s->failed)
+            return;
+        if (done < upto) {
+            if (csv_error(&s->p) == CSV_EPARSE)
+                parse_error(s, d + done);
+            else
+                fail(s, s->line, 0, NULL, "line %llu: CSV parser: %s",
+                     (unsigned long long)s->line, csv_strerror(csv_error(&s->p)));
+            return;
+        }
+        check_pending_field(s);
+        if (nul && !s->failed) {
+            fail(s, partial_line(s), (unsigned)s->rec_nfields + 1, NULL,
+                 "line %llu: NUL byte at object offset %llu: not a text file (UTF-16?)",
+                 (unsigned long long)partial_line(s),
+                 (unsigned long long)(s->in_bytes + (size_t)(nul - d)));
+            return;
+        }
+        s->in_bytes += n;
+        d += n;
+        len -= n;
+    }
+}
+
+static void skip_then_parse(struct csvstream *s, const unsigned char *d, size_t len)
+{
+    while (s->skip_left > 0 && len > 0) {
+        const unsigned char *nl = memchr(d, '\n', len);
+        size_t n = nl ? (size_t)(nl - d) + 1 : len;
+        if (nl) {
+            s->skip_left--;
+            s->line++;
+        }
+        s->in_bytes += n;
+        d += n;
+        len -= n;
+    }
+    if (len > 0)
+        parse(s, d, len);
+}
+
+int csvstream_feed(struct csvstream *s, const void *data, size_t len, struct ierr *e)
+{
+    const unsigned char *d = data;
+    static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+
+    s->st.bytes += len;
+    while (!s->bom_done && len > 0) {
+        s->bom[s->bomlen++] = *d++;
+        len--;
+        if (memcmp(s->bom, bom, s->bomlen) != 0) {
+            s->bom_done = true;
+            skip_then_parse(s, s->bom, s->bomlen);
+        } else if (s->bomlen == 3) {
+            s->bom_done = true;
+            s->in_bytes += 3;
+        }
+    }
+    if (len > 0 && !s->failed)
+        skip_then_parse(s, d, len);
+    if (s->failed) {
+        *e = s->err;
+        return -1;
+    }
+    return 0;
+}
+
+int csvstream_finish(struct csvstream *s, struct ierr *e)
+{
+    if (!s->failed && !s->bom_done) {
+        s->bom_done = true;
+        skip_then_parse(s, s->bom, s->bomlen);
+    }
+    if (!s->failed && csv_fini(&s->p, on_field, on_record, s) != 0) {
+        uint64_t rec = s->rec_nfields ? s->rec_line : s->line;
+        char sample[256];
+        utf8_sample(sample, sizeof(sample), (const char *)s->p.entry_buf, s->p.entry_pos);
+        fail(s, rec, (unsigned)s->rec_nfields + 1, sample,
+             "unterminated quoted field starting at line %llu", (unsigned long long)s->line);
+    }
+    if (!s->failed && s->header_pending)
+        fail(s, 0, 0, NULL, "no header line: the object has no records");
+    /* no header, no columns and no records: there is nothing to announce */
+    if (!s->failed && !s->announced && s->ncols > 0)
+        announce(s);
+    if (!s->failed)
+        flush(s);
+    if (s->failed) {
+        *e = s->err;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,599 @@
+/*
+ * test_csvstream.c: csvstream against hand-written inputs and the sample files.
+ *
+ * Every input is fed at every chunk size from 1 byte to the whole input (and
+ * with batches of 1, 2 and 1000 rows); each run's complete outcome (columns,
+ * rows with their lines, rejects, the error with its position) is rendered as
+ * text and must equal the expected text exactly.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csvstream.h"
+#include "tap.h"
+#include "util.h"
+
+static char *null_default[] = {""};
+
+static struct route_conf rc_csv(void)
+{
+    struct route_conf rc;
+    memset(&rc, 0, sizeof(rc));
+    rc.name = "t";
+    rc.format = FORMAT_CSV;
+    rc.header = true;
+    rc.delimiter = ',';
+    rc.quote = '"';
+    rc.null.v = null_default;
+    rc.null.n = 1;
+    rc.on_error = ON_ERROR_ABORT;
+    return rc;
+}
+
+/* Rows and rejects are rendered apart: how they interleave depends on the batch size.
+ * Rows are left out when the stream fails: the load is abandoned then. */
+struct out {
+    struct buf b;
+    struct buf rej;
+    int fail_batch_at;           /* make the Nth batch callback fail (1-based), 0: never */
+    int nbatch;
+    size_t ncols;
+};
+
+static const char *cls_name(enum ierr_class c)
+{
+    return c == IERR_TRANSIENT ? "transient" : c == IERR_PERMANENT ? "permanent"
+           : c == IERR_CONFIG  ? "config"
+                               : "none";
+}
+
+static void put_field(struct buf *b, const char *p, size_t len)
+{
+    if (!p) {
+        buf_puts(b, "\\N");
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\n')
+            buf_puts(b, "\\n");
+        else if (p[i] == '\r')
+            buf_puts(b, "\\r");
+        else
+            buf_putc(b, p[i]);
+    }
+}
+
+static int on_columns(void *arg, const struct strlist *c, struct ierr *e)
+{
+    struct out *o = arg;
+    (void)e;
+    o->ncols = c->n;
+    buf_puts(&o->b, "cols:");
+    for (size_t i = 0; i < c->n; i++)
+        buf_printf(&o->b, "%s%s", i ? "|" : "", c->v[i]);
+    buf_putc(&o->b, '\n');
+    return 0;
+}
+
+static int on_batch(void *arg, const struct sink_batch *bt, struct ierr *e)
+{
+    struct out *o = arg;
+    if (++o->nbatch == o->fail_batch_at) {
+        memset(e, 0, sizeof(*e));
+        e->cls = IERR_TRANSIENT;
+        snprintf(e->reason, sizeof(e->reason), "sink down");
+        return -1;
+    }
+    for (size_t r = 0; r < bt->nrows; r++) {
+        const struct sink_row *row = &bt->rows[r];
+        buf_printf(&o->b, "%llu:", (unsigned long long)row->line);
+        for (size_t i = 0; i < o->ncols; i++) {
+            if (i)
+                buf_putc(&o->b, '|');
+            put_field(&o->b, row->fields[i].ptr, row->fields[i].len);
+            if (row->fields[i].ptr && row->fields[i].ptr[row->fields[i].len] != '\0')
+                buf_puts(&o->b, "<not NUL-terminated>");
+        }
+        buf_putc(&o->b, '\n');
+    }
+    return 0;
+}
+
+static int on_reject(void *arg, const struct sink_reject *r, struct ierr *e)
+{
+    struct out *o = arg;
+    (void)e;
+    buf_printf(&o->rej, "reject %llu c%u: %s [%s]\n", (unsigned long long)r->line, r->column,
+               r->reason, r->raw);
+    return 0;
+}
+
+/* One run: the whole outcome as text. */
+static char *run(const struct route_conf *rc, const char *in, size_t len, size_t chunk,
+                 size_t batch_rows, size_t max_field, int fail_batch_at)
+{
+    struct out o = {.fail_batch_at = fail_batch_at};
+    struct csvstream_cb cb = {on_columns, on_batch, on_reject, &o};
+    struct csvstream_limits lim = {batch_rows, 0, max_field};
+    struct ierr e;
+    struct csvstream *s;
+    int rc_ = 0;
+
+    buf_init(&o.b);
+    buf_init(&o.rej);
+    buf_puts(&o.b, "");
+    buf_puts(&o.rej, "");
+    s = csvstream_new(rc, &cb, &e);
+    if (!s) {
+        buf_printf(&o.b, "new: %s\n", e.reason);
+        buf_free(&o.rej);
+        return buf_steal(&o.b);
+    }
+    csvstream_set_limits(s, &lim);
+    for (size_t off = 0; off < len && rc_ == 0; off += chunk)
+        rc_ = csvstream_feed(s, in + off, len - off < chunk ? len - off : chunk, &e);
+    if (rc_ == 0)
+        rc_ = csvstream_finish(s, &e);
+    if (rc_ < 0) {
+        char *cols = strstr(o.b.data, "cols:");
+        if (cols)                /* keep the columns line only */
+            o.b.len = (size_t)(strchr(cols, '\n') + 1 - o.b.data);
+        else
+            o.b.len = 0;
+    }
+    buf_append(&o.b, o.rej.data, o.rej.len);
+    buf_free(&o.rej);
+    if (rc_ < 0)
+        buf_printf(&o.b, "error %s line %llu col %u [%s] {%s}: %s\n", cls_name(e.cls),
+                   (unsigned long long)e.line, e.column, e.column_name, e.sample, e.reason);
+    else {
+        struct csvstream_stats st;
+        csvstream_get_stats(s, &st);
+        if (st.bytes != len)
+            buf_printf(&o.b, "bytes %llu != %zu\n", (unsigned long long)st.bytes, len);
+    }
+    csvstream_free(s);
+    return buf_steal(&o.b);
+}
+
+static void expect_all(const struct route_conf *rc, const char *in, size_t len, const char *want,
+                       size_t max_field)
+{
+    static const size_t batches[] = {1, 2, 1000};
+    int shown = 0;
+
+    for (size_t bi = 0; bi < ARRAY_SIZE(batches); bi++) {
+        for (size_t chunk = 1; chunk <= (len ? len : 1); chunk++) {
+            /* past 300 bytes, every size is too slow under sanitizers: sample them */
+            if (chunk > 300 && chunk != len && chunk % 97 != 0)
+                continue;
+            char *got = run(rc, in, len, chunk, batches[bi], max_field, 0);
+            if (strcmp(got, want) != 0 && shown++ < 1)
+                TAP_FAIL("chunk %zu batch %zu:\n--- want\n%s--- got\n%s", chunk, batches[bi],
+                         want, got);
+            free(got);
+        }
+    }
+}
+
+#define EXPECT_CSV(rc, in, want) expect_all(&(rc), (in), strlen(in), (want), 0)
+
+DEF_TEST(simple_lf_crlf_cr_and_no_final_newline)
+{
+    struct route_conf rc = rc_csv();
+    const char *want = "cols:a|b\n2:1|x\n3:2|y\n";
+    EXPECT_CSV(rc, "a,b\n1,x\n2,y\n", want);
+    EXPECT_CSV(rc, "a,b\r\n1,x\r\n2,y\r\n", want);
+    EXPECT_CSV(rc, "a,b\r1,x\r2,y\r", want);
+    EXPECT_CSV(rc, "a,b\n1,x\n2,y", want);
+    EXPECT_CSV(rc, "\xEF\xBB\xBF" "a,b\n1,x\n2,y\n", want);
+}
+
+DEF_TEST(blank_lines_are_skipped_but_counted)
+{
+    struct route_conf rc = rc_csv();
+    EXPECT_CSV(rc, "\n\na,b\n\n1,x\n\r\n\r\n2,y\n\n\n", "cols:a|b\n5:1|x\n8:2|y\n");
+}
+
+DEF_TEST(quoting)
+{
+    struct route_conf rc = rc_csv();
+    EXPECT_CSV(rc, "a,b\n\"x,1\",\"he said \"\"hi\"\"\"\n\"multi\nline\r\nvalue\",z\nlast,\"\"\n",
+               "cols:a|b\n2:x,1|he said \"hi\"\n3:multi\\nline\\r\\nvalue|z\n6:last|\n");
+    /* spaces are data, inside and outside quotes */
+    EXPECT_CSV(rc, "a, b \n  1 ,\"  1,000,000.00 \"\n", "cols:a| b \n2:  1 |  1,000,000.00 \n");
+}
+
+DEF_TEST(nulls)
+{
+    struct route_conf rc = rc_csv();
+    static char *nl[] = {"NULL", "\\N"};
+    EXPECT_CSV(rc, "a,b,c\n,\"\",x\n\"\",,\n", "cols:a|b|c\n2:\\N||x\n3:|\\N|\\N\n");
+    rc.null.v = nl;
+    rc.null.n = 2;
+    EXPECT_CSV(rc, "a,b,c\n,NULL,\\N\nNULLx,\"\",N\n", "cols:a|b|c\n2:|\\N|\\N\n3:NULLx||N\n");
+    rc.null.n = 0;
+    EXPECT_CSV(rc, "a,b\n,\"\"\n", "cols:a|b\n2:|\n");
+    /* null strings never apply to the header */
+    rc.null.v = nl;
+    rc.null.n = 1;
+    EXPECT_CSV(rc, "NULL,b\nNULL,1\n", "cols:NULL|b\n2:\\N|1\n");
+}
+
+DEF_TEST(skip_lines_and_columns)
+{
+    struct route_conf rc = rc_csv();
+    static char *cols[] = {"id", "name"};
+    rc.skip_lines = 2;
+    EXPECT_CSV(rc, "junk \"\n,,,\r\na,b\n1,2\n", "cols:a|b\n4:1|2\n");
+    rc.header = false;
+    rc.columns.v = cols;
+    rc.columns.n = 2;
+    EXPECT_CSV(rc, "junk\njunk\n1,2\n3,4", "cols:id|name\n3:1|2\n4:3|4\n");
+    rc.skip_lines = 5;
+    EXPECT_CSV(rc, "junk\njunk\n1,2\n3,4", "cols:id|name\n");
+    /* header and columns: the columns rename the header */
+    rc.skip_lines = 0;
+    rc.header = true;
+    EXPECT_CSV(rc, "A,B\n1,2\n", "cols:id|name\n2:1|2\n");
+    EXPECT_CSV(rc, "A,B,C\n1,2,3\n",
+               "error permanent line 1 col 0 [] {}: header has 3 columns, the route's columns "
+               "list 2\n");
+    /* neither header nor columns */
+    rc.header = false;
+    rc.columns.n = 0;
+    EXPECT_CSV(rc, "1,2,3\n4,5,6\n", "cols:column1|column2|column3\n1:1|2|3\n2:4|5|6\n");
+    EXPECT_CSV(rc, "", "");
+    EXPECT_CSV(rc, "\n\n", "");
+}
+
+DEF_TEST(empty_and_header_only)
+{
+    struct route_conf rc = rc_csv();
+    EXPECT_CSV(rc, "", "error permanent line 0 col 0 [] {}: no header line: the object has no "
+                       "records\n");
+    EXPECT_CSV(rc, "\xEF\xBB", "error permanent line 1 col 1 [] {\\xEF\\xBB}: header: line 1, "
+                                 "column 1: invalid UTF-8 at byte 1 of the field\n");
+    EXPECT_CSV(rc, "\xEF\xBB\xBF", "error permanent line 0 col 0 [] {}: no header line: the "
+                                     "object has no records\n");
+    EXPECT_CSV(rc, "a,b\n", "cols:a|b\n");
+    EXPECT_CSV(rc, "a,b", "cols:a|b\n");
+    EXPECT_CSV(rc, "a,b,\n1,2,\n", "error permanent line 1 col 3 [] {}: header: column 3 has an "
+                                   "empty name\n");
+    EXPECT_CSV(rc, "a,b,a\n", "error permanent line 1 col 3 [a] {a}: header: duplicate column "
+                              "name \"a\" (columns 1 and 3)\n");
+}
+
+DEF_TEST(tsv_has_no_quoting)
+{
+    struct route_conf rc = rc_csv();
+    rc.format = FORMAT_TSV;
+    rc.delimiter = '\t';
+    EXPECT_CSV(rc, "a\tb\n\"x\"\t5\" screen\n\t\n", "cols:a|b\n2:\"x\"|5\" screen\n3:\\N|\\N\n");
+}
+
+DEF_TEST(bad_dialects)
+{
+    struct route_conf rc = rc_csv();
+    rc.delimiter = '"';
+    EXPECT_CSV(rc, "a\n", "new: route t: unusable CSV dialect (delimiter 0x22, quote 0x22)\n");
+    rc = rc_csv();
+    rc.delimiter = '\n';
+    EXPECT_CSV(rc, "a\n", "new: route t: unusable CSV dialect (delimiter 0x0a, quote 0x22)\n");
+    rc = rc_csv();
+    rc.format = FORMAT_JSONL;
+    EXPECT_CSV(rc, "a\n", "new: route t: format is not csv or tsv\n");
+}
+
+DEF_TEST(quote_errors)
+{
+    struct route_conf rc = rc_csv();
+    EXPECT_CSV(rc, "a,b\n1,\"x\ny\n",
+               "cols:a|b\nerror permanent line 2 col 2 [b] {x\\x0Ay\\x0A}: unterminated quoted "
+               "field starting at line 2\n");
+    EXPECT_CSV(rc, "a,b\n1,2\n\"abc\"x,3\n",
+               "cols:a|b\nerror permanent line 3 col 1 [a] {abc\"}: line 3, column 1: "
+               "character 'x' after the closing quote\n");
+    EXPECT_CSV(rc, "a,b\n1,\"a\nb\" \n",
+               "cols:a|b\nerror permanent line 2 col 2 [b] {a\\x0Ab\"}: line 3, column 2: "
+               "character ' ' after the closing quote\n");
+    EXPECT_CSV(rc, "a,b\n1,5\" screen\n",
+               "cols:a|b\nerror permanent line 2 col 2 [b] {5}: line 2, column 2: quote "
+               "character inside an unquoted field (quote the whole field and double the "
+               "quote)\n");
+}
+
+DEF_TEST(ragged_rows_abort)
+{
+    struct route_conf rc = rc_csv();
+    EXPECT_CSV(rc, "a,b\n1,2\n\n1,2,3\n",
+               "cols:a|b\nerror permanent line 4 col 3 [] {3}: line 4: 3 fields, "
+               "expected 2\n");
+    EXPECT_CSV(rc, "a,b,c\n1,2,3\n4\n",
+               "cols:a|b|c\nerror permanent line 3 col 2 [b] {}: line 3: 1 fields, "
+               "expected 3\n");
+}
+
+DEF_TEST(skip_row_and_max_errors)
+{
+    struct route_conf rc = rc_csv();
+    const char *in = "a,b\n1,2\n3\n4,5\n6,7,8\n\"9\nx\",\xff\n10,11\n";
+    rc.on_error = ON_ERROR_SKIP_ROW;
+    rc.max_errors = 3;
+    EXPECT_CSV(rc, in,
+               "cols:a|b\n2:1|2\n4:4|5\n8:10|11\n"
+               "reject 3 c2: line 3: 1 fields, expected 2 [3]\n"
+               "reject 5 c3: line 5: 3 fields, expected 2 [6,7,...]\n"
+               "reject 6 c2: line 6, column 2: invalid UTF-8 at byte 1 of the field "
+               "[9\\x0Ax,\\xFF]\n");
+    rc.max_errors = 2;
+    EXPECT_CSV(rc, in,
+               "cols:a|b\nreject 3 c2: line 3: 1 fields, expected 2 [3]\n"
+               "reject 5 c3: line 5: 3 fields, expected 2 [6,7,...]\n"
+               "error permanent line 6 col 2 [b] {\\xFF}: more than max_errors = 2 bad rows; "
+               "the last: line 6, column 2: invalid UTF-8 at byte 1 of the field\n");
+    rc.max_errors = 0;
+    EXPECT_CSV(rc, in,
+               "cols:a|b\nerror permanent line 3 col 2 [b] {}: more than max_errors = 0 "
+               "bad rows; the last: line 3: 1 fields, expected 2\n");
+}
+
+DEF_TEST(invalid_utf8)
+{
+    struct route_conf rc = rc_csv();
+    EXPECT_CSV(rc, "a,b\n1,caf\xc3\xa9\n2,ok \xe2\x82\n",
+               "cols:a|b\nerror permanent line 3 col 2 [b] {ok \\xE2\\x82}: "
+               "line 3, column 2: invalid UTF-8 at byte 4 of the field\n");
+    EXPECT_CSV(rc, "a,b\n1,\xed\xa0\x80\n",
+               "cols:a|b\nerror permanent line 2 col 2 [b] {\\xED\\xA0\\x80}: line 2, column 2: "
+               "invalid UTF-8 at byte 1 of the field\n");
+    EXPECT_CSV(rc, "a,\xc0\xaf\n",
+               "error permanent line 1 col 2 [] {\\xC0\\xAF}: header: line 1, column 2: invalid "
+               "UTF-8 at byte 1 of the field\n");
+}
+
+DEF_TEST(nul_byte_refused)
+{
+    struct route_conf rc = rc_csv();
+    expect_all(&rc, "a,b\n1,2\n3,x\0y\n", 14,
+               "cols:a|b\nerror permanent line 3 col 2 [b] {}: line 3: NUL byte at object "
+               "offset 11: not a text file (UTF-16?)\n", 0);
+}
+
+DEF_TEST(field_size_limit)
+{
+    struct route_conf rc = rc_csv();
+    expect_all(&rc, "a,b\n1,0123456789\n2,\"0123456789\n0\"\n", 34,
+               "cols:a|b\nerror permanent line 3 col 2 [b] {}: line 3: field 2 "
+               "is longer than 10 bytes\n", 10);
+}
+
+DEF_TEST(rules)
+{
+    struct route_conf rc = rc_csv();
+    struct rule rules[4];
+    memset(rules, 0, sizeof(rules));
+    rules[0] = (struct rule){.column = "email", .kind = RULE_REGEX, .text = "regex:^[^@]+@[^@]+$"};
+    EXPECT_EQ_INT(0, regcomp(&rules[0].re, "^[^@]+@[^@]+$", REG_EXTENDED | REG_NOSUB));
+    rules[1] = (struct rule){.column = "n", .kind = RULE_INT, .text = "int:1..100", .min = 1,
+                             .max = 100};
+    rules[2] = (struct rule){.column = "name", .kind = RULE_LEN, .text = "len:2..4", .min = 2,
+                             .max = 4};
+    rules[3] = (struct rule){.column = "n", .kind = RULE_NOTNULL, .text = "notnull"};
+    rc.rules = rules;
+    rc.nrules = 4;
+    rc.on_error = ON_ERROR_SKIP_ROW;
+    rc.max_errors = 100;
+    EXPECT_CSV(rc,
+               "name,email,n\n"
+               "\xc3\xa9t\xc3\xa9s,a@b,1\n"      /* 4 characters, 6 bytes */
+               "ab,nope,5\n"
+               "ab,a@b,101\n"
+               "ab,a@b,+7\n"
+               "ab,a@b,7x\n"
+               "a,a@b,7\n"
+               "ab,,\n"
+               "abcde,a@b,\n",
+               "cols:name|email|n\n2:\xc3\xa9t\xc3\xa9s|a@b|1\n5:ab|a@b|+7\n"
+               "reject 3 c2: line 3: column \"email\" value \"nope\" fails validate.email = "
+               "regex:^[^@]+@[^@]+$ [ab,nope,5]\n"
+               "reject 4 c3: line 4: column \"n\" value \"101\" fails validate.n = int:1..100 "
+               "[ab,a@b,101]\n"
+               "reject 6 c3: line 6: column \"n\" value \"7x\" fails validate.n = int:1..100 "
+               "[ab,a@b,7x]\n"
+               "reject 7 c1: line 7: column \"name\" value \"a\" fails validate.name = len:2..4 "
+               "[a,a@b,7]\n"
+               "reject 8 c3: line 8: column \"n\" is NULL (validate.n = notnull) [ab,,]\n"
+               "reject 9 c1: line 9: column \"name\" value \"abcde\" fails validate.name = "
+               "len:2..4 [abcde,a@b,]\n");
+    /* a rule on a column the object lacks */
+    rules[0].column = "mail";
+    EXPECT_CSV(rc, "name,email,n\n",
+               "error permanent line 0 col 0 [mail] {}: validate.mail: the object has no column "
+               "\"mail\"\n");
+    regfree(&rules[0].re);
+}
+
+DEF_TEST(callback_errors_pass_through)
+{
+    struct route_conf rc = rc_csv();
+    const char *in = "a\n1\n2\n3\n";
+    char *got = run(&rc, in, strlen(in), 3, 2, 0, 1);
+    EXPECT_EQ_STR("cols:a\nerror transient line 0 col 0 [] {}: sink down\n", got);
+    free(got);
+    got = run(&rc, in, strlen(in), 100, 2, 0, 2);
+    EXPECT_EQ_STR("cols:a\nerror transient line 0 col 0 [] {}: sink down\n", got);
+    free(got);
+}
+
+/* ---- sample files ---- */
+
+static char *slurp(const char *dir, const char *name, size_t *len)
+{
+    char *path = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    char *data = NULL;
+    free(path);
+    if (!f)
+        return NULL;
+    data = xmalloc(1 << 20);
+    *len = fread(data, 1, (1 << 20) - 1, f);
+    data[*len] = '\0';
+    fclose(f);
+    return data;
+}
+
+static const char *srcdir(void)
+{
+    const char *d = getenv("INGESTD_SRCDIR");
+    return d && *d ? d : ".";
+}
+
+static char *file_rows(const struct route_conf *rc, const char *data, size_t len)
+{
+    char *want = run(rc, data, len, len ? len : 1, 1000, 0, 0);
+    expect_all(rc, data, len, want, 0);   /* the same at every chunk size */
+    return want;
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* The files data/ ships a copy of; dir is data/ or the prior-art folder. Returns false
+ * when dir does not hold them. */
+static bool check_copied_files(const char *dir)
+{
+    size_t len;
+    char *d, *got;
+    struct route_conf rc = rc_csv();
+    static char *cols[] = {"id", "description"};
+
+    d = slurp(dir, "aurora-eventual-s3-load/db-data.csv", &len);
+    if (!d)
+        return false;
+    rc.header = false;
+    rc.delimiter = ';';
+    rc.columns.v = cols;
+    rc.columns.n = 2;
+    got = file_rows(&rc, d, len);
+    EXPECT_EQ_STR("cols:id|description\n1:1|Teste\n2:2|Teste 2\n3:30|Teste 30\n4:33|Teste 33\n",
+                  got);
+    free(got);
+    free(d);
+
+    d = slurp(dir, "aurora-eventual-s3-load/db-data-with-error.csv", &len);
+    EXPECT_TRUE(d != NULL);
+    got = file_rows(&rc, d ? d : "", d ? len : 0);
+    EXPECT_EQ_STR("cols:id|description\nerror permanent line 1 col 3 [] {aaaa}: line 1: 3 "
+                  "fields, expected 2\n", got);
+    free(got);
+    free(d);
+
+    rc = rc_csv();
+    d = slurp(dir, "aws-data-pipeline/data.csv", &len);
+    EXPECT_TRUE(d != NULL && d[len - 1] == '0');
+    got = file_rows(&rc, d ? d : "", d ? len : 0);
+    EXPECT_EQ_INT(11, count_lines(got));
+    EXPECT_CONTAINS("cols:id|first_name|last_name|email|ip_address|timestamp|amount\n", got);
+    EXPECT_CONTAINS("\n11:10|", got);
+    EXPECT_CONTAINS("|2023-06-15T11:15:00Z|42.50\n", got);
+    free(got);
+    free(d);
+    return true;
+}
+
+DEF_TEST(prior_art_files)
+{
+    char *dir = xasprintf("%s/../shared/prior-art-data", srcdir());
+    size_t len;
+    char *d, *got;
+    struct route_conf rc = rc_csv();
+
+    if (!check_copied_files(dir)) {
+        printf("# %s absent: prior-art checks skipped\n", dir);
+        free(dir);
+        return;
+    }
+
+    d = slurp(dir, "cdc-sql-nosql-dw/txns.csv", &len);
+    EXPECT_TRUE(d != NULL);
+    got = file_rows(&rc, d ? d : "", d ? len : 0);
+    EXPECT_EQ_INT(25, count_lines(got));
+    EXPECT_CONTAINS("cols:Account No|DATE|TRANSACTION DETAILS|CHIP USED|VALUE DATE| WITHDRAWAL "
+                    "AMT | DEPOSIT AMT |BALANCE AMT\n", got);
+    EXPECT_CONTAINS("|  1,000,000.00 |", got);
+    EXPECT_CONTAINS("TRF FROM  Indiaforensic SERVICES", got);
+    EXPECT_CONTAINS("\n25:", got);
+    free(got);
+    free(d);
+
+    d = slurp(dir, "lambda-fullstack/customers_20230828.csv", &len);
+    EXPECT_TRUE(d != NULL);
+    got = file_rows(&rc, d ? d : "", d ? len : 0);
+    EXPECT_EQ_STR("cols:customer_id|customer_name\n2:1|John Doe\n3:2|Jane Smith\n4:3|Alice "
+                  "Johnson\n", got);
+    free(got);
+    free(d);
+    free(dir);
+}
+
+DEF_TEST(shipped_samples)
+{
+    char *dir = xasprintf("%s/data", srcdir());
+    size_t len;
+    char *d, *got;
+    struct route_conf rc = rc_csv();
+
+    EXPECT_TRUE(check_copied_files(dir));
+    d = slurp(dir, "samples/transactions.csv", &len);
+    EXPECT_TRUE(d != NULL);
+    if (d) {
+        got = file_rows(&rc, d, len);
+        EXPECT_CONTAINS("| WITHDRAWAL AMT | DEPOSIT AMT |", got);
+        EXPECT_CONTAINS("|  1,000,000.00 |", got);
+        EXPECT_CONTAINS("|\\N|", got);
+        EXPECT_TRUE(strstr(got, "error") == NULL);
+        free(got);
+        free(d);
+    }
+    d = slurp(dir, "samples/customers.csv", &len);
+    EXPECT_TRUE(d != NULL);
+    if (d) {
+        got = file_rows(&rc, d, len);
+        EXPECT_CONTAINS("cols:customer_id|customer_name\n2:", got);
+        EXPECT_TRUE(strstr(got, "error") == NULL);
+        free(got);
+        free(d);
+    }
+    free(dir);
+}
+
+int main(void)
+{
+    RUN_TEST(simple_lf_crlf_cr_and_no_final_newline);
+    RUN_TEST(blank_lines_are_skipped_but_counted);
+    RUN_TEST(quoting);
+    RUN_TEST(nulls);
+    RUN_TEST(skip_lines_and_columns);
+    RUN_TEST(empty_and_header_only);
+    RUN_TEST(tsv_has_no_quoting);
+    RUN_TEST(bad_dialects);
+    RUN_TEST(quote_errors);
+    RUN_TEST(ragged_rows_abort);
+    RUN_TEST(skip_row_and_max_errors);
+    RUN_TEST(invalid_utf8);
+    RUN_TEST(nul_byte_refused);
+    RUN_TEST(field_size_limit);
+    RUN_TEST(rules);
+    RUN_TEST(callback_errors_pass_through);
+    RUN_TEST(prior_art_files);
+    RUN_TEST(shipped_samples);
+    return tap_done();
+}
