@@ -28,6 +28,8 @@ Canonical URI: for S3 the path is percent-decoded and re-encoded with AWS's rule
 as sent is encoded once more (SigV4's double encoding) after removing dot segments. Query
 parameters are percent-decoded (a literal `+` stays a plus) and re-encoded, then sorted.
 Presigned URLs (X-Amz-Signature in the query) are verified the same way with X-Amz-Expires.
+Also fixed: an S3 PUT/POST whose Content-Type is application/x-www-form-urlencoded (curl's
+default) no longer stores an empty body; moto sees it as application/octet-stream.
 Not done: chunk signatures of aws-chunked (STREAMING-*) uploads; only the seed signature is
 checked.
 
@@ -401,6 +403,13 @@ class Middleware:
         parts = cred.split("/")
         if len(parts) == 5:
             service = parts[3]
+        if (service == "s3" and environ["REQUEST_METHOD"] in ("PUT", "POST")
+                and environ.get("CONTENT_TYPE", "").startswith(
+                    "application/x-www-form-urlencoded")):
+            # Werkzeug would parse the body as a form and moto would then store an empty
+            # object (curl and urllib send this type by default). S3 treats it as opaque
+            # bytes; so do we. The signature check above still sees the original header.
+            environ["CONTENT_TYPE"] = "application/octet-stream"
         try:
             result = self.app(environ, _Capture(start_response))
             failure = _tls.failure

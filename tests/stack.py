@@ -234,6 +234,9 @@ class Stack:
         self.moto_url = self.moto_port = None
         self.access_key_id = self.secret_access_key = None
         self.aws_env = {}
+        self.pg_port = self.pg_conninfo = self.pg_password = self.pg_socket_dir = None
+        self.mysql_port = self.mysql_password = self.mysql_socket = None
+        self.mysql_host, self.mysql_user, self.mysql_database = LOOPBACK, "ingest", "ingest"
 
     # ---- lifecycle ----
 

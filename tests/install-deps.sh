@@ -1,0 +1,70 @@
+#!/bin/bash
+# Installs the Debian 12 packages needed to build ingestd and run its tests.
+#
+# Idempotent and quiet: when every package is already installed it does nothing (and needs no
+# network); otherwise it runs apt-get update + apt-get install -y for the missing ones and shows
+# apt's output only if that fails. Uses sudo when not root. The postgresql and mariadb-server
+# packages' own services are neither needed nor started: the tests run their own servers
+# (tests/stack.py), so service starts are blocked with a temporary policy-rc.d during the install.
+# It does not install Python modules: boto3, botocore, moto 5.2 and awscli come with the machine
+# image (there is no PyPI here); the script checks for them and says so when they are missing.
+set -euo pipefail
+
+PACKAGES=(
+    build-essential autoconf automake libtool pkg-config make
+    libcurl4-openssl-dev libssl-dev libpq-dev libmariadb-dev libcsv-dev libjansson-dev
+    libsystemd-dev zlib1g-dev libzstd-dev libinih-dev
+    postgresql postgresql-client mariadb-server mariadb-client
+    mandoc valgrind clang libclang-rt-14-dev systemd curl ca-certificates
+    python3 gzip zstd procps
+)
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null; then
+        echo "install-deps: not root and no sudo" >&2
+        exit 1
+    fi
+    SUDO=(sudo -n)
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = installed ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [ ! -e "$policy" ]; then
+        # exit 101: "action forbidden", so package scripts do not start database services.
+        printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+        "${SUDO[@]}" chmod 755 "$policy"
+        made_policy=1
+    fi
+    rc=0
+    {
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends "${missing[@]}"
+    } >"$log" 2>&1 || rc=$?
+    if [ "$made_policy" = 1 ]; then
+        "${SUDO[@]}" rm -f "$policy"
+    fi
+    if [ "$rc" -ne 0 ]; then
+        echo "install-deps: apt-get failed (status $rc) installing: ${missing[*]}" >&2
+        tail -n 40 "$log" >&2
+        exit "$rc"
+    fi
+fi
+
+# The test servers run as these system users when the tests run as root.
+for u in postgres mysql; do
+    if ! id "$u" >/dev/null 2>&1; then
+        echo "install-deps: system user $u is missing (its server package did not create it)" >&2
+        exit 1
+    fi
+done
