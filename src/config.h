@@ -51,6 +51,7 @@ struct rule {
     char *text;              /* the rule as written, for error messages */
     regex_t re;              /* RULE_REGEX, compiled REG_EXTENDED|REG_NOSUB */
     int64_t min, max;        /* RULE_INT, RULE_LEN (bounds inclusive) */
+    int line;                /* where it was written in the file */
 };
 
 struct sink_conf {
@@ -147,6 +148,9 @@ struct config {
 };
 
 struct config *config_load(const char *path, struct strlist *errors);
+/* The same from memory (tests, stdin); name stands for the file in errors. */
+struct config *config_load_buffer(const char *name, const char *text, size_t len,
+                                  struct strlist *errors);
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);   /* NULL-safe */
 
