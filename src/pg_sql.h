@@ -1,0 +1,117 @@
+/*
+ * pg_sql.h: the pure parts of the PostgreSQL sink, with no libpq and no I/O:
+ * SQLSTATE classification, identifier quoting, COPY text-format encoding, the SQL
+ * the sink sends, the parsing of COPY's error CONTEXT line, and the map from COPY
+ * row numbers back to object lines.
+ *
+ * Every function here is reentrant; a struct pg_linemap belongs to one load.
+ */
+#ifndef INGESTD_PG_SQL_H
+#define INGESTD_PG_SQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sink.h"
+#include "util.h"
+
+/* Extra column of the upsert staging table: the COPY row number, so the last row wins. */
+#define PG_STAGE_TABLE "ingestd_stage"
+#define PG_STAGE_ORD "__ingestd_ord"
+#define PG_LEDGER_TABLE "ingestd_ledger"
+#define PG_REJECTS_TABLE "ingestd_rejects"
+
+extern const char pg_sql_ledger_ddl[];
+extern const char pg_sql_rejects_ddl[];
+
+/*
+ * SQLSTATE -> error class. Transient: 08 (connection), 40001 (serialization), 40P01
+ * (deadlock), 53 (resources), 57P (shutdown, crash recovery), 57014 (statement timeout
+ * or cancel), 55P03 (lock not available), 58 (system I/O), and NULL/"" (no SQLSTATE:
+ * the connection broke). Config: 28 (authentication), 3D000 (no such database).
+ * Everything else, including 42P01 (missing table) and 42703 (undefined column), is
+ * permanent: the object cannot load into this table as it is.
+ */
+enum ierr_class pg_sqlstate_class(const char *sqlstate);
+
+/* A failed connection has no SQLSTATE: config for authentication, unknown database or
+ * role and malformed conninfo (from libpq's message), transient otherwise. */
+enum ierr_class pg_connect_error_class(const char *msg);
+
+/* Appends "name" with embedded double quotes doubled. */
+void pg_quote_ident(struct buf *b, const char *name);
+
+/*
+ * Splits a table name into schema and relation. "a.b" is schema a, table b; each part
+ * may be double-quoted ("my.schema"."T") with "" for a quote; unquoted parts are taken
+ * verbatim (case is kept: every identifier is quoted when sent). A name that does not
+ * split into one or two parts is a table name as a whole. *schema is NULL when none
+ * was given. Both outputs are owned by the caller.
+ */
+void pg_split_qualified(const char *name, char **schema, char **rel);
+
+/* Appends the quoted, qualified name. */
+void pg_quote_qualified(struct buf *b, const char *schema, const char *rel);
+
+/*
+ * COPY text format: appends one field (ptr NULL = \N), escaping backslash, tab, newline
+ * and carriage return. The caller separates fields with '\t' and ends rows with '\n'.
+ */
+void pg_copy_put_field(struct buf *b, const char *p, size_t n, bool is_null);
+
+/* PostgreSQL type name for a neutral column type. */
+const char *pg_type_name(enum sink_col_type t);
+
+/*
+ * SQL generation. cols are table column names in object order; keys the key columns;
+ * table is the quoted, qualified target. Each appends one statement to out.
+ */
+void pg_sql_create_table(struct buf *out, const char *table, const char *const *cols,
+                         const enum sink_col_type *types, size_t ncols,
+                         const char *const *keys, size_t nkeys);
+void pg_sql_copy(struct buf *out, const char *table, const char *const *cols, size_t ncols,
+                 bool with_ord);
+void pg_sql_stage(struct buf *out, const char *table, const char *const *cols, size_t ncols);
+void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, size_t ncols,
+                  const char *const *keys, size_t nkeys);
+
+/*
+ * The CONTEXT of a COPY error: "COPY rel, line N[, column c][: "value" | : null input]".
+ * relname is the relation COPY was loading (unqualified, as PostgreSQL prints it);
+ * cols are its column names, used to find where a column name ends. Returns 0 and
+ * fills the fields when a COPY line was found, else -1.
+ */
+struct pg_copy_context {
+    uint64_t line;           /* COPY line, 1-based */
+    int column;              /* index into cols, -1 = none */
+    bool null_input;
+    char sample[256];        /* the value (or the whole line) as quoted by the server */
+};
+
+int pg_parse_copy_context(const char *context, const char *relname, const char *const *cols,
+                          size_t ncols, struct pg_copy_context *out);
+
+/*
+ * COPY row number -> object line. Rows are added in order; a row whose line follows
+ * the previous row's line costs nothing, any other row (multi-line record, skipped
+ * rows) a few bytes of varints. Above max_bytes (PG_LINEMAP_MAX) recording stops and later
+ * rows map to 0 (unknown), so memory stays bounded whatever the object.
+ */
+#define PG_LINEMAP_MAX ((size_t)32 << 20)
+
+struct pg_linemap {
+    struct buf enc;          /* varint pairs: row delta, zigzag line delta */
+    uint64_t rows;           /* rows added */
+    uint64_t seg_row;        /* first row of the last segment */
+    uint64_t seg_line;       /* its line */
+    uint64_t overflow_row;   /* first row not recorded, 0 = none */
+    size_t max_bytes;        /* PG_LINEMAP_MAX; tests lower it */
+};
+
+void pg_linemap_init(struct pg_linemap *m);
+void pg_linemap_free(struct pg_linemap *m);
+void pg_linemap_add(struct pg_linemap *m, uint64_t line);   /* the next row (rows + 1) */
+uint64_t pg_linemap_lookup(const struct pg_linemap *m, uint64_t row);  /* 0 = unknown */
+
+#endif
