@@ -166,7 +166,6 @@ static void on_status(struct loop_timer *t, void *arg)
 
 static int start_parts(struct app *app)
 {
-    struct worker_hooks_ctx *wctx;
     struct pool_hooks hooks;
     uint64_t wd_usec;
 
@@ -178,12 +177,11 @@ static int start_parts(struct app *app)
         return -1;
     http_set_creds_source(app->http, creds_http_source, app->creds);
 
-    wctx = worker_ctx_new(app->creds);
-    worker_pool_hooks(wctx, &hooks);
+    worker_pool_hooks(&hooks);
     app->pool = pool_new((unsigned)app->cfg->ingestd.workers, &hooks);
     if (!app->pool)
         return -1;
-    app->poller = poller_new(app, wctx);
+    app->poller = poller_new(app);
     if (!app->poller)
         return -1;
 
@@ -205,13 +203,10 @@ static int start_parts(struct app *app)
 
 static void stop_parts(struct app *app)
 {
-    struct worker_hooks_ctx *wctx = app->poller ? poller_worker_ctx(app->poller) : NULL;
-
     /* The poller hands back what the pool still holds, then the pool joins its threads. */
     if (app->poller)
         poller_free(app->poller);
     pool_free(app->pool);
-    worker_ctx_free(wctx);
     loop_timer_free(app->watchdog_timer);
     loop_timer_free(app->status_timer);
     loop_timer_free(app->shutdown_timer);

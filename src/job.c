@@ -1,0 +1,39 @@
+/*
+ * job.c: allocation and release of struct job (see job.h).
+ */
+#include "job.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "creds.h"
+#include "util.h"
+
+struct job *job_new(struct config *cfg, const struct route_conf *route)
+{
+    static _Atomic uint64_t next_id = 1;
+    struct job *j = xcalloc(1, sizeof *j);
+
+    j->id = atomic_fetch_add(&next_id, 1);
+    j->cfg = config_ref(cfg);
+    j->route = route;
+    atomic_init(&j->cancel, false);
+    atomic_init(&j->bytes, 0);
+    return j;
+}
+
+void job_free(struct job *j)
+{
+    if (!j)
+        return;
+    free(j->bucket);
+    free(j->key);
+    free(j->etag);
+    free(j->version_id);
+    free(j->sequencer);
+    free(j->message_id);
+    creds_unref(j->creds);
+    free(j->table);
+    config_unref(j->cfg);
+    free(j);
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""The demo: ingestd's main job end to end on local services.
+
+Starts moto (S3, SQS with a dead-letter queue; exact SigV4 checking) and PostgreSQL on
+loopback, starts ingestd, uploads the sample files in data/ with the AWS CLI as a user
+would, waits until they are settled, shows the loaded tables, the ledger and the DLQ error
+report of the bad file, and stops everything it started.
+
+    python3 tests/demo.py [--ingestd PATH]
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from stack import Stack  # noqa: E402
+
+ROUTES = """
+[route aurora]
+; db-data*.csv from the Aurora loader: ';'-delimited, no header, upsert on id
+sink = pg
+match_prefix = aurora/
+table = test
+header = false
+columns = id, description
+delimiter = ";"
+mode = upsert
+key = id
+
+[route pipeline]
+; the RDS upsert pipeline: any CSV under pipeline/, table named after the file,
+; created from the header with inferred types, upsert on id
+sink = pg
+match_prefix = pipeline/
+table = {basename}
+create_table = true
+mode = upsert
+key = id
+
+[route bank]
+; bank transactions: header with padding spaces renamed to clean columns, append
+sink = pg
+match_prefix = bank/
+table = transactions
+columns = account_no, date, details, chip_used, value_date, withdrawal, deposit, balance
+"""
+
+UPLOADS = [
+    ("data/aurora-eventual-s3-load/db-data.csv", "aurora/db-data.csv"),
+    ("data/aurora-eventual-s3-load/db-data-with-error.csv", "aurora/db-data-with-error.csv"),
+    ("data/aws-data-pipeline/data.csv", "pipeline/data.csv"),
+    ("data/aws-data-pipeline/data.csv", "pipeline/data.csv"),   # again: still 10 rows
+    ("data/samples/transactions.csv", "bank/2019/march transactions.csv"),
+]
+
+
+def say(msg):
+    print(f"\n\033[1m== {msg}\033[0m", flush=True)
+
+
+def show(st, title, sql):
+    print(f"-- {title}")
+    out = subprocess.run(["psql", "-X", "-P", "pager=off", st.pg_conninfo, "-c", sql],
+                         env=st.env({"PGCONNECT_TIMEOUT": "5"}), capture_output=True, text=True)
+    print(out.stdout or out.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingestd", default=os.path.join(TOP, "build", "ingestd"))
+    args = ap.parse_args()
+
+    say("starting local S3 + SQS (moto, signature checking on) and PostgreSQL 15")
+    with Stack(moto=True, postgres=True) as st:
+        q, dlq = st.make_queue("ingest-events", dlq=True, max_receive=3, visibility=60)
+        st.make_bucket("landing", notify_queue_url=q)
+        print(f"queue {q}\ndead-letter queue {dlq}\nbucket s3://landing -> S3 events -> queue")
+        st.psql("CREATE TABLE test (id int PRIMARY KEY, description varchar(40) NOT NULL)")
+        st.psql("CREATE TABLE transactions (account_no bigint, date text, details text, "
+                "chip_used boolean, value_date text, withdrawal text, deposit text, balance text)")
+        conf = st.ingestd_config(ROUTES, workers=2, log_level="info", wait_time_seconds=20)
+        print(f"configuration {conf}")
+
+        say("starting ingestd")
+        log = open(st.path("ingestd.log"), "w")
+        d = subprocess.Popen([args.ingestd, "-c", conf], env=st.env(), stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT)
+        try:
+            say("uploading the sample files with the AWS CLI")
+            for src, key in UPLOADS:
+                cmd = ["aws", "--endpoint-url", st.moto_url, "s3", "cp", os.path.join(TOP, src),
+                       f"s3://landing/{key}"]
+                print("$ " + " ".join(cmd[3:]))
+                subprocess.run(cmd, env=st.env(), check=True, stdout=subprocess.DEVNULL)
+                time.sleep(0.5)
+
+            say("waiting until every event is settled")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                if st.queue_count(q) == 0 and st.queue_count(dlq) >= 1:
+                    break
+            time.sleep(1)
+
+            say("what ingestd logged")
+            print(open(st.path("ingestd.log")).read())
+
+            say("PostgreSQL now holds")
+            show(st, "test (db-data.csv, upserted on id)", "SELECT * FROM test ORDER BY id")
+            show(st, "data (created from data.csv's header; uploaded twice, still 10 rows)",
+                 "SELECT id, first_name, email, amount FROM data ORDER BY id")
+            show(st, "transactions (24 rows, quoted amounts kept verbatim)",
+                 "SELECT count(*) AS rows, min(balance), max(balance) FROM transactions")
+            show(st, "the ledger: each object once", "SELECT bucket, key, etag, rows, bytes, "
+                 "loaded_at FROM ingestd_ledger ORDER BY loaded_at")
+
+            say("the dead-letter queue holds the report of the bad file")
+            for m in st.receive_all(dlq, wait=1.0):
+                print(json.dumps(m["body"], indent=2) if m["body"] else m["Body"])
+        finally:
+            say("stopping ingestd (SIGTERM) and the local services")
+            if d.poll() is None:
+                d.send_signal(signal.SIGTERM)
+            try:
+                d.wait(30)
+            except subprocess.TimeoutExpired:
+                d.kill()
+            print(f"ingestd exited with status {d.returncode}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
