@@ -135,6 +135,7 @@ struct s3_client *s3_client_new(const struct s3_opts *o, char *errbuf, size_t er
     c->max_requests = default_uint(o->max_requests, 32);
     c->backoff_base_ms = default_uint(o->backoff_base_ms, 100);
     c->backoff_cap_ms = default_uint(o->backoff_cap_ms, 5000);
+    c->clock_offset_s = o->clock_offset_s;
     return c;
 }
 

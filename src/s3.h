@@ -4,6 +4,8 @@
  * One struct s3_client wraps one blocking curl easy handle, reused from call to call so
  * that connections are kept. It belongs to one worker thread: every function here blocks
  * and must only be called by the thread that owns the client (never by the loop).
+ * curl_global_init() must have run before the first s3_client_new() (main does it before
+ * starting threads).
  *
  * GetObject never holds the object in memory: bytes go to the caller's callback as they
  * arrive. Transient failures (connection errors, stalls below the low-speed limit, 5xx,
@@ -21,6 +23,8 @@
  *     HEAD answers carry no body: 404 is reported as "NoSuchKey", 403 as "AccessDenied",
  *     412 as "PreconditionFailed".
  *   - retryable errors are returned only once the attempts are used up.
+ *   - a signature refused for clock skew (RequestTimeTooSkewed, ...) is retried once with
+ *     the clock offset taken from the answer's Date header; the client keeps that offset.
  *   - code "Aborted": the callback returned non-zero; "Cancelled": *cancel became true.
  *     Both have kind AWS_ERR_NETWORK and are not retryable; bytes already delivered stay
  *     delivered.
@@ -55,6 +59,7 @@ struct s3_opts {
     unsigned max_requests;       /* hard cap on requests per call, resumes included; 32 */
     unsigned backoff_base_ms;    /* retry delay: full jitter in [0, base * 2^n]; 100 */
     unsigned backoff_cap_ms;     /* ... capped here; default 5000 */
+    int64_t clock_offset_s;      /* added to the local clock when signing; normally 0 */
 };
 
 /* Per-request options; all optional (a NULL struct means none). Borrowed for the call. */

@@ -54,7 +54,8 @@ static void usage(void)
             "usage: s3get [--count] [-o FILE] [--head] [--if-match ETAG] [--version-id V]\n"
             "             [--offset N] [--path-style] [--anonymous] [--repeat N]\n"
             "             [--low-speed-limit B] [--low-speed-time S] [--max-attempts N]\n"
-            "             [--backoff-ms N] [--abort-after N] [-v] s3://BUCKET/KEY\n");
+            "             [--backoff-ms N] [--abort-after N] [--clock-offset S] [-v]\n"
+            "             s3://BUCKET/KEY\n");
 }
 
 static void print_info(const struct s3_object_info *info)
@@ -90,7 +91,7 @@ static uint64_t num_arg(const char *s)
 
 enum {
     OPT_IF_MATCH = 256, OPT_VERSION, OPT_OFFSET, OPT_PATH_STYLE, OPT_ANON, OPT_REPEAT,
-    OPT_LS_LIMIT, OPT_LS_TIME, OPT_ATTEMPTS, OPT_BACKOFF, OPT_ABORT, OPT_HEAD,
+    OPT_LS_LIMIT, OPT_LS_TIME, OPT_ATTEMPTS, OPT_BACKOFF, OPT_ABORT, OPT_HEAD, OPT_CLOCK,
 };
 
 static const struct option long_opts[] = {
@@ -109,6 +110,7 @@ static const struct option long_opts[] = {
     {"max-attempts", required_argument, NULL, OPT_ATTEMPTS},
     {"backoff-ms", required_argument, NULL, OPT_BACKOFF},
     {"abort-after", required_argument, NULL, OPT_ABORT},
+    {"clock-offset", required_argument, NULL, OPT_CLOCK},
     {NULL, 0, NULL, 0},
 };
 
@@ -148,6 +150,12 @@ int main(int argc, char **argv)
             o.backoff_cap_ms = o.backoff_base_ms * 8;
             break;
         case OPT_ABORT: st.abort_after = num_arg(optarg); break;
+        case OPT_CLOCK:
+            if (parse_int64(optarg, -86400 * 365, 86400 * 365, &o.clock_offset_s) != 0) {
+                fprintf(stderr, "s3get: bad clock offset %s\n", optarg);
+                return 2;
+            }
+            break;
         default: usage(); return 2;
         }
     }

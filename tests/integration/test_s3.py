@@ -7,7 +7,9 @@ NoSuchKey, a wrong secret, version ids, ranged starts, a consumer abort, and the
 paths behind tests/cut_proxy.py: a body cut mid-way (resumed with Range + If-Match), an
 object overwritten between the cut and the resume (PreconditionFailed, nothing spliced),
 503 SlowDown once then success, SlowDown until the attempts run out, a stalled body that
-trips the low-speed limit and is resumed, and a bad Content-Range that is not used.
+trips the low-speed limit and is resumed, and a bad Content-Range that is not used; then,
+behind tests/fault_proxy.py, failures before the first byte (TCP reset, a dropped or unanswered
+request, 500/502, a 403 that must not be retried) and a signing clock an hour off.
 """
 import hashlib
 import os
@@ -20,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 from cut_proxy import CutProxy  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
 from stack import Stack, StackError  # noqa: E402
 
 BUILD = os.environ.get("INGESTD_BUILDDIR", os.path.join(HERE, "..", ".."))
@@ -282,6 +285,38 @@ def test_faults(st, s3, big, big_etag):
           and r["requests"] == "2", r)
 
 
+def test_http_faults(st, big):
+    """Failures before any byte arrives, through tests/fault_proxy.py."""
+    with FaultProxy(st.moto_url) as fp:
+        for plan, what in (("reset", "TCP reset"), ("drop", "connection closed unanswered"),
+                           ("status:500", "500 InternalError"), ("status:502", "502")):
+            fp.reset()
+            fp.set_plan(plan)
+            r = s3get(st, "bkt", "big.bin", "--count", "--backoff-ms", "10", endpoint=fp.url)
+            check("%s once, then success" % what, r.rc == 0 and r.out == counted(big)
+                  and r["requests"] == "2" and fp.count() == 2, (r, fp.log))
+        fp.reset()
+        fp.set_plan("hang")
+        t0 = time.monotonic()
+        r = s3get(st, "bkt", "big.bin", "--count", "--backoff-ms", "10", "--low-speed-time",
+                  "2", endpoint=fp.url)
+        check("no answer at all: the low-speed limit ends the wait, then success",
+              r.rc == 0 and r.out == counted(big) and r["requests"] == "2"
+              and time.monotonic() - t0 < 20, r)
+        fp.reset()
+        fp.set_plan("status:403:AccessDenied*3")
+        r = s3get(st, "bkt", "big.bin", "--count", "--backoff-ms", "10", endpoint=fp.url)
+        check("403 AccessDenied is not retried", r.rc == 1 and r["code"] == "AccessDenied"
+              and r["retryable"] == "0" and fp.count() == 1, r)
+
+    # Our clock an hour behind: the server refuses the signature, its Date header gives the
+    # offset, the second request is signed with the corrected time.
+    r = s3get(st, "bkt", "plain.csv", "--clock-offset", "-3600")
+    check("clock skew: corrected from the Date header and retried once",
+          r.rc == 0 and r.out == ("row for %r\n" % "plain.csv").encode() * 3
+          and r["requests"] == "2", r)
+
+
 def main():
     if not os.access(S3GET, os.X_OK):
         print("not ok 1 - %s not built (make check builds it)" % S3GET)
@@ -302,6 +337,7 @@ def main():
             test_errors(st, s3, big_etag)
             test_offset_and_versions(st, s3, big)
             test_faults(st, s3, big, big_etag)
+            test_http_faults(st, big)
     except StackError as e:
         print("not ok - stack: %s" % e)
         return 1
