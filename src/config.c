@@ -29,17 +29,17 @@ static atomic_uint_fast64_t generation_counter;
 struct loader {
     struct cfg_errs errs;
     FILE *fp;
-    char *raw;               /* getline buffer: the current line */
+    char *raw; /* getline buffer: the current line */
     size_t rawcap;
-    const char *value;       /* in raw: what follows '=' on the current key line */
+    const char *value; /* in raw: what follows '=' on the current key line */
     int lineno;
-    bool section_event;      /* the next read returns the synthetic line */
-    bool synthetic;          /* inih is handling the synthetic line */
-    bool header_error;       /* the last header was malformed: skip its section */
+    bool section_event; /* the next read returns the synthetic line */
+    bool synthetic;     /* inih is handling the synthetic line */
+    bool header_error;  /* the last header was malformed: skip its section */
     struct config *cfg;
     struct cfg_section *sections;
     size_t nsections;
-    long cur;                /* index into sections; -1 before the first header */
+    long cur; /* index into sections; -1 before the first header */
 };
 
 void strlist_push(struct strlist *l, const char *s)
@@ -66,8 +66,8 @@ bool strlist_contains(const struct strlist *l, const char *s)
     return false;
 }
 
-void cfg_error(struct cfg_errs *e, int line, const char *section, const char *key,
-               const char *fmt, ...)
+void cfg_error(struct cfg_errs *e, int line, const char *section, const char *key, const char *fmt,
+               ...)
 {
     struct buf b;
     va_list ap;
@@ -314,7 +314,8 @@ static void open_section(struct loader *ld, const char *header)
     ld->sections = xrealloc(ld->sections, (ld->nsections + 1) * sizeof(*ld->sections));
     ld->cur = (long)ld->nsections++;
     s = cur_section(ld);
-    *s = (struct cfg_section){.line = ld->lineno, .skip = true,
+    *s = (struct cfg_section){.line = ld->lineno,
+                              .skip = true,
                               .key_line = xcalloc(cfg_nkeys, sizeof(int)),
                               .key_bad = xcalloc(cfg_nkeys, sizeof(bool))};
     s->label = *name ? xasprintf("%s %s", kind, name) : xstrdup(kind);
@@ -435,8 +436,8 @@ static void check_global(struct loader *ld)
     if (cfg_key_bad(sqs, "queue_url"))
         return;
     if (!c->sqs.queue_url && sqs)
-        cfg_error(&ld->errs, cfg_key_line(sqs, "queue_url") ? cfg_key_line(sqs, "queue_url")
-                                                           : sqs->line,
+        cfg_error(&ld->errs,
+                  cfg_key_line(sqs, "queue_url") ? cfg_key_line(sqs, "queue_url") : sqs->line,
                   "sqs", "queue_url", "required");
     else if (!c->sqs.queue_url)
         cfg_error(&ld->errs, 0, "sqs", "queue_url", "required (there is no [sqs] section)");
@@ -453,7 +454,8 @@ static void check_sink(struct loader *ld, const struct cfg_section *s)
     if (cfg_key_bad(s, "type"))
         return;
     if (!cfg_key_line(s, "type")) {
-        cfg_error(&ld->errs, s->line, s->label, "type", "required (postgres | mysql | dynamodb | sqs)");
+        cfg_error(&ld->errs, s->line, s->label, "type",
+                  "required (postgres | mysql | dynamodb | sqs)");
         return;
     }
     type = cfg_sink_type_names[sk->type];
@@ -483,8 +485,8 @@ static void check_sink(struct loader *ld, const struct cfg_section *s)
     }
     req = required[sk->type];
     if (req && !cfg_key_bad(s, req) && !*(char **)((char *)sk + cfg_key_find(SEC_SINK, req)->off))
-        cfg_error(&ld->errs, cfg_key_line(s, req) ? cfg_key_line(s, req) : s->line, s->label,
-                  req, "required for a %s sink", type);
+        cfg_error(&ld->errs, cfg_key_line(s, req) ? cfg_key_line(s, req) : s->line, s->label, req,
+                  "required for a %s sink", type);
     for (size_t i = 0; i < ARRAY_SIZE(passwords); i++) {
         int line = cfg_key_line(s, passwords[i]);
 
@@ -577,8 +579,7 @@ static struct config *load_stream(FILE *fp, const char *name, struct strlist *er
     buf_init(&why);
     for (int sec = SEC_INGESTD; sec <= SEC_SQS; sec++) {
         if (cfg_apply_defaults((enum cfg_sec)sec, c, &why) < 0)
-            cfg_error(&ld.errs, 0, cfg_sec_names[sec], NULL, "bad built-in default: %s",
-                      why.data);
+            cfg_error(&ld.errs, 0, cfg_sec_names[sec], NULL, "bad built-in default: %s", why.data);
     }
     buf_free(&why);
     rc = ini_parse_stream(reader, &ld, handler, &ld);

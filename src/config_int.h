@@ -20,15 +20,15 @@
 enum cfg_sec { SEC_INGESTD, SEC_AWS, SEC_SQS, SEC_SINK, SEC_ROUTE, SEC_COUNT };
 
 enum cfg_type {
-    CT_INT,     /* int in [min, max] */
-    CT_I64,     /* int64_t in [min, max] */
-    CT_BOOL,    /* bool: true/false/yes/no/on/off/1/0 */
-    CT_STR,     /* char *; empty = NULL */
-    CT_URL,     /* char *, http:// or https:// URL; empty = NULL */
-    CT_ENUM,    /* enum stored as int: index of the value in choices */
-    CT_CHOICE,  /* char *, one of choices */
-    CT_LIST,    /* struct strlist of column names, comma-separated */
-    CT_FN,      /* parsed by key->set */
+    CT_INT,    /* int in [min, max] */
+    CT_I64,    /* int64_t in [min, max] */
+    CT_BOOL,   /* bool: true/false/yes/no/on/off/1/0 */
+    CT_STR,    /* char *; empty = NULL */
+    CT_URL,    /* char *, http:// or https:// URL; empty = NULL */
+    CT_ENUM,   /* enum stored as int: index of the value in choices */
+    CT_CHOICE, /* char *, one of choices */
+    CT_LIST,   /* struct strlist of column names, comma-separated */
+    CT_FN,     /* parsed by key->set */
 };
 
 #define CFG_SECRET (1u << 0) /* never echoed in errors or logs */
@@ -60,13 +60,13 @@ struct cfg_key {
     enum cfg_sec sec;
     const char *name;
     enum cfg_type type;
-    const char *def;             /* default as written in the file; NULL: none */
-    size_t off;                  /* into struct config, sink_conf or route_conf */
-    int64_t min, max;            /* CT_INT, CT_I64 */
-    const char *const *choices;  /* CT_ENUM, CT_CHOICE: NULL-terminated */
-    cfg_setter set;              /* CT_FN */
-    unsigned flags;              /* CFG_* */
-    unsigned sinks;              /* SEC_SINK: SINK_BIT()s of the types the key applies to */
+    const char *def;            /* default as written in the file; NULL: none */
+    size_t off;                 /* into struct config, sink_conf or route_conf */
+    int64_t min, max;           /* CT_INT, CT_I64 */
+    const char *const *choices; /* CT_ENUM, CT_CHOICE: NULL-terminated */
+    cfg_setter set;             /* CT_FN */
+    unsigned flags;             /* CFG_* */
+    unsigned sinks;             /* SEC_SINK: SINK_BIT()s of the types the key applies to */
 };
 
 extern const struct cfg_key cfg_keys[];
@@ -78,8 +78,7 @@ extern const char *const cfg_sink_type_names[];
 /* The key named `name` in section sec, or NULL. */
 const struct cfg_key *cfg_key_find(enum cfg_sec sec, const char *name);
 size_t cfg_key_index(const struct cfg_key *k);
-int cfg_key_set(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                struct buf *why);
+int cfg_key_set(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why);
 /* Sets every non-late default of section sec on base; returns -1 if one fails (a bug). */
 int cfg_apply_defaults(enum cfg_sec sec, void *base, struct buf *why);
 
@@ -90,23 +89,23 @@ void cfg_sink_clear(struct sink_conf *s);
 /* Where errors go while one file is loaded: "FILE:LINE: [section] key: reason". */
 struct cfg_errs {
     const char *file;
-    struct strlist *list;    /* may be NULL: errors are only counted */
+    struct strlist *list; /* may be NULL: errors are only counted */
     size_t count;
 };
 
 /* line <= 0: no line; section/key NULL: left out. */
-void cfg_error(struct cfg_errs *e, int line, const char *section, const char *key,
-               const char *fmt, ...) PRINTF_LIKE(5, 6);
+void cfg_error(struct cfg_errs *e, int line, const char *section, const char *key, const char *fmt,
+               ...) PRINTF_LIKE(5, 6);
 
 /* One [section] of the file as the loader saw it. */
 struct cfg_section {
     enum cfg_sec sec;
-    char *label;             /* "route orders": the header without brackets, for errors */
-    int line;                /* of the header */
-    size_t index;            /* SEC_SINK / SEC_ROUTE: into cfg->sinks / cfg->routes */
-    bool skip;               /* the header was wrong: its keys are ignored */
-    int *key_line;           /* cfg_nkeys entries: line where the key was set, 0 = not set */
-    bool *key_bad;           /* cfg_nkeys entries: its value was rejected (already reported) */
+    char *label;   /* "route orders": the header without brackets, for errors */
+    int line;      /* of the header */
+    size_t index;  /* SEC_SINK / SEC_ROUTE: into cfg->sinks / cfg->routes */
+    bool skip;     /* the header was wrong: its keys are ignored */
+    int *key_line; /* cfg_nkeys entries: line where the key was set, 0 = not set */
+    bool *key_bad; /* cfg_nkeys entries: its value was rejected (already reported) */
 };
 
 /* The line where key `name` was set in section s; 0 when it was not. */
@@ -119,23 +118,19 @@ void cfg_route_check(struct config *c, struct route_conf *r, const struct cfg_se
                      struct cfg_errs *e);
 
 /* Small validators shared by the parsers. */
-bool cfg_is_ident(const char *s);            /* [A-Za-z0-9_]+, at most 63 bytes */
-bool cfg_is_name(const char *s);             /* section names: [A-Za-z0-9_.-]+ */
+bool cfg_is_ident(const char *s);                   /* [A-Za-z0-9_]+, at most 63 bytes */
+bool cfg_is_name(const char *s);                    /* section names: [A-Za-z0-9_.-]+ */
 void cfg_quote_value(struct buf *b, const char *s); /* "s", truncated when long */
 int cfg_split_list(const char *s, struct strlist *out, struct buf *why);
 
 /* Route parsers (config_route.c). */
-int cfg_set_table(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                  struct buf *why);
-int cfg_set_types(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                  struct buf *why);
-int cfg_set_null(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                 struct buf *why);
+int cfg_set_table(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why);
+int cfg_set_types(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why);
+int cfg_set_null(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why);
 int cfg_set_match_regex(void *base, const struct cfg_key *k, const struct cfg_value *v,
                         struct buf *why);
 int cfg_add_rule(struct route_conf *r, const char *column, const char *text, int line,
                  struct buf *why);
-int cfg_set_char(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                 struct buf *why);
+int cfg_set_char(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why);
 
 #endif

@@ -22,8 +22,8 @@ static const char *const format_names[] = {"csv", "tsv", "jsonl", "json", NULL};
 static const char *const compression_names[] = {"auto", "none", "gzip", "zstd", NULL};
 static const char *const on_error_names[] = {"abort", "skip_row", NULL};
 static const char *const null_as_names[] = {"absent", "NULL", NULL};
-static const char *const ssl_mode_names[] = {"disabled", "preferred", "required", "verify_ca",
-                                             "verify_identity", NULL};
+static const char *const ssl_mode_names[] = {"disabled",  "preferred",       "required",
+                                             "verify_ca", "verify_identity", NULL};
 
 #define FIELD(p, off, type) ((type *)((char *)(p) + (off)))
 
@@ -96,8 +96,7 @@ fail:
     return -1;
 }
 
-static int set_int(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                   struct buf *why)
+static int set_int(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why)
 {
     int64_t n;
 
@@ -124,8 +123,7 @@ static int set_int(void *base, const struct cfg_key *k, const struct cfg_value *
     return 0;
 }
 
-static int set_bool(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                    struct buf *why)
+static int set_bool(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why)
 {
     if (parse_bool(v->text, FIELD(base, k->off, bool)) < 0) {
         cfg_quote_value(why, v->text);
@@ -144,8 +142,7 @@ static void set_string(void *base, const struct cfg_key *k, const char *s)
 }
 
 /* http:// or https:// with a host, no spaces: enough to catch typos and bare hosts. */
-static int set_url(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                   struct buf *why)
+static int set_url(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why)
 {
     const char *s = v->text, *host;
 
@@ -183,8 +180,7 @@ static void explain_choices(struct buf *why, const char *s, const char *const *c
         buf_printf(why, "%s%s", i ? " | " : "", choices[i]);
 }
 
-static int set_enum(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                    struct buf *why)
+static int set_enum(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why)
 {
     int i = choice_index(k->choices, v->text);
 
@@ -249,8 +245,8 @@ bad:
 }
 
 /* A name made of the characters in `allowed` plus alphanumerics, with a length range. */
-static int check_word(const char *s, const char *allowed, size_t min, size_t max,
-                      const char *what, struct buf *why)
+static int check_word(const char *s, const char *allowed, size_t min, size_t max, const char *what,
+                      struct buf *why)
 {
     size_t n = strlen(s);
     bool ok = n >= min && n <= max;
@@ -315,8 +311,7 @@ static int set_secret(void *base, const struct cfg_key *k, const struct cfg_valu
     return 0;
 }
 
-static int set_list(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                    struct buf *why)
+static int set_list(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why)
 {
     return cfg_split_list(v->text, FIELD(base, k->off, struct strlist), why);
 }
@@ -346,12 +341,14 @@ int cfg_key_set(void *base, const struct cfg_key *k, const struct cfg_value *v, 
     return -1;
 }
 
-#define G(sec, name, type, def, member) \
-    sec, name, type, def, offsetof(struct config, member)
-#define S(name, type, def, member) SEC_SINK, name, type, def, offsetof(struct sink_conf, member)
-#define R(name, type, def, member) SEC_ROUTE, name, type, def, offsetof(struct route_conf, member)
-
+/* Row prefixes: section, name, type, default and destination of a global, sink or route key. */
 /* clang-format off */
+#define G(sec, name, type, def, member) sec, name, type, def, offsetof(struct config, member)
+#define S(name, type, def, member) \
+    SEC_SINK, name, type, def, offsetof(struct sink_conf, member)
+#define R(name, type, def, member) \
+    SEC_ROUTE, name, type, def, offsetof(struct route_conf, member)
+
 const struct cfg_key cfg_keys[] = {
     {G(SEC_INGESTD, "workers", CT_INT, "4", ingestd.workers), .min = 1, .max = 256},
     {G(SEC_INGESTD, "log_level", CT_FN, "info", ingestd.log_level), .set = set_log_level},

@@ -25,6 +25,10 @@ static int check_template_part(const char *s, size_t n, struct buf *why)
         buf_puts(why, "empty schema or table name");
         return -1;
     }
+    if (isdigit((unsigned char)s[0])) {
+        buf_puts(why, "a schema or table name must not start with a digit");
+        return -1;
+    }
     while (i < n) {
         if (s[i] == '{') {
             const char *end = memchr(s + i, '}', n - i);
@@ -37,11 +41,13 @@ static int check_template_part(const char *s, size_t n, struct buf *why)
             for (int p = 0; placeholders[p]; p++) {
                 size_t plen = strlen(placeholders[p]);
 
-                if ((size_t)(end - (s + i + 1)) == plen && !strncmp(s + i + 1, placeholders[p], plen))
+                if ((size_t)(end - (s + i + 1)) == plen &&
+                    !strncmp(s + i + 1, placeholders[p], plen))
                     known = true;
             }
             if (!known) {
-                buf_printf(why, "unknown placeholder {%.*s} (use {basename} {dirname} {bucket} {key})",
+                buf_printf(why,
+                           "unknown placeholder {%.*s} (use {basename} {dirname} {bucket} {key})",
                            (int)(end - (s + i + 1)), s + i + 1);
                 return -1;
             }
@@ -344,18 +350,18 @@ static void check_known_columns(const struct route_conf *r, const struct cfg_sec
         return;
     for (size_t i = 0; i < r->key.n; i++) {
         if (!strlist_contains(&r->columns, r->key.v[i]))
-            cfg_error(e, cfg_key_line(s, "key"), s->label, "key",
-                      "column %s is not in columns", r->key.v[i]);
+            cfg_error(e, cfg_key_line(s, "key"), s->label, "key", "column %s is not in columns",
+                      r->key.v[i]);
     }
     for (size_t i = 0; i < r->ntypes; i++) {
         if (!strlist_contains(&r->columns, r->types[i].column))
-            cfg_error(e, cfg_key_line(s, "types"), s->label, "types",
-                      "column %s is not in columns", r->types[i].column);
+            cfg_error(e, cfg_key_line(s, "types"), s->label, "types", "column %s is not in columns",
+                      r->types[i].column);
     }
     for (size_t i = 0; i < r->nrules; i++) {
         if (!strlist_contains(&r->columns, r->rules[i].column))
-            cfg_error(e, r->rules[i].line, s->label, "validate",
-                      "column %s is not in columns", r->rules[i].column);
+            cfg_error(e, r->rules[i].line, s->label, "validate", "column %s is not in columns",
+                      r->rules[i].column);
     }
 }
 
@@ -375,15 +381,15 @@ void cfg_route_check(struct config *c, struct route_conf *r, const struct cfg_se
     if (r->delimiter == '\0')
         r->delimiter = r->format == FORMAT_TSV ? '\t' : ',';
     if (r->delimiter == r->quote)
-        cfg_error(e, cfg_key_line(s, "delimiter") ? cfg_key_line(s, "delimiter")
-                                                  : cfg_key_line(s, "quote"),
+        cfg_error(e,
+                  cfg_key_line(s, "delimiter") ? cfg_key_line(s, "delimiter")
+                                               : cfg_key_line(s, "quote"),
                   s->label, cfg_key_line(s, "delimiter") ? "delimiter" : "quote",
                   "delimiter and quote are the same character");
     if (r->mode == MODE_UPSERT && r->key.n == 0 && r->sink &&
         (r->sink->type == SINK_POSTGRES || r->sink->type == SINK_MYSQL))
         cfg_error(e, cfg_key_line(s, "mode"), s->label, "key",
-                  "required with mode = upsert for a %s sink",
-                  cfg_sink_type_names[r->sink->type]);
+                  "required with mode = upsert for a %s sink", cfg_sink_type_names[r->sink->type]);
     if (text && !r->header && r->columns.n == 0)
         cfg_error(e, cfg_key_line(s, "header"), s->label, "columns",
                   "required with header = false");

@@ -51,26 +51,26 @@ static void dump(const struct strlist *e)
 }
 
 /* The error "PREFIX:REST" must be in e (prefix: the file name). */
-#define EXPECT_ERR(e, prefix, rest)                                                           \
-    do {                                                                                      \
-        char *want_ = xasprintf("%s:%s", (prefix), (rest));                                   \
-        if (!strlist_contains((e), want_)) {                                                  \
-            TAP_FAIL("missing error: %s", want_);                                             \
-            dump(e);                                                                          \
-        }                                                                                     \
-        free(want_);                                                                          \
+#define EXPECT_ERR(e, prefix, rest)                                                                \
+    do {                                                                                           \
+        char *want_ = xasprintf("%s:%s", (prefix), (rest));                                        \
+        if (!strlist_contains((e), want_)) {                                                       \
+            TAP_FAIL("missing error: %s", want_);                                                  \
+            dump(e);                                                                               \
+        }                                                                                          \
+        free(want_);                                                                               \
     } while (0)
 
 /* text must fail to load with exactly one error, "t.conf:REST". */
-#define EXPECT_ONLY_ERR(text, rest)                                                           \
-    do {                                                                                      \
-        struct strlist errs_ = {0};                                                              \
+#define EXPECT_ONLY_ERR(text, rest)                                                                \
+    do {                                                                                           \
+        struct strlist errs_ = {0};                                                                \
         struct config *cfg_ = load((text), &errs_);                                                \
-        EXPECT_TRUE(cfg_ == NULL);                                                              \
-        EXPECT_EQ_INT(1, errs_.n);                                                               \
-        EXPECT_ERR(&errs_, "t.conf", (rest));                                                    \
-        config_unref(cfg_);                                                                     \
-        strlist_free(&errs_);                                                                    \
+        EXPECT_TRUE(cfg_ == NULL);                                                                 \
+        EXPECT_EQ_INT(1, errs_.n);                                                                 \
+        EXPECT_ERR(&errs_, "t.conf", (rest));                                                      \
+        config_unref(cfg_);                                                                        \
+        strlist_free(&errs_);                                                                      \
     } while (0)
 
 static bool any_error_contains(const struct strlist *e, const char *needle)
@@ -179,7 +179,7 @@ DEF_TEST(region_and_profile_from_environment)
     c = load("[aws]\nregion = sa-east-1\n" SQS, &e);
     EXPECT_TRUE(c && strcmp(c->aws.region, "sa-east-1") == 0);
     config_unref(c);
-    c = load("[aws]\nregion =\n" SQS, &e);  /* empty: the default again */
+    c = load("[aws]\nregion =\n" SQS, &e); /* empty: the default again */
     EXPECT_TRUE(c && strcmp(c->aws.region, "ap-south-2") == 0);
     config_unref(c);
     unsetenv("AWS_REGION");
@@ -394,7 +394,8 @@ DEF_TEST(every_bad_value_reported_at_its_line)
         "35: [route r] table: unknown placeholder {nope} (use {basename} {dirname} {bucket} {key})",
         "36: [route r] mode: \"merge\" is not one of append | upsert | replace",
         "37: [route r] create_table: \"perhaps\" is not a boolean (true or false)",
-        "38: [route r] key: column \"bad-name\" is not a name of letters, digits and _ (at most 63)",
+        "38: [route r] key: column \"bad-name\" is not a name of letters, digits and _ (at most "
+        "63)",
         "39: [route r] format: \"xml\" is not one of csv | tsv | jsonl | json",
         "40: [route r] header: \"2\" is not a boolean (true or false)",
         "41: [route r] columns: column \"\" is not a name of letters, digits and _ (at most 63)",
@@ -484,7 +485,8 @@ DEF_TEST(quoting_inline)
     config_unref(c);
     /* `; ` right after `=` is a comment: the value is empty, which means the default. */
     c = load(SQS "[sink p]\ntype=postgres\nconninfo=x\n[route a]\nsink=p\n"
-                 "delimiter = ; semicolon?\nquote = ; empty\n", &e);
+                 "delimiter = ; semicolon?\nquote = ; empty\n",
+             &e);
     EXPECT_TRUE(c && c->routes[0].delimiter == ',' && c->routes[0].quote == '"');
     config_unref(c);
     EXPECT_EQ_INT(0, e.n);
@@ -502,8 +504,9 @@ DEF_TEST(long_lines_are_read_whole)
     for (int i = 0; i < 500; i++)
         buf_printf(&value, "k%d=v ", i);
     buf_puts(&value, "x");
-    buf_printf(&text, SQS "[sink p]\ntype = postgres\nconninfo = \"%s\"   ; long\n"
-                          "[route r]\nsink = p\nmatch_prefix = %s\nwhat = 1\n",
+    buf_printf(&text,
+               SQS "[sink p]\ntype = postgres\nconninfo = \"%s\"   ; long\n"
+                   "[route r]\nsink = p\nmatch_prefix = %s\nwhat = 1\n",
                value.data, value.data);
     c = load(text.data, &e);
     EXPECT_TRUE(c == NULL);
@@ -511,8 +514,9 @@ DEF_TEST(long_lines_are_read_whole)
     EXPECT_ERR(&e, "t.conf", "9: [route r] what: unknown key");
     strlist_free(&e);
     buf_reset(&text);
-    buf_printf(&text, SQS "[sink p]\ntype = postgres\nconninfo = \"%s\"   ; long\n"
-                          "[route r]\nsink = p\nmatch_prefix = %s\n",
+    buf_printf(&text,
+               SQS "[sink p]\ntype = postgres\nconninfo = \"%s\"   ; long\n"
+                   "[route r]\nsink = p\nmatch_prefix = %s\n",
                value.data, value.data);
     c = load(text.data, &e);
     EXPECT_TRUE(c != NULL);
@@ -561,8 +565,7 @@ DEF_TEST(unknown_sections_and_keys)
                     "'.' or '-'");
     EXPECT_ONLY_ERR(SQS "[sink a/b]\ntype = x\n",
                     "3: malformed section header: expected [NAME] or [sink NAME]");
-    EXPECT_ONLY_ERR(SQS "[ingestd] workers = 2\n",
-                    "3: unexpected text after the section header");
+    EXPECT_ONLY_ERR(SQS "[ingestd] workers = 2\n", "3: unexpected text after the section header");
     EXPECT_ONLY_ERR(SQS "[ingestd\nworkers = 2\n",
                     "3: malformed section header: expected [NAME] or [sink NAME]");
     EXPECT_ONLY_ERR(SQS "wait_time_seconds 5\n", "3: expected KEY = VALUE");
@@ -581,7 +584,8 @@ DEF_TEST(duplicates)
 
     EXPECT_ONLY_ERR(SQS "max_messages = 1\nmax_messages = 2\n",
                     "4: [sqs] max_messages: duplicate key (first on line 3)");
-    EXPECT_ONLY_ERR(SQS "[sqs]\nmax_messages = 1\n", "3: [sqs]: duplicate section (first on line 1)");
+    EXPECT_ONLY_ERR(SQS "[sqs]\nmax_messages = 1\n",
+                    "3: [sqs]: duplicate section (first on line 1)");
     EXPECT_ONLY_ERR(SQS "[sink a]\ntype = dynamodb\n[sink a]\ntype = dynamodb\n",
                     "5: [sink a]: duplicate section (first on line 3)");
     EXPECT_ONLY_ERR(SQS "[sink a]\ntype = dynamodb\n[route r]\nsink = a\n[route r]\nsink = a\n",
@@ -616,8 +620,9 @@ DEF_TEST(routes_name_defined_sinks)
 
 DEF_TEST(regular_expressions)
 {
-    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nmatch_regex = (a|b\n",
-                    "8: [route r] match_regex: bad regular expression \"(a|b\": Unmatched ( or \\(");
+    EXPECT_ONLY_ERR(
+        SQS PG "[route r]\nsink = p\nmatch_regex = (a|b\n",
+        "8: [route r] match_regex: bad regular expression \"(a|b\": Unmatched ( or \\(");
     EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nvalidate.c = regex:a{2,1}\n",
                     "8: [route r] validate.c: bad regular expression \"a{2,1}\": Invalid content "
                     "of \\{\\}");
@@ -625,8 +630,8 @@ DEF_TEST(regular_expressions)
 
 DEF_TEST(table_templates)
 {
-    static const char *const good[] = {"{basename}", "t1", "s.{bucket}_{key}", "{dirname}.x_{basename}",
-                                       "Orders_2024"};
+    static const char *const good[] = {"{basename}", "t1", "s.{bucket}_{key}",
+                                       "{dirname}.x_{basename}", "Orders_2024"};
     static const struct {
         const char *table, *error;
     } bad[] = {
@@ -634,6 +639,7 @@ DEF_TEST(table_templates)
         {"{base}", "unknown placeholder {base} (use {basename} {dirname} {bucket} {key})"},
         {"a-b", "character '-' is not allowed (letters, digits, _ and {placeholders})"},
         {".t", "empty schema or table name"},
+        {"s.2024_{basename}", "a schema or table name must not start with a digit"},
         {"t.", "empty schema or table name"},
         {"{basename", "'{' without '}'"},
         {"\"\"", "must not be empty"},
@@ -669,7 +675,7 @@ DEF_TEST(rules_between_keys)
     EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nmode = upsert\n",
                     "8: [route r] key: required with mode = upsert for a postgres sink");
     c = load(SQS "[sink d]\ntype = dynamodb\n[route r]\nsink = d\nmode = upsert\n", &e);
-    EXPECT_TRUE(c != NULL);  /* DynamoDB upserts by the table's own key */
+    EXPECT_TRUE(c != NULL); /* DynamoDB upserts by the table's own key */
     config_unref(c);
     EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nheader = false\n",
                     "8: [route r] columns: required with header = false");
@@ -702,8 +708,7 @@ DEF_TEST(sink_rules)
                     "5: [sink p] conninfo: required for a postgres sink");
     EXPECT_ONLY_ERR(SQS "[sink m]\ntype = mysql\nuser = u\n",
                     "3: [sink m] database: required for a mysql sink");
-    EXPECT_ONLY_ERR(SQS "[sink q]\ntype = sqs\n",
-                    "3: [sink q] queue_url: required for a sqs sink");
+    EXPECT_ONLY_ERR(SQS "[sink q]\ntype = sqs\n", "3: [sink q] queue_url: required for a sqs sink");
     EXPECT_ONLY_ERR(SQS "[sink d]\nhost = h\ntype = dynamodb\n",
                     "4: [sink d] host: not valid for a sink of type dynamodb");
     EXPECT_ONLY_ERR(SQS "[sink d]\ntype = postgres\nconninfo = x\nledger_table = abc\n",
@@ -811,12 +816,12 @@ DEF_TEST(refcount_and_generation)
     for (size_t i = 0; i < ARRAY_SIZE(t); i++)
         pthread_join(t[i], NULL);
     EXPECT_EQ_INT(1, a->refs);
-    config_unref(a);  /* the last reference: freed (the sanitizers watch) */
+    config_unref(a); /* the last reference: freed (the sanitizers watch) */
     config_unref(b);
     config_unref(NULL);
     EXPECT_TRUE(load("[sqs]\nqueue_url = nope\n", &e) == NULL);
     a = load(SQS, &e);
-    EXPECT_TRUE(a && a->generation == gen_b + 1);  /* failed loads take none */
+    EXPECT_TRUE(a && a->generation == gen_b + 1); /* failed loads take none */
     config_unref(a);
     strlist_free(&e);
 }

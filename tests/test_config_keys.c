@@ -54,8 +54,8 @@ DEF_TEST(every_default_is_accepted_by_its_parser)
             continue;
         buf_init(&why);
         if (cfg_key_set(base, k, &v, &why) < 0)
-            TAP_FAIL("default of [%s] %s (%s) rejected: %s", cfg_sec_names[k->sec], k->name,
-                     k->def, why.data);
+            TAP_FAIL("default of [%s] %s (%s) rejected: %s", cfg_sec_names[k->sec], k->name, k->def,
+                     why.data);
         buf_free(&why);
         cfg_sink_clear(&s);
         cfg_route_clear(&r);
