@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "aws_endpoint.h"
-#include "config.h"
+#include "../src/config.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "aws_endpoint.h"
-#include "config.h"
+#include "../src/config.h"
 #include "tap.h"
 
 static const char *const env_names[] = {
