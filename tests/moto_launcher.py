@@ -19,6 +19,8 @@ those. It adds what moto lacks and AWS does:
   AccessDenied;
 - no Authorization header (and no presigned query) while checking is on: 403
   MissingAuthenticationToken (AccessDenied for S3).
+moto's own errors from the key lookup and policy check (InvalidClientTokenId,
+InvalidAccessKeyId, AccessDenied, ...) are rendered the same way.
 Errors are XML (`<Error><Code>..</Code><Message>..</Message></Error>`, wrapped in
 `<ErrorResponse>` outside S3), except for AWS JSON protocol requests (Content-Type
 application/x-amz-json-*), which get `{"__type": CODE, "message": ...}` as AWS sends them.
@@ -375,8 +377,19 @@ def _patched_authenticate(self, iam_request_cls, resource="*"):
         creds = iam_request._access_key.create_credentials()
         return creds.secret_key, creds.token
 
-    verify(req, "s3" if s3 else "other", lookup)
-    holder["iam"].check_action_permitted(resource)
+    try:
+        verify(req, "s3" if s3 else "other", lookup)
+        holder["iam"].check_action_permitted(resource)
+    except AuthFailure:
+        raise
+    except Exception as e:  # moto's own InvalidClientTokenId, AccessDenied, ... errors
+        code = getattr(e, "error_type", None) or getattr(e, "code", None)
+        message = getattr(e, "message", None) or str(e)
+        if not isinstance(code, str):
+            raise
+        status = e.code if isinstance(getattr(e, "code", None), int) else (
+            400 if code == "InvalidToken" else 403)
+        _fail(status, code, message)
 
 
 class Middleware:

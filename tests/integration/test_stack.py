@@ -221,6 +221,25 @@ def t_skew(st):
         st.client("s3", config=one).list_buckets()
 
 
+@check("STS: assumed-role and web-identity session credentials work; a bad token fails")
+def t_sts(st):
+    import botocore
+    arn = st.make_role("loader")
+    c = st.client("sts").assume_role(RoleArn=arn, RoleSessionName="test")["Credentials"]
+    kw = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+          "aws_session_token": c["SessionToken"]}
+    st.client("s3", **kw).list_buckets()
+    st.client("sqs", **kw).list_queues()
+    expect_error(st.client("sqs", **dict(kw, aws_session_token="bogus")).list_queues,
+                 "InvalidClientTokenId", 403)
+    anon = st.client("sts", config=botocore.config.Config(signature_version=botocore.UNSIGNED))
+    w = anon.assume_role_with_web_identity(RoleArn=arn, RoleSessionName="web",
+                                           WebIdentityToken="token-1")["Credentials"]
+    st.client("s3", aws_access_key_id=w["AccessKeyId"],
+              aws_secret_access_key=w["SecretAccessKey"],
+              aws_session_token=w["SessionToken"]).list_buckets()
+
+
 @check("credential scope date differing from X-Amz-Date is rejected")
 def t_scope_date(st):
     st.make_bucket("scope-bucket")
@@ -301,6 +320,10 @@ def t_env(st):
         assert env["AWS_ENDPOINT_URL"] == st.moto_url and env["X"] == "1"
         assert st.aws_env["AWS_REGION"] == "us-east-1"
         assert st.aws_env["AWS_EC2_METADATA_DISABLED"] == "true"
+        os.environ["AWS_ENDPOINT_URL_S3"] = "http://192.0.2.1:1"
+        fresh = st.client("s3", config=botocore.config.Config(connect_timeout=2))
+        assert "keys-bucket" in [b["Name"] for b in fresh.list_buckets()["Buckets"]]
+        del os.environ["AWS_ENDPOINT_URL_S3"]
     finally:
         del os.environ["AWS_PROFILE"], os.environ["AWS_SESSION_TOKEN"]
     text = open(st.ingestd_config("[route r]\nsink = ddb\n")).read()
@@ -416,6 +439,7 @@ def main():
         t_wrong_secret(st)
         t_skew(st)
         t_scope_date(st)
+        t_sts(st)
         t_s3_payload(st)
         t_redrive(st)
         t_events(st)
