@@ -30,6 +30,7 @@
 #include "notify.h"
 #include "poller.h"
 #include "pool.h"
+#include "secret_source.h"
 #include "util.h"
 #include "worker.h"
 
@@ -164,6 +165,19 @@ static void on_status(struct loop_timer *t, void *arg)
     app_status(arg);
 }
 
+/* Workers read credentials for Secrets Manager from secret_source. */
+static void on_creds(struct creds_provider *p, bool ok, void *arg)
+{
+    struct creds *c;
+
+    (void)arg;
+    if (!ok)
+        return;
+    c = creds_current(p);
+    secret_source_set_creds(c);
+    creds_unref(c);
+}
+
 static int start_parts(struct app *app)
 {
     struct pool_hooks hooks;
@@ -176,6 +190,7 @@ static int start_parts(struct app *app)
     if (!app->creds)
         return -1;
     http_set_creds_source(app->http, creds_http_source, app->creds);
+    creds_provider_set_listener(app->creds, on_creds, app);
 
     worker_pool_hooks(&hooks);
     app->pool = pool_new((unsigned)app->cfg->ingestd.workers, &hooks);
@@ -211,6 +226,7 @@ static void stop_parts(struct app *app)
     loop_timer_free(app->status_timer);
     loop_timer_free(app->shutdown_timer);
     creds_provider_free(app->creds);
+    secret_source_set_creds(NULL);
     http_free(app->http);
 }
 

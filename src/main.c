@@ -16,6 +16,8 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "secret_source.h"
+#include "sink.h"
 #include "util.h"
 
 #define EXIT_CONFIG 1
@@ -76,6 +78,7 @@ int main(int argc, char **argv)
     int c, rc;
 
     log_init();
+    sink_set_secret_resolver(secret_source_resolve);
     while ((c = getopt_long(argc, argv, "c:tr:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':

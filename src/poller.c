@@ -550,9 +550,27 @@ struct poller *poller_new(struct app *app)
     return p;
 }
 
+/* At start: say where failures go, and warn when nowhere (they would retry forever). */
+static void on_queue_attrs(void *arg, const struct aws_error *err,
+                           const struct sqs_queue_attrs *a)
+{
+    struct poller *p = arg;
+    const char *url = p->app->cfg->sqs.queue_url;
+
+    if (err->kind != AWS_OK)
+        log_warn("cannot read the attributes of %s: %s: %s", url, err->code, err->message);
+    else if (a->has_redrive)
+        log_info("queue %s: visibility timeout %d s; redrive policy: to %s after %d receives",
+                 url, a->visibility_timeout, a->dead_letter_target_arn, a->max_receive_count);
+    else
+        log_warn("queue %s has no redrive policy: a message that keeps failing is retried "
+                 "forever; attach a dead-letter queue", url);
+}
+
 void poller_start(struct poller *p)
 {
     p->started = true;
+    sqs_get_attributes(p->sqs, p->app->cfg->sqs.queue_url, on_queue_attrs, p);
     loop_timer_arm(p->heartbeat, HEARTBEAT_INTERVAL_MS, HEARTBEAT_INTERVAL_MS);
     maybe_receive(p);
 }

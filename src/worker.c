@@ -82,31 +82,36 @@ void worker_state_free(struct worker_state *ws)
     free(ws);
 }
 
-/* The S3 client for this configuration generation, created on first use. */
-static struct s3_client *get_s3(struct worker_state *ws, const struct config *cfg,
-                                struct ierr *e)
+struct s3_client *worker_s3_client_new(const struct config *cfg, struct ierr *e)
 {
     struct s3_opts o;
+    struct s3_client *c;
     char errbuf[256];
-    char *endpoint;
+    char *endpoint = aws_endpoint_url(cfg, "s3");
 
-    if (ws->s3 && ws->s3_generation == cfg->generation)
-        return ws->s3;
-    s3_client_free(ws->s3);
     memset(&o, 0, sizeof o);
-    endpoint = aws_endpoint_url(cfg, "s3");
     o.endpoint_url = endpoint;
     o.region = aws_endpoint_region(cfg);
     o.force_path_style = cfg->aws.s3_force_path_style;
     o.ca_file = cfg->aws.ca_file;
     o.connect_timeout_s = cfg->aws.connect_timeout;
-    ws->s3 = s3_client_new(&o, errbuf, sizeof errbuf);
+    c = s3_client_new(&o, errbuf, sizeof errbuf);
     free(endpoint);
-    if (!ws->s3) {
+    if (!c)
         ierr_set(e, IERR_CONFIG, "S3 client: %s", errbuf);
-        return NULL;
-    }
-    ws->s3_generation = cfg->generation;
+    return c;
+}
+
+/* The S3 client for this configuration generation, created on first use. */
+static struct s3_client *get_s3(struct worker_state *ws, const struct config *cfg,
+                                struct ierr *e)
+{
+    if (ws->s3 && ws->s3_generation == cfg->generation)
+        return ws->s3;
+    s3_client_free(ws->s3);
+    ws->s3 = worker_s3_client_new(cfg, e);
+    if (ws->s3)
+        ws->s3_generation = cfg->generation;
     return ws->s3;
 }
 

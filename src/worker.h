@@ -13,6 +13,8 @@
 #include "job.h"
 #include "pool.h"
 
+struct s3_client;
+
 struct worker_state;
 
 struct worker_state *worker_state_new(void);
@@ -20,6 +22,9 @@ void worker_state_free(struct worker_state *ws);   /* closes its sinks; NULL-saf
 
 /* Runs one job to completion and fills its result. Blocks. */
 void worker_run(struct worker_state *ws, struct job *job);
+
+/* An S3 client for cfg's endpoint and region (NULL with e set); any thread, owned by it. */
+struct s3_client *worker_s3_client_new(const struct config *cfg, struct ierr *e);
 
 /* Hooks for pool_new(): per-thread state and worker_run() as the run function. */
 void worker_pool_hooks(struct pool_hooks *hooks);

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""PostgreSQL benchmark: ingestd end to end against psql on the same server, same run.
+
+    python3 bench/bench_pg.py [--rows 1000000] [--files 10] [--rss-rows 10000000] [--skip-rss]
+
+Measures, on one local stack (moto S3/SQS with signature checking, PostgreSQL 15):
+  1. append: ingestd (event enqueued -> rows committed, read from the ledger) against
+     `psql \\copy` of the same file from local disk into the same kind of table (primary key);
+  2. upsert: ingestd mode = upsert against psql's own COPY into a staging table +
+     INSERT ... ON CONFLICT DO UPDATE, both into a table that already holds the rows;
+  3. aggregate: --files files of --rows rows with workers = 2 against one `psql \\copy`
+     stream (rows/s);
+  4. peak RSS (VmHWM) of the daemon after loading a ~1 GB file (--rss-rows rows).
+Prints each figure and its ratio; machines are shared and noisy, so only ratios from the
+same run mean anything. Not a test: it asserts nothing.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(TOP, "tests"))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+from stack import Stack  # noqa: E402
+
+COLUMNS = ("id bigint PRIMARY KEY, name text, email text, created_at timestamptz, "
+           "amount numeric(12,2), active boolean, note text")
+ROUTES = """
+[route append]
+sink = pg
+match_prefix = append/
+table = bench_ingestd
+
+[route upsert]
+sink = pg
+match_prefix = upsert/
+table = bench_upsert_ingestd
+mode = upsert
+key = id
+
+[route many]
+sink = pg
+match_prefix = many/
+table = bench_many
+
+[route rss]
+sink = pg
+match_prefix = rss/
+table = bench_rss
+"""
+
+
+def gen(rows, path, start=1):
+    if not os.path.exists(path):
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_csv.py"), str(rows), path,
+                        "--start", str(start)], check=True)
+    return os.path.getsize(path)
+
+
+def psql(st, script):
+    t0 = time.monotonic()
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", st.pg_conninfo],
+                   input=script, text=True, check=True, env=st.env())
+    return time.monotonic() - t0
+
+
+def wait_loaded(st, keys, timeout=1800):
+    want = set(keys)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = {r[0] for r in st.psql("SELECT key FROM ingestd_ledger")}
+        if want <= got:
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {sorted(want - got)}")
+
+
+def upload_and_time(st, d, items):
+    """Uploads (not timed), then times from the last event enqueued to the last commit."""
+    for key, path in items:
+        with open(path, "rb") as f:
+            st.client("s3").put_object(Bucket="bench", Key=key, Body=f)
+    t0 = time.monotonic()
+    wait_loaded(st, [k for k, _ in items])
+    return time.monotonic() - t0
+
+
+def start_daemon(st, conf, name):
+    log = open(st.path(name + ".log"), "w")
+    p = subprocess.Popen([os.path.join(TOP, "build", "ingestd"), "-c", conf], env=st.env(),
+                         stdout=log, stderr=subprocess.STDOUT)
+    time.sleep(1.0)
+    return p
+
+
+def vmhwm_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
+def stop(p):
+    p.terminate()
+    p.wait(60)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--files", type=int, default=10)
+    ap.add_argument("--rss-rows", type=int, default=10_000_000)
+    ap.add_argument("--skip-rss", action="store_true")
+    a = ap.parse_args()
+
+    with Stack(moto=True, postgres=True, moto_quiet=True) as st:
+        q, _ = st.make_queue("bench", dlq=True, max_receive=3, visibility=120)
+        st.make_bucket("bench", notify_queue_url=q)
+        st.purge(q)
+        for t in ("bench_copy", "bench_ingestd", "bench_upsert_psql", "bench_upsert_ingestd",
+                  "bench_many", "bench_many_copy", "bench_rss"):
+            st.psql(f"CREATE TABLE {t} ({COLUMNS})")
+        one = st.path("one.csv")
+        size = gen(a.rows, one)
+        print(f"file: {a.rows} rows, {size / 1e6:.1f} MB")
+        results = {}
+
+        # 1. append
+        t_copy = psql(st, f"\\copy bench_copy FROM '{one}' WITH (FORMAT csv, HEADER true)\n")
+        conf = st.ingestd_config(ROUTES, workers=1, log_level="notice", wait_time_seconds=20)
+        d = start_daemon(st, conf, "append")
+        t_ing = upload_and_time(st, d, [("append/one.csv", one)])
+        stop(d)
+        results["append"] = (a.rows / t_copy, a.rows / t_ing)
+        print(f"append:    psql \\copy {a.rows / t_copy:10.0f} rows/s ({t_copy:.2f} s)   "
+              f"ingestd {a.rows / t_ing:10.0f} rows/s ({t_ing:.2f} s)   "
+              f"ratio {t_copy / t_ing:.2f}x")
+
+        # 2. upsert into tables that already hold the rows
+        st.psql("INSERT INTO bench_upsert_psql SELECT * FROM bench_copy")
+        st.psql("INSERT INTO bench_upsert_ingestd SELECT * FROM bench_copy")
+        t_ups_ref = psql(st, (
+            "BEGIN;\nCREATE TEMP TABLE s (LIKE bench_upsert_psql) ON COMMIT DROP;\n"
+            f"\\copy s FROM '{one}' WITH (FORMAT csv, HEADER true)\n"
+            "INSERT INTO bench_upsert_psql SELECT * FROM s ON CONFLICT (id) DO UPDATE SET "
+            "name = EXCLUDED.name, email = EXCLUDED.email, created_at = EXCLUDED.created_at, "
+            "amount = EXCLUDED.amount, active = EXCLUDED.active, note = EXCLUDED.note;\n"
+            "COMMIT;\n"))
+        d = start_daemon(st, conf, "upsert")
+        t_ups = upload_and_time(st, d, [("upsert/one.csv", one)])
+        stop(d)
+        print(f"upsert:    psql staging {a.rows / t_ups_ref:10.0f} rows/s ({t_ups_ref:.2f} s)   "
+              f"ingestd {a.rows / t_ups:10.0f} rows/s ({t_ups:.2f} s)   "
+              f"ratio {t_ups_ref / t_ups:.2f}x")
+
+        # 3. aggregate with 2 workers
+        files = []
+        for i in range(a.files):
+            p = st.path(f"many{i}.csv")
+            gen(a.rows, p, start=1 + i * a.rows)
+            files.append((f"many/f{i}.csv", p))
+        t_one = psql(st, f"\\copy bench_many_copy FROM '{files[0][1]}' WITH (FORMAT csv, HEADER true)\n")
+        conf2 = st.ingestd_config(ROUTES, name="many.conf", workers=2, log_level="notice",
+                                  wait_time_seconds=20)
+        d = start_daemon(st, conf2, "many")
+        t_many = upload_and_time(st, d, files)
+        stop(d)
+        agg = a.files * a.rows / t_many
+        print(f"aggregate: psql \\copy single stream {a.rows / t_one:10.0f} rows/s   "
+              f"ingestd {a.files} files, 2 workers {agg:10.0f} rows/s   "
+              f"ratio {agg / (a.rows / t_one):.2f}x")
+
+        # 4. peak RSS on a large file
+        if not a.skip_rss:
+            big = st.path("big.csv")
+            bsize = gen(a.rss_rows, big)
+            d = start_daemon(st, conf, "rss")
+            base = vmhwm_kb(d.pid)
+            t_big = upload_and_time(st, d, [("rss/big.csv", big)])
+            peak = vmhwm_kb(d.pid)
+            stop(d)
+            print(f"peak RSS:  {peak / 1024:.1f} MB after a {bsize / 1e9:.2f} GB file "
+                  f"({a.rss_rows / t_big:.0f} rows/s; {base / 1024:.1f} MB before)")
+
+
+if __name__ == "__main__":
+    main()
