@@ -5,8 +5,9 @@
  * time and keeps the raw line, because Debian's inih cuts lines at 200 bytes,
  * joins indented lines to the previous value and knows nothing of our quoting.
  * So the reader strips leading whitespace (indentation never continues a value),
- * hands inih only "[section]" or "name=", and the handler takes the value from the
- * raw line itself (any length; "quoted" values keep `;`, `#` and outer spaces).
+ * hands inih only "[s]" or "name=", and the handler takes the section name and the
+ * value from the raw line itself (any length; "quoted" values keep `;`, `#` and
+ * outer spaces).
  * To learn where every section starts, even an empty one, the reader follows each
  * header with one synthetic line that the handler reads as "section begins here".
  *
@@ -36,6 +37,7 @@ struct loader {
     bool section_event; /* the next read returns the synthetic line */
     bool synthetic;     /* inih is handling the synthetic line */
     bool header_error;  /* the last header was malformed: skip its section */
+    char *header;       /* text between the brackets of the last good header */
     struct config *cfg;
     struct cfg_section *sections;
     size_t nsections;
@@ -144,7 +146,11 @@ static void line_error(struct loader *ld, const char *reason)
     cfg_error(&ld->errs, ld->lineno, NULL, NULL, "%s", reason);
 }
 
-/* "[kind name]" with an optional comment after it; never echoes the line. */
+/*
+ * "[kind name]" with an optional comment after it; never echoes the line. inih
+ * keeps at most 49 bytes of a section name, so it gets "[s]" and the header's
+ * text stays in ld->header for the handler.
+ */
 static void prepare_header(struct loader *ld, char *s, char *str, int num)
 {
     char *close = strchr(s, ']'), *rest;
@@ -152,10 +158,11 @@ static void prepare_header(struct loader *ld, char *s, char *str, int num)
 
     for (char *p = s + 1; ok && p < close; p++)
         ok = isalnum((unsigned char)*p) || strchr("_.- \t", *p) != NULL;
+    free(ld->header);
+    ld->header = NULL;
     if (!ok) {
         line_error(ld, "malformed section header: expected [NAME] or [sink NAME]");
         ld->header_error = true;
-        snprintf(str, (size_t)num, "[?]");
     } else {
         for (rest = close + 1; *rest == ' ' || *rest == '\t'; rest++)
             ;
@@ -163,14 +170,9 @@ static void prepare_header(struct loader *ld, char *s, char *str, int num)
             line_error(ld, "unexpected text after the section header");
             ld->header_error = true;
         }
-        if (close - s + 2 > num) {
-            line_error(ld, "section header too long");
-            ld->header_error = true;
-            close = s + 2;
-            s[1] = '?';
-        }
-        snprintf(str, (size_t)num, "%.*s]", (int)(close - s), s);
+        ld->header = xstrndup(s + 1, (size_t)(close - s - 1));
     }
+    snprintf(str, (size_t)num, "[s]");
     ld->section_event = true;
 }
 
@@ -373,8 +375,9 @@ static int handler(void *user, const char *section, const char *name, const char
     size_t i;
 
     (void)value;
+    (void)section;
     if (ld->synthetic) {
-        open_section(ld, section);
+        open_section(ld, ld->header ? ld->header : "?");
         return 1;
     }
     s = cur_section(ld);
@@ -591,6 +594,7 @@ static struct config *load_stream(FILE *fp, const char *name, struct strlist *er
     if (ld.raw)
         explicit_bzero(ld.raw, ld.rawcap);
     free(ld.raw);
+    free(ld.header);
     for (size_t i = 0; i < ld.nsections; i++) {
         free(ld.sections[i].label);
         free(ld.sections[i].key_line);

@@ -28,6 +28,13 @@ static char *path_of(const char *rel)
             return p;
         free(p);
     }
+    /* out-of-tree builds compile this file by its path in the source tree */
+    if (strrchr(__FILE__, '/')) {
+        p = xasprintf("%.*s/../%s", (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__, rel);
+        if (access(p, R_OK) == 0)
+            return p;
+        free(p);
+    }
     return xstrdup(rel);
 }
 
@@ -43,6 +50,7 @@ static struct config *load(const char *text, struct strlist *e)
 }
 
 #define SQS "[sqs]\nqueue_url = http://127.0.0.1:4566/000000000000/q\n"
+#define PG  "[sink p]\ntype = postgres\nconninfo = dbname=x\n"
 
 static void dump(const struct strlist *e)
 {
@@ -531,6 +539,21 @@ DEF_TEST(long_lines_are_read_whole)
     buf_free(&value);
 }
 
+DEF_TEST(long_section_names)
+{
+    static const char name1[] = "a_route_name_that_is_longer_than_fifty_bytes_of_inih_1";
+    static const char name2[] = "a_route_name_that_is_longer_than_fifty_bytes_of_inih_2";
+    struct strlist e = {0};
+    char *text = xasprintf(SQS PG "[route %s]\nsink = p\n[route %s]\nsink = p\n", name1, name2);
+    struct config *c = load(text, &e);
+
+    EXPECT_TRUE(c && config_find_route(c, name1) && config_find_route(c, name2));
+    EXPECT_EQ_INT(0, e.n);
+    config_unref(c);
+    free(text);
+    strlist_free(&e);
+}
+
 DEF_TEST(line_endings_bom_and_nul)
 {
     static const char crlf[] = "\xEF\xBB\xBF[sqs]\r\nqueue_url = http://h/q\r\n"
@@ -599,8 +622,6 @@ DEF_TEST(duplicates)
     EXPECT_EQ_INT(0, e.n);
     strlist_free(&e);
 }
-
-#define PG "[sink p]\ntype = postgres\nconninfo = dbname=x\n"
 
 DEF_TEST(routes_name_defined_sinks)
 {
@@ -855,6 +876,7 @@ int main(void)
     RUN_TEST(quoting_comments_and_indentation);
     RUN_TEST(quoting_inline);
     RUN_TEST(long_lines_are_read_whole);
+    RUN_TEST(long_section_names);
     RUN_TEST(line_endings_bom_and_nul);
     RUN_TEST(unknown_sections_and_keys);
     RUN_TEST(duplicates);
