@@ -7,6 +7,7 @@
  * pipeline. It only guarantees that what it accepts can be expanded and matched.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,9 +360,13 @@ static void check_known_columns(const struct route_conf *r, const struct cfg_sec
                       r->types[i].column);
     }
     for (size_t i = 0; i < r->nrules; i++) {
-        if (!strlist_contains(&r->columns, r->rules[i].column))
-            cfg_error(e, r->rules[i].line, s->label, "validate", "column %s is not in columns",
-                      r->rules[i].column);
+        char key[80];
+
+        if (strlist_contains(&r->columns, r->rules[i].column))
+            continue;
+        snprintf(key, sizeof(key), "validate.%s", r->rules[i].column);
+        cfg_error(e, r->rules[i].line, s->label, key, "column %s is not in columns",
+                  r->rules[i].column);
     }
 }
 

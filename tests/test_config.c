@@ -649,6 +649,61 @@ DEF_TEST(regular_expressions)
                     "of \\{\\}");
 }
 
+/* One value of one key: accepted or rejected with this reason. */
+DEF_TEST(value_shapes)
+{
+    static const struct {
+        const char *section, *key, *value, *error;
+    } cases[] = {
+        {"ingestd", "metrics_listen", "127.0.0.1:9464", NULL},
+        {"ingestd", "metrics_listen", "[::1]:9464", NULL},
+        {"ingestd", "metrics_listen", "localhost:1", NULL},
+        {"ingestd", "metrics_listen", ":9464", "is not HOST:PORT"},
+        {"ingestd", "metrics_listen", "::1:9464", "is not HOST:PORT"},
+        {"ingestd", "metrics_listen", "[::1:9464", "is not HOST:PORT"},
+        {"ingestd", "metrics_listen", "host:65536", "is not HOST:PORT"},
+        {"ingestd", "metrics_listen", "host:80x", "is not HOST:PORT"},
+        {"ingestd", "log_level", "warning", NULL},
+        {"ingestd", "log_level", "warn", "is not one of"},
+        {"ingestd", "workers", "256", NULL},
+        {"ingestd", "workers", "257", "is not an integer from 1 to 256"},
+        {"ingestd", "workers", "4x", "is not an integer from 1 to 256"},
+        {"ingestd", "shutdown_timeout", "0", NULL},
+        {"aws", "endpoint_url", "http://127.0.0.1:4566", NULL},
+        {"aws", "endpoint_url", "https://h/path?x=1", NULL},
+        {"aws", "endpoint_url", "http:///x", "is not an http:// or https:// URL"},
+        {"aws", "endpoint_url", "HTTP://h", "is not an http:// or https:// URL"},
+        {"aws", "s3_force_path_style", "on", NULL},
+        {"aws", "s3_force_path_style", "0", NULL},
+        {"aws", "profile", "team-a.prod", NULL},
+        {"aws", "profile", "a b", "is not a profile name"},
+        {"aws", "max_attempts", "1", NULL},
+        {"aws", "connect_timeout", "300", NULL},
+        {"sqs", "wait_time_seconds", "0", NULL},
+        {"sqs", "visibility_timeout", "43201", "is not an integer from 0 to 43200"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct strlist e = {0};
+        char *text = xasprintf("[%s]\n%s = %s\n%s", cases[i].section, cases[i].key, cases[i].value,
+                               strcmp(cases[i].section, "sqs") ? SQS : "queue_url = http://h/q\n");
+        struct config *c = load(text, &e);
+
+        if (cases[i].error) {
+            EXPECT_TRUE(c == NULL && e.n == 1);
+            EXPECT_CONTAINS(cases[i].error, e.n ? e.v[0] : NULL);
+            EXPECT_CONTAINS(cases[i].key, e.n ? e.v[0] : NULL);
+            EXPECT_CONTAINS("t.conf:2:", e.n ? e.v[0] : NULL);
+        } else if (!c) {
+            TAP_FAIL("[%s] %s = %s rejected", cases[i].section, cases[i].key, cases[i].value);
+            dump(&e);
+        }
+        config_unref(c);
+        strlist_free(&e);
+        free(text);
+    }
+}
+
 DEF_TEST(table_templates)
 {
     static const char *const good[] = {"{basename}", "t1", "s.{bucket}_{key}",
@@ -708,7 +763,7 @@ DEF_TEST(rules_between_keys)
     EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\ncolumns = a\ntypes = b:N\n",
                     "9: [route r] types: column b is not in columns");
     EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\ncolumns = a\nvalidate.b = notnull\n",
-                    "9: [route r] validate: column b is not in columns");
+                    "9: [route r] validate.b: column b is not in columns");
     EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nquote = '\ndelimiter = '\n",
                     "9: [route r] delimiter: delimiter and quote are the same character");
     EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nquote = ,\n",
@@ -882,6 +937,7 @@ int main(void)
     RUN_TEST(duplicates);
     RUN_TEST(routes_name_defined_sinks);
     RUN_TEST(regular_expressions);
+    RUN_TEST(value_shapes);
     RUN_TEST(table_templates);
     RUN_TEST(rules_between_keys);
     RUN_TEST(sink_rules);
