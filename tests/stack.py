@@ -59,6 +59,8 @@ Attributes and methods (all addresses are 127.0.0.1):
                          web identity (AssumeRoleWithWebIdentity); allow-all unless `policy`
   st.make_queue(name, dlq=True, max_receive=3, visibility=30, attrs=None) -> (url, dlq_url|None)
                          DLQ is "NAME-dlq", attached with a real RedrivePolicy
+  st.moto_pause() / st.moto_resume()   freeze/continue moto (SIGSTOP/SIGCONT): a hung
+                         endpoint that accepts connections and never answers; state is kept
   st.queue_arn(url)
   st.make_bucket(name, notify_queue_url=None, events=("s3:ObjectCreated:*",), prefix=None,
                  suffix=None)  S3 -> SQS ObjectCreated notification; NOTE: setting it enqueues
@@ -79,7 +81,8 @@ Attributes and methods (all addresses are 127.0.0.1):
                          (role `ingest` owns database `ingest`; TCP uses scram-sha-256)
   st.psql(sql, superuser=False, db="ingest") -> list of tuples of str (None for NULL),
                          rows of every statement's result in order; raises StackError on error
-  st.pg_stop() / st.pg_start()   simulate an outage (same port and data)
+  st.pg_stop(mode="fast"|"immediate") / st.pg_start()   simulate an outage (same port and
+                         data; "immediate" is a crash-like stop)
 
   MariaDB (mariadb=True; run as the `mysql` system user when we are root):
   st.mysql_host ("127.0.0.1"), st.mysql_port, st.mysql_user ("ingest"), st.mysql_password,
@@ -87,7 +90,7 @@ Attributes and methods (all addresses are 127.0.0.1):
                          users 'ingest'@'127.0.0.1' and 'ingest'@'localhost', ALL on ingest.*
   st.mysql(sql, root=False) -> list of tuples of str (None for NULL; a string "NULL" also
                          reads as None), via the mariadb client over TCP
-  st.mysql_stop() / st.mysql_start()
+  st.mysql_stop(kill=False) / st.mysql_start()   (kill=True: SIGKILL, crash-like)
 
 Command line: `python3 tests/stack.py --shell [--postgres] [--mariadb]` starts a stack, prints
 export lines and connection strings, and waits for Ctrl-C.
@@ -282,6 +285,8 @@ class Stack:
     def stop(self):
         for name in reversed(list(self._procs)):
             proc = self._procs.pop(name)
+            if name == "moto" and proc.alive():
+                proc.p.send_signal(signal.SIGCONT)
             proc.stop(signal.SIGINT if name == "postgres" else signal.SIGTERM)
 
     def close(self, failed=False):
@@ -372,6 +377,14 @@ class Stack:
             policy or {"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
         return arn
+
+    def moto_pause(self):
+        """Freeze moto (SIGSTOP): connections are accepted by the kernel but never answered,
+        as with a hung endpoint. State is kept; moto_resume() continues."""
+        self._procs["moto"].p.send_signal(signal.SIGSTOP)
+
+    def moto_resume(self):
+        self._procs["moto"].p.send_signal(signal.SIGCONT)
 
     def queue_arn(self, url):
         return self.client("sqs").get_queue_attributes(
@@ -590,10 +603,12 @@ class Stack:
         self._procs["postgres"] = proc
         proc.wait_log(b"database system is ready to accept connections", 60, offset)
 
-    def pg_stop(self):
+    def pg_stop(self, mode="fast"):
+        """fast: sessions are cut off, clean shutdown; immediate: like a crash (recovery on
+        the next start)."""
         proc = self._procs.pop("postgres", None)
         if proc:
-            proc.stop(signal.SIGINT)   # fast shutdown: running sessions are cut off
+            proc.stop({"fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode])
 
     def psql(self, sql, superuser=False, db="ingest"):
         if superuser:
@@ -670,10 +685,11 @@ class Stack:
         self._procs["mariadb"] = proc
         proc.wait_log(b"ready for connections", 60, offset)
 
-    def mysql_stop(self):
+    def mysql_stop(self, kill=False):
+        """kill=True: SIGKILL, a crash (InnoDB recovers on the next start)."""
         proc = self._procs.pop("mariadb", None)
         if proc:
-            proc.stop(signal.SIGTERM)
+            proc.stop(signal.SIGKILL if kill else signal.SIGTERM)
 
     def mysql(self, sql, root=False):
         if root:

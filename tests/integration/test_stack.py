@@ -240,6 +240,27 @@ def t_sts(st):
               aws_session_token=w["SessionToken"]).list_buckets()
 
 
+@check("moto_pause makes the endpoint hang; moto_resume brings it back with its state")
+def t_pause(st):
+    import socket
+    st.make_bucket("pause-bucket")
+    st.moto_pause()
+    try:
+        s = socket.create_connection(("127.0.0.1", st.moto_port), timeout=2)
+        s.settimeout(0.5)
+        s.sendall(b"GET /moto-api/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            data = s.recv(100)
+            raise AssertionError(f"paused moto answered: {data!r}")
+        except socket.timeout:
+            pass
+        finally:
+            s.close()
+    finally:
+        st.moto_resume()
+    assert "pause-bucket" in [b["Name"] for b in st.client("s3").list_buckets()["Buckets"]]
+
+
 @check("credential scope date differing from X-Amz-Date is rejected")
 def t_scope_date(st):
     st.make_bucket("scope-bucket")
@@ -359,6 +380,9 @@ def t_pg(st):
         pass
     st.pg_start()
     assert st.psql("SELECT count(*) FROM t") == [("3",)]
+    st.pg_stop(mode="immediate")
+    st.pg_start()
+    assert st.psql("SELECT count(*) FROM t") == [("3",)]
     print(f"     pg stop+start {time.monotonic() - t0:.2f}s")
 
 
@@ -382,6 +406,9 @@ def t_mysql(st):
         raise AssertionError("MariaDB still answers after mysql_stop")
     except StackError:
         pass
+    st.mysql_start()
+    assert st.mysql("SELECT count(*) FROM t") == [("3",)]
+    st.mysql_stop(kill=True)
     st.mysql_start()
     assert st.mysql("SELECT count(*) FROM t") == [("3",)]
     print(f"     mariadb stop+start {time.monotonic() - t0:.2f}s")
@@ -440,6 +467,7 @@ def main():
         t_skew(st)
         t_scope_date(st)
         t_sts(st)
+        t_pause(st)
         t_s3_payload(st)
         t_redrive(st)
         t_events(st)
