@@ -632,19 +632,24 @@ static int run_call(struct call *k)
             k->info->resumes++;
         k->info->requests++;
         if (one_request(k, &x) == 0)
-            return 0;
+            break;
         if (k->err->clock_skew && !skew_fixed && learn_clock(k, x.date)) {
             skew_fixed = true;
             continue;
         }
         if (!k->err->retryable)
             return -1;
+        /* Every byte arrived but the transfer still failed (a reset after the last byte):
+         * a request for bytes=SIZE- would only earn a 416. */
+        if (!k->head && k->info->size_known && k->offset >= k->info->size)
+            break;
         if (k->offset > before)
             failures = 0;
         failures++;
         if (failures >= c->max_attempts || k->info->requests >= c->max_requests) {
-            log_warn("s3: GET s3://%s/%s: giving up after %u requests: %s", k->bucket, k->key,
-                     k->info->requests, aws_error_str(k->err, why, sizeof(why)));
+            log_warn("s3: %s s3://%s/%s: giving up after %u requests: %s",
+                     k->head ? "HEAD" : "GET", k->bucket, k->key, k->info->requests,
+                     aws_error_str(k->err, why, sizeof(why)));
             return -1;
         }
         uint64_t delay = backoff_full_jitter_ms(failures - 1, c->backoff_base_ms,
@@ -659,6 +664,8 @@ static int run_call(struct call *k)
             return -1;
         }
     }
+    aws_error_clear(k->err);
+    return 0;
 }
 
 static int start_call(struct call *k, struct s3_client *c, const struct aws_creds *creds,

@@ -15,6 +15,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,13 +49,31 @@ static int on_data(const void *p, size_t n, void *arg)
     return 0;
 }
 
+/* --cancel-after-ms: another thread raises the cancel flag, as the daemon does on shutdown. */
+struct canceller {
+    atomic_bool flag;
+    uint64_t after_ms;
+};
+
+static void *cancel_later(void *arg)
+{
+    struct canceller *cn = arg;
+    struct timespec ts = {.tv_sec = (time_t)(cn->after_ms / 1000),
+                          .tv_nsec = (long)(cn->after_ms % 1000) * 1000000};
+
+    nanosleep(&ts, NULL);
+    atomic_store(&cn->flag, true);
+    return NULL;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: s3get [--count] [-o FILE] [--head] [--if-match ETAG] [--version-id V]\n"
             "             [--offset N] [--path-style] [--anonymous] [--repeat N]\n"
             "             [--low-speed-limit B] [--low-speed-time S] [--max-attempts N]\n"
-            "             [--backoff-ms N] [--abort-after N] [--clock-offset S] [-v]\n"
+            "             [--backoff-ms N] [--abort-after N] [--clock-offset S]\n"
+            "             [--cancel-after-ms N] [-v]\n"
             "             s3://BUCKET/KEY\n");
 }
 
@@ -92,6 +111,7 @@ static uint64_t num_arg(const char *s)
 enum {
     OPT_IF_MATCH = 256, OPT_VERSION, OPT_OFFSET, OPT_PATH_STYLE, OPT_ANON, OPT_REPEAT,
     OPT_LS_LIMIT, OPT_LS_TIME, OPT_ATTEMPTS, OPT_BACKOFF, OPT_ABORT, OPT_HEAD, OPT_CLOCK,
+    OPT_CANCEL,
 };
 
 static const struct option long_opts[] = {
@@ -111,6 +131,7 @@ static const struct option long_opts[] = {
     {"backoff-ms", required_argument, NULL, OPT_BACKOFF},
     {"abort-after", required_argument, NULL, OPT_ABORT},
     {"clock-offset", required_argument, NULL, OPT_CLOCK},
+    {"cancel-after-ms", required_argument, NULL, OPT_CANCEL},
     {NULL, 0, NULL, 0},
 };
 
@@ -121,6 +142,8 @@ int main(int argc, char **argv)
     struct aws_creds creds = {0};
     struct sink_state st = {0};
     struct s3_object_info info = {0};
+    struct canceller cn = {.after_ms = 0};
+    pthread_t cancel_thread;
     struct aws_error err;
     const char *outpath = NULL;
     bool count = false, head = false, anon = false;
@@ -150,6 +173,7 @@ int main(int argc, char **argv)
             o.backoff_cap_ms = o.backoff_base_ms * 8;
             break;
         case OPT_ABORT: st.abort_after = num_arg(optarg); break;
+        case OPT_CANCEL: cn.after_ms = num_arg(optarg); break;
         case OPT_CLOCK:
             if (parse_int64(optarg, -86400 * 365, 86400 * 365, &o.clock_offset_s) != 0) {
                 fprintf(stderr, "s3get: bad clock offset %s\n", optarg);
@@ -195,6 +219,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    atomic_init(&cn.flag, false);
+    if (cn.after_ms > 0) {
+        g.cancel = &cn.flag;
+        pthread_create(&cancel_thread, NULL, cancel_later, &cn);
+    }
     for (uint64_t i = 0; i < repeat && rc == 0; i++) {
         st.bytes = 0;
         if (count) {
@@ -220,6 +249,8 @@ int main(int argc, char **argv)
         print_info(&info);
     else
         print_error(&err, &info);
+    if (cn.after_ms > 0)
+        pthread_join(cancel_thread, NULL);
     if (st.out != NULL && st.out != stdout)
         fclose(st.out);
     EVP_MD_CTX_free(st.md);

@@ -304,6 +304,21 @@ def test_http_faults(st, big):
               r.rc == 0 and r.out == counted(big) and r["requests"] == "2"
               and time.monotonic() - t0 < 20, r)
         fp.reset()
+        fp.set_plan("hang")
+        t0 = time.monotonic()
+        r = s3get(st, "bkt", "big.bin", "--count", "--cancel-after-ms", "500", endpoint=fp.url)
+        took = time.monotonic() - t0
+        check("cancel flag ends a hung request (%.1f s)" % took, r.rc == 1
+              and r["code"] == "Cancelled" and r["retryable"] == "0" and took < 5, r)
+        fp.reset()
+        fp.set_plan("status:503*10")
+        t0 = time.monotonic()
+        r = s3get(st, "bkt", "big.bin", "--count", "--backoff-ms", "2000", "--cancel-after-ms",
+                  "300", "--max-attempts", "10", endpoint=fp.url)
+        took = time.monotonic() - t0
+        check("cancel flag ends a backoff sleep (%.1f s)" % took, r.rc == 1
+              and r["code"] == "Cancelled" and took < 3, r)
+        fp.reset()
         fp.set_plan("status:403:AccessDenied*3")
         r = s3get(st, "bkt", "big.bin", "--count", "--backoff-ms", "10", endpoint=fp.url)
         check("403 AccessDenied is not retried", r.rc == 1 and r["code"] == "AccessDenied"
