@@ -119,15 +119,18 @@ struct http_call *http_send(struct http *h, const struct http_request *req,
 /* Aborts a pending call; done is not called. The pointer is invalid afterwards. */
 void http_cancel(struct http_call *c);
 size_t http_pending(const struct http *h);   /* calls not yet completed */
-/* Cancels every pending call (no callbacks) and frees the client. NULL-safe. */
+/* Cancels every pending call (no callbacks) and frees the client. NULL-safe. Not from
+ * inside a done callback of this client (the dispatch loop still uses it). */
 void http_free(struct http *h);
 
 /*
  * Blocking variant for threads other than the loop's: performs req with retries as
  * above (sleeping between attempts), signing with req->creds (required when
  * req->service is set; no creds source). cfg supplies region, ca_file,
- * connect_timeout and max_attempts (NULL: defaults). Fills *out (free with
- * http_response_free) and returns 0 on a 2xx answer, -1 otherwise (out->err says why).
+ * connect_timeout and max_attempts (NULL: defaults; backoff is the standard 1 s base,
+ * 20 s cap). The retry quota and the clock-skew offset live for this one call only.
+ * Fills *out (free with http_response_free) and returns 0 on a 2xx answer, -1 otherwise
+ * (out->err says why).
  */
 int http_perform_blocking(const struct config *cfg, const struct http_request *req,
                           struct http_response *out);

@@ -12,6 +12,7 @@
  *   awsctl [options] CMD ARGS [-- CMD ARGS]...
  *   options: --endpoint URL   --region R   --max-attempts N   --backoff BASE_MS CAP_MS
  *            --secret-key KEY (sign with this secret instead)   --verbose
+ *            --no-creds (the creds source has nothing)   --timeout-ms N (for `call`)
  *   commands:
  *     receive QUEUE_URL MAX WAIT [VISIBILITY]
  *     delete QUEUE_URL RECEIPT...
@@ -60,6 +61,8 @@ static struct {
     struct cmd *cmds;
     int ncmds, remaining, failures;
     char *secret_override;
+    bool no_creds;
+    long timeout_ms;
     atomic_int creds_calls;
     pthread_mutex_t lock;
 } G;
@@ -68,6 +71,8 @@ static int creds_source(void *arg, struct aws_creds *out)
 {
     (void)arg;
     G.creds_calls++;
+    if (G.no_creds)
+        return -1;
     out->access_key_id = getenv("AWS_ACCESS_KEY_ID");
     out->secret_access_key = G.secret_override ? G.secret_override
                                                : getenv("AWS_SECRET_ACCESS_KEY");
@@ -194,6 +199,7 @@ struct blocking_job {
     struct cmd *c;
     char *id;
     int efd;
+    pthread_t thread;
     char *value;
     struct aws_error err;
 };
@@ -218,6 +224,7 @@ static void on_blocking_done(struct loop *l, int fd, uint32_t events, void *arg)
     (void)events;
     loop_del_fd(l, fd);
     close(fd);
+    pthread_join(j->thread, NULL);
     finish(j->c, j->value ? NULL : &j->err, secret_result(j->value));
     free(j->value);
     free(j);
@@ -256,21 +263,20 @@ static void start_cmd(struct cmd *c)
         secrets_get(G.http, &G.cfg, a[1], on_secret, c);
     } else if (strcmp(a[0], "secret-blocking") == 0 && nargs_ok(c, 2)) {
         struct blocking_job *j = xcalloc(1, sizeof *j);
-        pthread_t th;
         j->c = c;
         j->id = a[1];
         j->efd = eventfd(0, EFD_CLOEXEC);
         if (j->efd < 0 || loop_add_fd(G.loop, j->efd, EPOLLIN, on_blocking_done, j) != 0)
             abort();
-        pthread_create(&th, NULL, blocking_thread, j);
-        pthread_detach(th);
+        pthread_create(&j->thread, NULL, blocking_thread, j);
     } else if (strcmp(a[0], "call") == 0 && nargs_ok(c, 5)) {
         char *url = aws_endpoint_url(&G.cfg, a[1]);
         char *target = xasprintf("X-Amz-Target: %s", a[2]);
         char *ctype = xasprintf("Content-Type: %s", a[3]);
         const char *hdrs[] = { target, ctype, NULL };
         struct http_request req = { .service = a[1], .method = "POST", .url = url,
-                                    .headers = hdrs, .body = a[4], .body_len = strlen(a[4]) };
+                                    .headers = hdrs, .body = a[4], .body_len = strlen(a[4]),
+                                    .timeout_ms = G.timeout_ms };
         http_send(G.http, &req, on_call, c);
         free(url);
         free(target);
@@ -290,7 +296,8 @@ static void on_delay(struct loop_timer *t, void *arg)
 static void usage(void)
 {
     fprintf(stderr, "usage: awsctl [--endpoint URL] [--region R] [--max-attempts N] "
-                    "[--backoff BASE_MS CAP_MS] [--secret-key KEY] [--verbose] CMD ARGS "
+                    "[--backoff BASE_MS CAP_MS] [--secret-key KEY] [--no-creds] [--timeout-ms N] "
+                    "[--verbose] CMD ARGS "
                     "[-- CMD ARGS]...\n");
     exit(2);
 }
@@ -317,6 +324,10 @@ int main(int argc, char **argv)
             cap = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--secret-key") == 0 && i + 1 < argc)
             G.secret_override = argv[++i];
+        else if (strcmp(argv[i], "--no-creds") == 0)
+            G.no_creds = true;
+        else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc)
+            G.timeout_ms = atol(argv[++i]);
         else if (strcmp(argv[i], "--verbose") == 0)
             log_set_level(LOG_DEBUG);
         else

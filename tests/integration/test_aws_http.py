@@ -191,6 +191,35 @@ def test_retries(st):
             check("retry: %s -> %s after %d requests" % (name, "ok" if ok else "error", n), good,
                   (r, [e["action"] for e in fp.log]))
 
+        # A request that gets no answer times out and is retried.
+        fp.reset()
+        fp.set_plan("hang")
+        body = json.dumps({"QueueUrl": q, "AttributeNames": ["VisibilityTimeout"]})
+        r = awsctl(st, "--max-attempts", "2", *FAST, "--timeout-ms", "800", "call", "sqs",
+                   "AmazonSQS.GetQueueAttributes", "application/x-amz-json-1.0", body,
+                   endpoint=fp.url)
+        res = r[0].get("result", {})
+        check("a hung request times out and the retry succeeds",
+              r.rc == 0 and res.get("attempts") == 2 and res.get("status") == 200
+              and '"VisibilityTimeout"' in res.get("body", "") and fp.count() == 2
+              and 800 <= r[0]["elapsed_ms"] < 5000, (r, fp.count()))
+        fp.reset()
+        fp.set_plan("hang*2")
+        r = awsctl(st, "--max-attempts", "2", *FAST, "--timeout-ms", "500", "call", "sqs",
+                   "AmazonSQS.GetQueueAttributes", "application/x-amz-json-1.0", body,
+                   endpoint=fp.url)
+        e = r[0].get("error", {})
+        check("timeouts until attempts run out: a retryable network error",
+              r.rc == 1 and e.get("kind") == "network" and e.get("retryable")
+              and r[0].get("result", {}).get("attempts") == 2, r)
+
+        # No credentials: nothing is sent; retried as transient, then reported.
+        fp.reset()
+        r = awsctl(st, "--max-attempts", "3", *FAST, "--no-creds", "attrs", q, endpoint=fp.url)
+        check("no credentials: typed credentials error, asked once per attempt, nothing sent",
+              r.rc == 1 and r[0].get("error", {}).get("kind") == "credentials"
+              and r.summary.get("creds_calls") == 3 and fp.count() == 0, (r, fp.count()))
+
         # The default backoff (1 s base, full jitter) is waited on the loop, not skipped.
         fp.reset()
         fp.set_plan("status:503*2")
