@@ -137,6 +137,27 @@ static const char copy_escape[256] = {
     ['\\'] = '\\', ['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r',
 };
 
+size_t pg_copy_escape_into(char *out, const char *p, size_t n)
+{
+    /* Most fields need no escape: copy runs between special bytes with memcpy. */
+    const unsigned char *u = (const unsigned char *)p;
+    char *o = out;
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        char esc = copy_escape[u[i]];
+        if (__builtin_expect(esc != 0, 0)) {
+            memcpy(o, p + start, i - start);
+            o += i - start;
+            *o++ = '\\';
+            *o++ = esc;
+            start = i + 1;
+        }
+    }
+    memcpy(o, p + start, n - start);
+    o += n - start;
+    return (size_t)(o - out);
+}
+
 void pg_copy_put_field(struct buf *b, const char *p, size_t n, bool is_null)
 {
     if (is_null) {
@@ -144,18 +165,7 @@ void pg_copy_put_field(struct buf *b, const char *p, size_t n, bool is_null)
         return;
     }
     buf_reserve(b, 2 * n);
-    char *o = b->data + b->len;
-    const unsigned char *u = (const unsigned char *)p;
-    for (size_t i = 0; i < n; i++) {
-        char esc = copy_escape[u[i]];
-        if (esc) {
-            *o++ = '\\';
-            *o++ = esc;
-        } else {
-            *o++ = (char)u[i];
-        }
-    }
-    b->len = (size_t)(o - b->data);
+    b->len += pg_copy_escape_into(b->data + b->len, p, n);
     b->data[b->len] = '\0';
 }
 

@@ -59,6 +59,9 @@ void pg_quote_qualified(struct buf *b, const char *schema, const char *rel);
  * and carriage return. The caller separates fields with '\t' and ends rows with '\n'.
  */
 void pg_copy_put_field(struct buf *b, const char *p, size_t n, bool is_null);
+/* The same for a non-NULL field into out, which has room for 2 * n bytes; returns the
+ * bytes written. */
+size_t pg_copy_escape_into(char *out, const char *p, size_t n);
 
 /* PostgreSQL type name for a neutral column type. */
 const char *pg_type_name(enum sink_col_type t);

@@ -424,6 +424,49 @@ static int copy_end(struct sink *s, struct ierr *e)
     return rc;
 }
 
+/* Writes v in decimal at o; returns the digits written. */
+static size_t put_u64(char *o, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        o[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* One row in COPY text format: reserved once, then written in place. */
+static void encode_row(struct sink *s, const struct sink_row *row)
+{
+    size_t need = 24;
+    for (size_t c = 0; c < s->ncols; c++)
+        need += 2 * row->fields[c].len + 3;
+    buf_reserve(&s->out, need);
+    char *o = s->out.data + s->out.len;
+    for (size_t c = 0; c < s->ncols; c++) {
+        const struct sink_field *f = &row->fields[c];
+        if (c)
+            *o++ = '\t';
+        if (f->ptr) {
+            o += pg_copy_escape_into(o, f->ptr, f->len);
+        } else {
+            *o++ = '\\';
+            *o++ = 'N';
+        }
+    }
+    s->rows_sent++;
+    if (s->upsert) {
+        *o++ = '\t';
+        o += put_u64(o, s->rows_sent);
+    }
+    *o++ = '\n';
+    s->out.len = (size_t)(o - s->out.data);
+    *o = '\0';
+}
+
 static int pg_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
 {
     if (s->state != PG_COPY) {
@@ -431,25 +474,14 @@ static int pg_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
         return -1;
     }
     for (size_t i = 0; i < b->nrows; i++) {
-        const struct sink_row *row = &b->rows[i];
-        pg_linemap_add(&s->lines, row->line);
-        for (size_t c = 0; c < s->ncols; c++) {
-            if (c)
-                buf_putc(&s->out, '\t');
-            pg_copy_put_field(&s->out, row->fields[c].ptr, row->fields[c].len,
-                              row->fields[c].ptr == NULL);
+        pg_linemap_add(&s->lines, b->rows[i].line);
+        encode_row(s, &b->rows[i]);
+        if (s->out.len >= PG_COPY_CHUNK && copy_flush(s, e)) {
+            rollback(s);
+            return -1;
         }
-        s->rows_sent++;
-        if (s->upsert)
-            buf_printf(&s->out, "\t%" PRIu64, s->rows_sent);
-        buf_putc(&s->out, '\n');
-        if (s->out.len >= PG_COPY_CHUNK && copy_flush(s, e))
-            goto fail;
     }
     return 0;
-fail:
-    rollback(s);
-    return -1;
 }
 
 /* ---- rejects ---- */
