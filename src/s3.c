@@ -647,14 +647,14 @@ static int run_call(struct call *k)
             failures = 0;
         failures++;
         if (failures >= c->max_attempts || k->info->requests >= c->max_requests) {
-            log_warn("s3: %s s3://%s/%s: giving up after %u requests: %s",
+            log_warn("%s s3://%s/%s: giving up after %u requests: %s",
                      k->head ? "HEAD" : "GET", k->bucket, k->key, k->info->requests,
                      aws_error_str(k->err, why, sizeof(why)));
             return -1;
         }
         uint64_t delay = backoff_full_jitter_ms(failures - 1, c->backoff_base_ms,
                                                 c->backoff_cap_ms);
-        log_info("s3: %s s3://%s/%s: %s; retrying from byte %llu in %llu ms",
+        log_info("%s s3://%s/%s: %s; retrying from byte %llu in %llu ms",
                  k->head ? "HEAD" : "GET", k->bucket, k->key,
                  aws_error_str(k->err, why, sizeof(why)), (unsigned long long)k->offset,
                  (unsigned long long)delay);

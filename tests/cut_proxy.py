@@ -16,6 +16,9 @@ Actions:
     ("reply", raw_bytes)            do not contact the server: answer with raw_bytes (a whole
                                     HTTP response) and close
 
+With ssl_context (an ssl.SSLContext holding a certificate), the proxy speaks TLS to the
+client (plain HTTP to the server) and its url is https://.
+
 Every request head the proxy saw is kept in `proxy.requests` (a list of str, latin-1), in
 arrival order, so a test can check for example that a resumed request carried a Range header.
 
@@ -44,8 +47,9 @@ def _read_head(sock):
 
 
 class CutProxy:
-    def __init__(self, upstream_port, plan=(), upstream_host="127.0.0.1"):
+    def __init__(self, upstream_port, plan=(), upstream_host="127.0.0.1", ssl_context=None):
         self.upstream = (upstream_host, upstream_port)
+        self.ssl_context = ssl_context
         self.plan = list(plan)
         self.requests = []
         self.lock = threading.Lock()
@@ -55,7 +59,7 @@ class CutProxy:
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(64)
         self.port = self.lsock.getsockname()[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if ssl_context else "http", self.port)
         self.thread = threading.Thread(target=self._accept_loop, daemon=True)
         self.thread.start()
 
@@ -99,6 +103,8 @@ class CutProxy:
     def _handle(self, csock):
         usock = None
         try:
+            if self.ssl_context is not None:
+                csock = self.ssl_context.wrap_socket(csock, server_side=True)
             head, rest = _read_head(csock)
             if head is None:
                 return
@@ -111,7 +117,7 @@ class CutProxy:
             usock = socket.create_connection(self.upstream)
             usock.sendall(head + rest)
             self._pump_response(usock, csock, action)
-        except OSError:
+        except (OSError, ValueError):
             pass
         finally:
             for s in (csock, usock):

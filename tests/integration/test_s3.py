@@ -9,11 +9,13 @@ object overwritten between the cut and the resume (PreconditionFailed, nothing s
 503 SlowDown once then success, SlowDown until the attempts run out, a stalled body that
 trips the low-speed limit and is resumed, and a bad Content-Range that is not used; then,
 behind tests/fault_proxy.py, failures before the first byte (TCP reset, a dropped or unanswered
-request, 500/502, a 403 that must not be retried) and a signing clock an hour off.
+request, 500/502, a 403 that must not be retried, cancellation) and a signing clock an hour
+off; and TLS: verified against a private CA only when it is given, resumable like plain HTTP.
 """
 import hashlib
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -332,6 +334,32 @@ def test_http_faults(st, big):
           and r["requests"] == "2", r)
 
 
+def test_tls(st, big):
+    """TLS is verified: a private CA works only when given (AWS_CA_BUNDLE -> ca_file)."""
+    cert, key = st.path("tls-cert.pem"), st.path("tls-key.pem")
+    gen = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                          "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                          "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True)
+    if gen.returncode != 0:
+        check("openssl made a test certificate", False, gen.stderr.decode())
+        return
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    with CutProxy(st.moto_port, ssl_context=ctx) as px:
+        r = s3get(st, "bkt", "big.bin", "--count", env={"AWS_CA_BUNDLE": cert},
+                  endpoint=px.url)
+        check("https with the CA given: byte-exact", r.rc == 0 and r.out == counted(big), r)
+        r = s3get(st, "bkt", "big.bin", "--count", endpoint=px.url)
+        check("https with an unknown CA: refused, not retried",
+              r.rc == 1 and r["kind"] == "network" and r["retryable"] == "0"
+              and r["requests"] == "1" and "certificate" in r.err, r)
+        px.set_plan([("cut", 1 << 20)])
+        r = s3get(st, "bkt", "big.bin", "--count", "--backoff-ms", "10",
+                  env={"AWS_CA_BUNDLE": cert}, endpoint=px.url)
+        check("https cut mid-body: resumed byte-exact", r.rc == 0 and r.out == counted(big)
+              and r["resumes"] == "1" and range_of(px.requests[1]) == "bytes=1048576-", r)
+
+
 def main():
     if not os.access(S3GET, os.X_OK):
         print("not ok 1 - %s not built (make check builds it)" % S3GET)
@@ -353,6 +381,7 @@ def main():
             test_offset_and_versions(st, s3, big)
             test_faults(st, s3, big, big_etag)
             test_http_faults(st, big)
+            test_tls(st, big)
     except StackError as e:
         print("not ok - stack: %s" % e)
         return 1
