@@ -23,7 +23,7 @@ bash tests/install-deps.sh || { echo "install-deps.sh failed"; echo "0 passed, 1
 # a minimal PATH (e.g. under pyenv), so look for it and put its directory first.
 find_python() {
     local c
-    for c in "${PYTHON3:-}" python3 "$HOME/.pyenv/shims/python3" /root/.pyenv/versions/*/bin/python3 \
+    for c in "${PYTHON3:-}" python3 "${HOME:-/root}/.pyenv/shims/python3" /root/.pyenv/versions/*/bin/python3 \
              /usr/local/bin/python3 /usr/bin/python3; do
         [ -n "$c" ] || continue
         command -v "$c" >/dev/null 2>&1 || [ -x "$c" ] || continue
@@ -92,7 +92,7 @@ fi
 say "make -j$jobs"
 if ! make -j"$jobs" -k >make.log 2>&1; then
     build_failed=1
-    grep -E 'error|Error|undefined reference' make.log | head -n 40
+    grep -E 'error:|Error [0-9]|undefined reference' make.log | head -n 40
     echo "(build failed; full log: $build/make.log)"
 fi
 
@@ -113,7 +113,7 @@ if [ "$check_rc" -ne 0 ] && [ "${#logs[@]}" -gt 0 ]; then
     missing_trs=0
     for l in "${logs[@]}"; do [ -f "${l%.log}.trs" ] || missing_trs=1; done
     if [ "$missing_trs" = 1 ]; then
-        grep -E 'error|Error|undefined reference' check.log | head -n 40
+        grep -E 'error:|Error [0-9]|undefined reference' check.log | head -n 40
         say "some check programs did not build; running the tests that can run"
         make -j"$jobs" -k "${logs[@]}" >>check.log 2>&1
     fi

@@ -259,7 +259,7 @@ class Stack:
         return False
 
     def start(self):
-        self.tmp = tempfile.mkdtemp(prefix="ingestd-stack-")
+        self.tmp = tempfile.mkdtemp(prefix="ingestd-stack-", dir=_base_tmp())
         _live_stacks.append(self)
         if (threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)):
@@ -526,7 +526,7 @@ class Stack:
             return
         import fcntl
         import hashlib
-        root = where or os.path.join(tempfile.gettempdir(), f"ingestd-stack-cache-{os.getuid()}")
+        root = where or os.path.join(_base_tmp(), f"ingestd-stack-cache-{os.getuid()}")
         os.makedirs(root, 0o711, exist_ok=True)
         os.chmod(root, 0o711)
         st = os.stat(server_bin)
@@ -756,6 +756,22 @@ class Stack:
         if "moto" in self._procs:
             out += ["[sink ddb]", "type = dynamodb", ""]
         return "\n".join(out)
+
+
+def _base_tmp():
+    """$TMPDIR, unless we are root and the database users could not reach it (e.g. under
+    /root): then /tmp."""
+    base = tempfile.gettempdir()
+    if os.geteuid() != 0:
+        return base
+    d = os.path.abspath(base)
+    while True:
+        if not os.stat(d).st_mode & 0o001:
+            return "/tmp"
+        parent = os.path.dirname(d)
+        if parent == d:
+            return base
+        d = parent
 
 
 def _c_env(extra=None):
