@@ -9,7 +9,11 @@
  * One load is: begin() -> write() ... -> commit() (or abort()). Rows arrive in
  * batches of borrowed fields; a field with ptr == NULL is NULL. begin() may
  * report that the ledger already holds this object (bucket, key, etag): then
- * the caller skips the load and deletes the message as "already loaded".
+ * the caller skips the load and deletes the message as "already loaded". In
+ * upsert and replace modes a sink may report the same when the ledger holds a
+ * newer version of the key (a greater S3 sequencer): a late, older event must
+ * not overwrite it. A sink that fails a call has already rolled back; abort()
+ * is then a no-op, and always safe to call.
  */
 #ifndef INGESTD_SINK_H
 #define INGESTD_SINK_H

@@ -258,6 +258,42 @@ static int claim_ledger(struct sink *s, const struct load_object *o, bool *claim
     return 0;
 }
 
+/*
+ * upsert / replace: an event that arrives after a newer version of the same key was
+ * loaded must not overwrite it. S3 sequencers of one key order its events: the greater
+ * hex value is later, the shorter one right-padded with zeros before comparing. A
+ * transaction-level advisory lock on (bucket, key) serialises loads of one key, so the
+ * check sees every version committed before ours.
+ */
+static int check_superseded(struct sink *s, const struct load_object *o,
+                            const struct load_target *t, bool *superseded, struct ierr *e)
+{
+    *superseded = false;
+    if (str_empty(o->sequencer) || !t->route || t->route->mode == MODE_APPEND)
+        return 0;
+    const char *params[] = {s->bucket, s->key, s->etag, o->sequencer};
+    PGresult *r = pg_exec(s, "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, "
+                          "7210))", 2, params, PGRES_TUPLES_OK, "ledger lock", e);
+    if (!r)
+        return -1;
+    PQclear(r);
+    r = pg_exec(s, "SELECT max(sequencer) FROM " PG_LEDGER_TABLE " WHERE bucket = $1 AND "
+                "key = $2 AND etag <> $3 AND sequencer IS NOT NULL AND "
+                "upper(rpad(sequencer, greatest(length(sequencer), length($4)), '0')) "
+                "COLLATE \"C\" > upper(rpad($4, greatest(length(sequencer), length($4)), '0')) "
+                "COLLATE \"C\"",
+                4, params, PGRES_TUPLES_OK, "ledger", e);
+    if (!r)
+        return -1;
+    if (!PQgetisnull(r, 0, 0)) {
+        log_info("s3://%s/%s (sequencer %s) is older than the loaded version (sequencer %s): "
+                 "skipped", s->bucket, s->key, o->sequencer, PQgetvalue(r, 0, 0));
+        *superseded = true;
+    }
+    PQclear(r);
+    return 0;
+}
+
 /* TRUNCATE, or DELETE when foreign keys forbid TRUNCATE (SQLSTATE 0A000). */
 static int empty_table(struct sink *s, struct ierr *e)
 {
@@ -325,7 +361,7 @@ out:
 static int pg_begin(struct sink *s, const struct load_object *o, const struct load_target *t,
                     bool *already_loaded, struct ierr *e)
 {
-    bool claimed = false;
+    bool claimed = false, superseded = false;
     *already_loaded = false;
     if (s->state != PG_IDLE)
         rollback(s);
@@ -340,9 +376,12 @@ static int pg_begin(struct sink *s, const struct load_object *o, const struct lo
     s->route = xstrdup(t->route && t->route->name ? t->route->name : "");
     if (claim_ledger(s, o, &claimed, e))
         goto fail;
-    if (!claimed) {
+    if (!claimed)
         log_info("s3://%s/%s (etag %s) is already in %s", s->bucket, s->key, s->etag,
                  PG_LEDGER_TABLE);
+    else if (check_superseded(s, o, t, &superseded, e))
+        goto fail;
+    if (!claimed || superseded) {
         *already_loaded = true;
         rollback(s);
         return 0;

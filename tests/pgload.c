@@ -6,7 +6,7 @@
  *   pgload --conninfo C --table T [--mode append|upsert|replace] [--key a,b]
  *          --file F [--bucket B] [--object-key K] [--etag E] [--create-table]
  *          [--on-error abort|skip_row] [--max-errors N] [--password-file P]
- *          [--sleep-before-commit MS] [--stdin-loads]
+ *          [--sequencer S] [--sleep-before-commit MS] [--stdin-loads]
  *
  * Prints one JSON object per load on stdout: {"result": "loaded" | "already_loaded" |
  * "error", "rows", "rejected", "class", "reason", "line", "column", "column_name",
@@ -14,13 +14,12 @@
  * With --stdin-loads the same sink (one connection) runs one load per line read from
  * stdin, the line being the etag; used to test reconnection after a server restart.
  *
- * Column types for --create-table come from the first batch: bigint, numeric,
- * boolean, date, timestamptz or text, whichever every non-NULL value fits.
+ * Column types for --create-table are inferred from the first batch (infer.h), as
+ * the worker does.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 
 #include "config.h"
 #include "csvstream.h"
+#include "infer.h"
 #include "log.h"
 #include "sink.h"
 #include "util.h"
@@ -63,54 +63,13 @@ static void strlist_drop(struct strlist *l)
     l->n = 0;
 }
 
-static bool matches(const char *re_text, const char *s, size_t n)
-{
-    regex_t re;
-    char *z = xstrndup(s, n);
-    bool ok = regcomp(&re, re_text, REG_EXTENDED | REG_NOSUB) == 0 &&
-              regexec(&re, z, 0, NULL, 0) == 0;
-    regfree(&re);
-    free(z);
-    return ok;
-}
-
-/* The narrowest type every non-NULL value of column c in the batch fits. */
-static enum sink_col_type infer_column(const struct sink_batch *b, size_t c)
-{
-    static const struct {
-        enum sink_col_type t;
-        const char *re;
-    } kinds[] = {
-        {SINK_COL_BIGINT, "^-?[0-9]{1,18}$"},
-        {SINK_COL_NUMERIC, "^-?[0-9]+(\\.[0-9]+)?$"},
-        {SINK_COL_BOOL, "^(true|false)$"},
-        {SINK_COL_DATE, "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
-        {SINK_COL_TIMESTAMPTZ,
-         "^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9:]+)$"},
-    };
-    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
-        bool all = true, any = false;
-        for (size_t i = 0; i < b->nrows && all; i++) {
-            const struct sink_field *f = &b->rows[i].fields[c];
-            if (!f->ptr)
-                continue;
-            any = true;
-            all = matches(kinds[k].re, f->ptr, f->len);
-        }
-        if (all && any)
-            return kinds[k].t;
-    }
-    return SINK_COL_TEXT;
-}
-
 static int do_begin(struct load *l, const struct sink_batch *first, struct ierr *e)
 {
     enum sink_col_type *types = NULL;
     int rc;
     if (first && l->tgt.route->create_table) {
         types = xcalloc(l->columns.n + 1, sizeof(*types));
-        for (size_t c = 0; c < l->columns.n; c++)
-            types[c] = infer_column(first, c);
+        infer_column_types(l->columns.n, first, types);
     }
     l->tgt.columns = &l->columns;
     l->tgt.column_types = types;
@@ -262,7 +221,7 @@ static void usage(void)
     fprintf(stderr, "usage: pgload --conninfo C --table T --file F [--mode append|upsert|"
             "replace] [--key K] [--bucket B] [--object-key K] [--etag E] [--create-table] "
             "[--on-error abort|skip_row] [--max-errors N] [--password-file P] "
-            "[--sleep-before-commit MS] [--stdin-loads]\n");
+            "[--sequencer S] [--sleep-before-commit MS] [--stdin-loads]\n");
     exit(2);
 }
 
@@ -273,7 +232,8 @@ int main(int argc, char **argv)
         {"key", 1, 0, 'k'}, {"file", 1, 0, 'f'}, {"bucket", 1, 0, 'b'},
         {"object-key", 1, 0, 'o'}, {"etag", 1, 0, 'e'}, {"create-table", 0, 0, 'C'},
         {"on-error", 1, 0, 'E'}, {"max-errors", 1, 0, 'M'}, {"password-file", 1, 0, 'p'},
-        {"sleep-before-commit", 1, 0, 's'}, {"stdin-loads", 0, 0, 'S'}, {0, 0, 0, 0},
+        {"sleep-before-commit", 1, 0, 's'}, {"stdin-loads", 0, 0, 'S'},
+        {"sequencer", 1, 0, 'q'}, {0, 0, 0, 0},
     };
     struct sink_conf sc = {.name = "pg", .type = SINK_POSTGRES};
     char *empty_null[] = {""};
@@ -310,6 +270,7 @@ int main(int argc, char **argv)
         case 'p': sc.password_file = optarg; break;
         case 's': sleep_ms = atoi(optarg); break;
         case 'S': stdin_loads = true; break;
+        case 'q': l.obj.sequencer = optarg; break;
         default: usage();
         }
     }

@@ -7,7 +7,8 @@ types and the key as primary key, the ledger (a second load is already_loaded; t
 racing on one object: exactly one loads), type errors mapped to the object's line and column
 (also after multi-line records, deep in a large object and in upsert's staging table) with
 nothing committed, an extra column, a missing table, a NOT NULL column the object lacks, an
-upsert key without a unique index, PostgreSQL stopped (transient) and the same sink
+upsert key without a unique index, late events older than the loaded version (S3 sequencer)
+skipped in upsert and replace modes, PostgreSQL stopped (transient) and the same sink
 reconnecting after the restart, rejects under skip_row recorded in the same transaction
 (and rolled back with it; many rejects flushed mid-load), COPY escaping round trips,
 weird identifiers (spaces, quotes, upper case, schemas), password_file and bad passwords.
@@ -320,6 +321,35 @@ def test_race(st, L):
           o2["result"] == "loaded" and count(st, "race") == 1003, (o1, o2))
 
 
+def test_sequencer(st, L):
+    st.psql("CREATE TABLE seq (id int PRIMARY KEY, v text)")
+
+    def up(v, etag, seq, mode="upsert"):
+        path = L.file(f"id,v\n1,{v}\n", "seq.csv")   # one S3 key, several versions
+        return L.load("seq", path, mode=mode, key="id", etag=etag, extra=["--sequencer", seq])
+
+    def value():
+        return st.psql("SELECT v FROM seq")[0][0]
+
+    r = up("new", "s2", "0055AED6DCD90281E6")
+    check("sequencer: newer version loads", r["result"] == "loaded" and value() == "new", r)
+    r = up("old", "s1", "0055AED6DCD90281E5")
+    check("sequencer: a late older event is skipped as already loaded",
+          r["result"] == "already_loaded" and value() == "new" and ledger(st, "s1") == [], r)
+    r = up("longer", "s3", "0055AED6DCD90281E6AB")
+    check("sequencer: longer and greater after right padding loads",
+          r["result"] == "loaded" and value() == "longer", r)
+    r = up("shorter", "s4", "0055AED6DCD90281E7")
+    check("sequencer: shorter but greater after padding loads",
+          r["result"] == "loaded" and value() == "shorter", r)
+    r = up("lower", "s5", "0055aed6dcd90281e6ff")
+    check("sequencer: lower-case hex compared as hex", r["result"] == "already_loaded" and
+          value() == "shorter", r)
+    r = up("replace", "s6", "0055AED6DCD90281E0", mode="replace")
+    check("sequencer: replace mode skips an older event too",
+          r["result"] == "already_loaded" and value() == "shorter", r)
+
+
 def test_outage(st, L):
     st.psql("CREATE TABLE outage (id int)")
     path = L.file("id\n1\n2\n")
@@ -374,7 +404,7 @@ def main():
             L = Loader(st)
             for t in (test_append_and_ledger, test_upsert, test_replace, test_create_table,
                       test_type_errors, test_rejects, test_escaping, test_identifiers,
-                      test_race, test_outage, test_passwords):
+                      test_race, test_sequencer, test_outage, test_passwords):
                 try:
                     t(st, L)
                 except (StackError, subprocess.SubprocessError, ValueError, KeyError) as e:
