@@ -37,6 +37,7 @@ struct csvstream {
     struct csvstream_limits lim;
     struct csv_parser p;
     char delim;
+    char quote;                  /* '\0' for TSV: no quoting */
 
     /* input stages */
     unsigned char bom[3];
@@ -150,6 +151,7 @@ struct csvstream *csvstream_new(const struct route_conf *rc, const struct csvstr
     s->lim.batch_bytes = CSVSTREAM_BATCH_BYTES;
     s->lim.max_field = CSVSTREAM_MAX_FIELD;
     s->delim = delim;
+    s->quote = quote;
     csv_init(&s->p, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL | CSV_EMPTY_IS_NULL);
     csv_set_delim(&s->p, (unsigned char)delim);
     csv_set_quote(&s->p, (unsigned char)quote);
@@ -290,10 +292,9 @@ static size_t store_limit(const struct csvstream *s)
     return s->ncols ? s->ncols : CSVSTREAM_MAX_COLUMNS;
 }
 
-static void on_field(void *data, size_t len, void *arg)
+/* A field: from libcsv (which may hold quoted newlines) or from the fast path (scan_nl false). */
+static void field(struct csvstream *s, const char *f, size_t len, bool scan_nl)
 {
-    struct csvstream *s = arg;
-    const char *f = data;
     size_t k = s->rec_nfields, bad;
     bool is_null;
 
@@ -306,7 +307,7 @@ static void on_field(void *data, size_t len, void *arg)
         s->row_reason[0] = '\0';
     }
     s->rec_nfields++;
-    if (len > 0 && memchr(f, '\n', len)) {
+    if (scan_nl && len > 0 && memchr(f, '\n', len)) {
         for (const char *q = f; (q = memchr(q, '\n', len - (size_t)(q - f))) != NULL; q++)
             s->line++;
     }
@@ -474,6 +475,11 @@ static void on_record(int c, void *arg)
     }
 }
 
+static void on_field(void *data, size_t len, void *arg)
+{
+    field(arg, data, len, true);
+}
+
 /* ---- input ---- */
 
 static uint64_t partial_line(const struct csvstream *s)
@@ -514,25 +520,103 @@ static void check_pending_field(struct csvstream *s)
              s->lim.max_field);
 }
 
+/* Give bytes to libcsv; false when the stream failed. */
+static bool run_libcsv(struct csvstream *s, const unsigned char *d, size_t n)
+{
+    size_t done = csv_parse(&s->p, d, n, on_field, on_record, s);
+
+    if (s->failed)
+        return false;
+    if (done < n) {
+        if (csv_error(&s->p) == CSV_EPARSE)
+            parse_error(s, d + done);
+        else
+            fail(s, s->line, 0, NULL, "line %llu: CSV parser: %s", (unsigned long long)s->line,
+                 csv_strerror(csv_error(&s->p)));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * One whole line (d[n-1] is LF) while libcsv sits between records: when the line
+ * holds no quote character and no CR other than a final CRLF, libcsv would only
+ * split it at delimiters, so split it here with memchr instead of byte by byte,
+ * making the same calls libcsv makes (empty fields as NULL, CR then LF as two
+ * record ends). Returns false, having done nothing, when libcsv must see the line.
+ */
+static bool fast_line(struct csvstream *s, const unsigned char *d, size_t n)
+{
+    size_t end = n - 1;
+    bool crlf = end > 0 && d[end - 1] == '\r';
+    const unsigned char *p = d, *e;
+
+    if (crlf)
+        end--;
+    if ((s->quote && memchr(d, s->quote, end)) || memchr(d, '\r', end))
+        return false;
+    e = d + end;
+    if (end > 0) {
+        for (;;) {
+            const unsigned char *q = memchr(p, (unsigned char)s->delim, (size_t)(e - p));
+            size_t flen = (size_t)((q ? q : e) - p);
+            field(s, flen ? (const char *)p : NULL, flen, false);
+            if (!q)
+                break;
+            p = q + 1;
+        }
+    }
+    if (crlf)
+        on_record('\r', s);
+    on_record('\n', s);
+    return true;
+}
+
+/*
+ * A slice without NUL bytes: line by line through the fast path while it applies.
+ * A line it cannot take goes to libcsv alone; when two in a row cannot (a file
+ * that quotes every row), libcsv gets the rest of the slice in one call.
+ * CSVSTREAM_NO_FAST_PATH (a test build) sends everything to libcsv, to show that
+ * both ways give the same rows, lines and errors.
+ */
+static void parse_slice(struct csvstream *s, const unsigned char *d, size_t n)
+{
+#ifdef CSVSTREAM_NO_FAST_PATH
+    const bool fast_path = false;
+#else
+    const bool fast_path = true;
+#endif
+    bool slow_before = false;
+
+    while (n > 0 && !s->failed) {
+        const unsigned char *nl = memchr(d, '\n', n);
+        size_t l = nl ? (size_t)(nl - d) + 1 : n;
+
+        if (fast_path && nl && s->p.pstate == 0 /* ROW_NOT_BEGUN */ && fast_line(s, d, l)) {
+            slow_before = false;
+        } else {
+            if (slow_before || !fast_path)
+                l = n;
+            if (!run_libcsv(s, d, l))
+                return;
+            slow_before = true;
+        }
+        d += l;
+        n -= l;
+    }
+}
+
 /* Parse bytes that passed the BOM and skip_lines stages. */
 static void parse(struct csvstream *s, const unsigned char *d, size_t len)
 {
     while (len > 0 && !s->failed) {
-        size_t n = len < FEED_SLICE ? len : FEED_SLICE, done;
+        size_t n = len < FEED_SLICE ? len : FEED_SLICE;
         const unsigned char *nul = memchr(d, '\0', n);
         size_t upto = nul ? (size_t)(nul - d) : n;
 
-        done = csv_parse(&s->p, d, upto, on_field, on_record, s);
+        parse_slice(s, d, upto);
         if (s->failed)
             return;
-        if (done < upto) {
-            if (csv_error(&s->p) == CSV_EPARSE)
-                parse_error(s, d + done);
-            else
-                fail(s, s->line, 0, NULL, "line %llu: CSV parser: %s",
-                     (unsigned long long)s->line, csv_strerror(csv_error(&s->p)));
-            return;
-        }
         check_pending_field(s);
         if (nul && !s->failed) {
             fail(s, partial_line(s), (unsigned)s->rec_nfields + 1, NULL,
