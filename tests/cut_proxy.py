@@ -25,7 +25,7 @@ arrival order, so a test can check for example that a resumed request carried a 
     with CutProxy(upstream_port, [("cut", 1 << 20)]) as px:
         url = px.url            # "http://127.0.0.1:P"
         ...
-        px.requests[1]          # "GET /bkt/key HTTP/1.1\\r\\nHost: ...\\r\\nRange: bytes=1048576-..."
+        px.requests[1]          # "GET /bkt/key HTTP/1.1\\r\\n...Range: bytes=1048576-..."
 """
 import socket
 import threading
