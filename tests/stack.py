@@ -18,7 +18,7 @@ silently. It does not build or run ingestd itself (see ingestd_config() for its 
         st.put_object("inbox", "data/a.csv", b"id,name\\n1,x\\n")
         msgs = st.receive_all(q)                           # list of dicts (see below)
         st.psql("CREATE TABLE t (id int, name text)")
-        conf = st.ingestd_config(ROUTES_TEXT, sink="pg", workers=2)
+        conf = st.ingestd_config(ROUTES_TEXT, workers=2)   # sinks pg/mysql/ddb are defined
         subprocess.run([os.environ["INGESTD_BIN"], "-c", conf], env=st.env(), ...)
 
 Constructor: Stack(moto=True, postgres=False, mariadb=False, auth=True, moto_quiet=False,
@@ -94,8 +94,13 @@ Attributes and methods (all addresses are 127.0.0.1):
 
 Command line: `python3 tests/stack.py --shell [--postgres] [--mariadb]` starts a stack, prints
 export lines and connection strings, and waits for Ctrl-C.
-Start times on the development machine: moto ~0.35 s, PostgreSQL ~0.55 s, MariaDB ~0.7 s;
-pg_stop/pg_start and mysql_stop/mysql_start take well under 0.2 s. st.timings has the numbers.
+Start times on the development machine (st.timings has them): moto 0.35-0.6 s; PostgreSQL
+0.3-0.5 s and MariaDB 0.15-0.45 s from the cached templates (the first stack on a machine adds
+initdb 0.5-1 s and mariadb-install-db 0.7-2 s); pg/mysql stop+start 0.1-0.4 s.
+Cleanup: the with block (or close()) stops everything, also on exceptions; SIGTERM is turned
+into SystemExit while a stack is open (if the test has not set its own handler); servers get
+PR_SET_PDEATHSIG, so they die if the test process is killed. Create a Stack in the thread that
+will close it (the death signal follows the creating thread).
 """
 
 import atexit
