@@ -428,14 +428,17 @@ done:
 
 int64_t creds_refresh_at_ms(int64_t now_ms, int64_t obtained_ms, int64_t expiry_ms)
 {
-    const int64_t ten_min = 600000, five_min = 300000;
+    const int64_t ten_min = 600000, five_min = 300000, fetch_time = 1000;
     int64_t target, life = expiry_ms - obtained_ms;
+    int64_t usable_until = expiry_ms - CREDS_EXPIRY_MARGIN_MS;
 
     if (expiry_ms == 0)
         return 0;
     target = life >= ten_min ? expiry_ms - five_min : obtained_ms + life / 2;
+    if (target > usable_until - fetch_time)
+        target = usable_until - fetch_time;
     if (target < now_ms + 1000) {
-        int64_t half_left = (expiry_ms - now_ms) / 2;
+        int64_t half_left = (usable_until - now_ms) / 2;
         target = now_ms + (half_left > 1000 ? half_left : 1000);
     }
     return target;

@@ -173,9 +173,11 @@ void profile_plan_free(struct profile_plan *plan);
  * (realtime ms; now_ms is the present). Rule: with a lifetime of 10 minutes or more,
  * 5 minutes before expiry (what the SDKs do); with a shorter lifetime, at half of it,
  * which leaves the same margin at exactly 10 minutes and still refreshes well before
- * expiry with the 20-30 s credentials of the tests. A time that is already past (an
- * endpoint that hands out the same, nearly expired credentials again) becomes
- * half of the remaining validity from now, at least one second.
+ * expiry with the 20-30 s credentials of the tests. Never later than one second
+ * before they stop being usable (CREDS_EXPIRY_MARGIN_MS before expiry), which only
+ * matters for lifetimes under 12 s. A time that is already past (an endpoint that
+ * hands out the same, nearly expired credentials again) becomes half of the
+ * remaining usable time from now, at least one second.
  * Returns the absolute realtime ms; 0 when expiry_ms is 0 (never refresh).
  */
 int64_t creds_refresh_at_ms(int64_t now_ms, int64_t obtained_ms, int64_t expiry_ms);

@@ -504,8 +504,13 @@ DEF_TEST(refresh_schedule)
     EXPECT_EQ_INT(t0 + 300000, creds_refresh_at_ms(t0, t0, t0 + 600000));
     /* 30 s: at half. */
     EXPECT_EQ_INT(t0 + 15000, creds_refresh_at_ms(t0, t0, t0 + 30000));
-    /* Handed out again with 2 minutes left (obtained long ago): half of what is left. */
-    EXPECT_EQ_INT(t0 + 60000, creds_refresh_at_ms(t0, t0 - 3600000, t0 + 120000));
+    /* 10 s: half would be when they stop being usable; one second before that. */
+    EXPECT_EQ_INT(t0 + 10000 - CREDS_EXPIRY_MARGIN_MS - 1000,
+                  creds_refresh_at_ms(t0, t0, t0 + 10000));
+    EXPECT_EQ_INT(t0 + 12000, creds_refresh_at_ms(t0, t0, t0 + 24000));
+    /* Handed out again with 2 minutes left (obtained long ago): half of the usable rest. */
+    EXPECT_EQ_INT(t0 + (120000 - CREDS_EXPIRY_MARGIN_MS) / 2,
+                  creds_refresh_at_ms(t0, t0 - 3600000, t0 + 120000));
     /* Already expired: one second from now, never in the past. */
     EXPECT_EQ_INT(t0 + 1000, creds_refresh_at_ms(t0, t0 - 10000, t0 - 1));
     EXPECT_TRUE(creds_refresh_at_ms(t0, t0, t0 + 1500) >= t0 + 1000);
