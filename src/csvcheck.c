@@ -108,9 +108,8 @@ int csvcheck_resolve(struct csvcheck *c, const struct route_conf *rc, const stru
             if (strcmp(cols->v[k], rc->rules[r].column) == 0)
                 break;
         if (k == cols->n) {
-            set_err(e, 0, rc->rules[r].column,
-                    "validate.%s: the object has no column \"%s\"", rc->rules[r].column,
-                    rc->rules[r].column);
+            set_err(e, 0, rc->rules[r].column, "validate.%s: the object has no column \"%s\"",
+                    rc->rules[r].column, rc->rules[r].column);
             return -1;
         }
         c->rules[c->nrules] = &rc->rules[r];
@@ -154,8 +153,8 @@ static bool rule_ok(const struct rule *r, const char *v, size_t len)
 }
 
 void csvcheck_rules(const struct csvcheck *c, const char *arena, const size_t *off,
-                    const size_t *len, uint64_t line, char *reason, size_t reasonsz,
-                    unsigned *col, char *sample, size_t samplesz)
+                    const size_t *len, uint64_t line, char *reason, size_t reasonsz, unsigned *col,
+                    char *sample, size_t samplesz)
 {
     for (size_t i = 0; i < c->nrules; i++) {
         size_t k = c->rule_col[i];
@@ -169,7 +168,8 @@ void csvcheck_rules(const struct csvcheck *c, const char *arena, const size_t *o
         if (v) {
             utf8_sample(sample, samplesz, v, len[k]);
             utf8_sample(shown, sizeof(shown), v, len[k]);
-            snprintf(reason, reasonsz, "line %llu: column \"%s\" value \"%s\" fails validate.%s = %s",
+            snprintf(reason, reasonsz,
+                     "line %llu: column \"%s\" value \"%s\" fails validate.%s = %s",
                      (unsigned long long)line, r->column, shown, r->column, r->text);
         } else {
             sample[0] = '\0';

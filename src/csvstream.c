@@ -28,8 +28,8 @@
 #include "utf8.h"
 #include "util.h"
 
-#define FEED_SLICE (64u * 1024)          /* bounds how far a field may overrun max_field */
-#define NO_FIELD SIZE_MAX
+#define FEED_SLICE (64u * 1024) /* bounds how far a field may overrun max_field */
+#define NO_FIELD   SIZE_MAX
 
 struct csvstream {
     const struct route_conf *rc;
@@ -37,26 +37,26 @@ struct csvstream {
     struct csvstream_limits lim;
     struct csv_parser p;
     char delim;
-    char quote;                  /* '\0' for TSV: no quoting */
+    char quote; /* '\0' for TSV: no quoting */
 
     /* input stages */
     unsigned char bom[3];
     size_t bomlen;
     bool bom_done;
     int skip_left;
-    uint64_t in_bytes;           /* object bytes consumed by the stages so far */
+    uint64_t in_bytes; /* object bytes consumed by the stages so far */
 
     /* positions */
-    uint64_t line;               /* physical line at the parser's last reported event */
-    bool pending_cr;             /* the last record ended with CR: a following LF is CRLF */
-    uint64_t rec_line;           /* line where the current record starts */
-    size_t rec_nfields;          /* fields seen in the current record */
+    uint64_t line;      /* physical line at the parser's last reported event */
+    bool pending_cr;    /* the last record ended with CR: a following LF is CRLF */
+    uint64_t rec_line;  /* line where the current record starts */
+    size_t rec_nfields; /* fields seen in the current record */
 
     /* columns */
     bool header_pending;
     bool announced;
     struct strlist cols;
-    size_t ncols;                /* 0 until known */
+    size_t ncols; /* 0 until known */
     struct csvcheck check;
 
     /* the record being parsed: offsets into the arena, NO_FIELD for NULL */
@@ -64,14 +64,14 @@ struct csvstream {
     size_t *cur_len;
     size_t cur_cap;
     size_t rec_arena_start;
-    char row_reason[256];        /* first problem found in the current record */
+    char row_reason[256]; /* first problem found in the current record */
     unsigned row_col;
     char row_sample[256];
-    char extra_sample[256];      /* the first field past the column count */
+    char extra_sample[256]; /* the first field past the column count */
 
     /* the batch */
     struct buf arena;
-    struct sink_field *fields;   /* batch_rows * ncols */
+    struct sink_field *fields; /* batch_rows * ncols */
     size_t *boff;
     struct sink_row *rows;
     size_t nrows;
@@ -89,7 +89,7 @@ static int never_space(unsigned char c)
 
 /* Fails the stream once; later failures (libcsv keeps calling back) are ignored. */
 static void PRINTF_LIKE(5, 6)
-fail(struct csvstream *s, uint64_t line, unsigned col, const char *sample, const char *fmt, ...)
+    fail(struct csvstream *s, uint64_t line, unsigned col, const char *sample, const char *fmt, ...)
 {
     va_list ap;
 
@@ -134,7 +134,7 @@ struct csvstream *csvstream_new(const struct route_conf *rc, const struct csvstr
         return NULL;
     }
     if (rc->format == FORMAT_TSV)
-        quote = '\0';            /* the feed refuses NUL bytes, so libcsv never sees a quote */
+        quote = '\0'; /* the feed refuses NUL bytes, so libcsv never sees a quote */
     if (delim == '\0' || delim == '\n' || delim == '\r' || (quote && delim == quote) ||
         quote == '\n' || quote == '\r') {
         snprintf(e->reason, sizeof(e->reason),
@@ -312,9 +312,8 @@ static void field(struct csvstream *s, const char *f, size_t len, bool scan_nl)
             s->line++;
     }
     if (len > s->lim.max_field) {
-        fail(s, s->rec_line, (unsigned)k + 1, NULL,
-             "line %llu: field %zu is longer than %zu bytes", (unsigned long long)s->rec_line,
-             k + 1, s->lim.max_field);
+        fail(s, s->rec_line, (unsigned)k + 1, NULL, "line %llu: field %zu is longer than %zu bytes",
+             (unsigned long long)s->rec_line, k + 1, s->lim.max_field);
         return;
     }
     if (k >= store_limit(s)) {
@@ -360,8 +359,8 @@ static void take_header(struct csvstream *s)
     }
     if (s->rc->columns.n > 0) {
         if (s->rc->columns.n != n) {
-            fail(s, s->rec_line, 0, NULL, "header has %zu columns, the route's columns list %zu",
-                 n, s->rc->columns.n);
+            fail(s, s->rec_line, 0, NULL, "header has %zu columns, the route's columns list %zu", n,
+                 s->rc->columns.n);
             return;
         }
         for (size_t i = 0; i < n; i++)
@@ -396,8 +395,8 @@ static void bad_row(struct csvstream *s)
     }
     if ((int64_t)s->st.rejected >= s->rc->max_errors) {
         fail(s, s->rec_line, s->row_col, s->row_sample,
-             "more than max_errors = %lld bad rows; the last: %s",
-             (long long)s->rc->max_errors, s->row_reason);
+             "more than max_errors = %lld bad rows; the last: %s", (long long)s->rc->max_errors,
+             s->row_reason);
         return;
     }
     csvcheck_raw_row(raw, sizeof(raw), s->arena.data, s->cur_off, s->cur_len, nstore,
@@ -419,7 +418,7 @@ static void end_record(struct csvstream *s)
         take_header(s);
         return;
     }
-    if (s->ncols == 0) {         /* no header, no columns: the first record decides */
+    if (s->ncols == 0) { /* no header, no columns: the first record decides */
         for (size_t i = 0; i < n; i++) {
             char name[32];
             snprintf(name, sizeof(name), "column%zu", i + 1);
@@ -436,9 +435,8 @@ static void end_record(struct csvstream *s)
                     (unsigned long long)s->rec_line, n, s->ncols);
     }
     if (!s->row_reason[0])
-        csvcheck_rules(&s->check, s->arena.data, s->cur_off, s->cur_len, s->rec_line,
-                       s->row_reason, sizeof(s->row_reason), &s->row_col, s->row_sample,
-                       sizeof(s->row_sample));
+        csvcheck_rules(&s->check, s->arena.data, s->cur_off, s->cur_len, s->rec_line, s->row_reason,
+                       sizeof(s->row_reason), &s->row_col, s->row_sample, sizeof(s->row_sample));
     if (s->row_reason[0]) {
         s->arena.len = s->rec_arena_start;
         bad_row(s);
@@ -500,7 +498,8 @@ static void parse_error(struct csvstream *s, const unsigned char *at)
 
     utf8_sample(sample, sizeof(sample), (const char *)s->p.entry_buf, s->p.entry_pos);
     if (s->p.pstate == 2 /* FIELD_BEGUN */ && !s->p.quoted)
-        fail(s, rec, col, sample, "line %llu, column %u: quote character inside an unquoted "
+        fail(s, rec, col, sample,
+             "line %llu, column %u: quote character inside an unquoted "
              "field (quote the whole field and double the quote)",
              (unsigned long long)phys, col);
     else if (c < 0x20 || c >= 0x7F)

@@ -22,7 +22,7 @@
 #include "util.h"
 
 struct decompress {
-    enum compression kind;       /* COMPRESSION_AUTO while undecided */
+    enum compression kind; /* COMPRESSION_AUTO while undecided */
     decompress_out_fn out;
     void *arg;
     unsigned char magic[4];
@@ -30,12 +30,12 @@ struct decompress {
 
     z_stream z;
     bool z_ready;
-    bool in_member;              /* a gzip member was started and has not ended */
+    bool in_member; /* a gzip member was started and has not ended */
     ZSTD_DStream *zs;
-    size_t zret;                 /* last ZSTD_decompressStream result: 0 = at a frame end */
+    size_t zret; /* last ZSTD_decompressStream result: 0 = at a frame end */
 
     unsigned char *obuf;
-    uint64_t in;                 /* compressed bytes consumed by the codec */
+    uint64_t in; /* compressed bytes consumed by the codec */
     uint64_t outn;
     bool any_input;
     bool failed;
@@ -148,11 +148,10 @@ static void gzip_feed(struct decompress *d, const unsigned char *p, size_t len)
         if (emit(d, d->obuf, DECOMPRESS_OUT_CHUNK - d->z.avail_out) < 0)
             return;
         if (r == Z_STREAM_END) {
-            d->in_member = false;    /* the member's output is all out: nothing pending */
+            d->in_member = false; /* the member's output is all out: nothing pending */
             full = false;
-        }
-        else if (r == Z_BUF_ERROR && !full)
-            break;               /* needs more input */
+        } else if (r == Z_BUF_ERROR && !full)
+            break; /* needs more input */
     }
 }
 
@@ -264,15 +263,19 @@ int decompress_finish(struct decompress *d, struct ierr *e)
         if (!d->any_input)
             fail(d, "gzip: the object is empty");
         else if (d->in_member)
-            fail(d, "gzip: truncated input: the stream ends inside a member after %llu "
-                    "compressed bytes", (unsigned long long)d->in);
+            fail(d,
+                 "gzip: truncated input: the stream ends inside a member after %llu "
+                 "compressed bytes",
+                 (unsigned long long)d->in);
     }
     if (!d->failed && d->kind == COMPRESSION_ZSTD) {
         if (!d->any_input)
             fail(d, "zstd: the object is empty");
         else if (d->zret != 0)
-            fail(d, "zstd: truncated input: the stream ends inside a frame after %llu "
-                    "compressed bytes", (unsigned long long)d->in);
+            fail(d,
+                 "zstd: truncated input: the stream ends inside a frame after %llu "
+                 "compressed bytes",
+                 (unsigned long long)d->in);
     }
     if (d->failed) {
         *e = d->err;

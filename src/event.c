@@ -93,8 +93,8 @@ int iso8601_to_ms(const char *s, int64_t *ms)
     int y, mo, d, h, mi, se, frac = 0, off = 0;
     const char *p;
 
-    if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' &&
-        s[10] != ' ') || s[13] != ':' || s[16] != ':')
+    if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
         return -1;
     y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
     h = digits(s + 11, 2), mi = digits(s + 14, 2), se = digits(s + 17, 2);
@@ -134,7 +134,9 @@ int iso8601_to_ms(const char *s, int64_t *ms)
     if (*p)
         return -1;
     *ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se) -
-           (int64_t)off * 60) * 1000 + frac;
+           (int64_t)off * 60) *
+              1000 +
+          frac;
     return 0;
 }
 
@@ -157,6 +159,11 @@ static const json_t *jpath(const json_t *o, const char *const *path)
 static char *dup_or_null(const char *s)
 {
     return s ? xstrdup(s) : NULL;
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return xstrdup(s ? s : "");
 }
 
 static char *etag_dup(const char *s)
@@ -238,9 +245,10 @@ static int decode_record(const json_t *r, size_t idx, struct s3_event *ev, struc
         o = push(ev);
         o->kind = S3_EVENT_IGNORED;
         o->event_name = xstrdup(name);
-        o->bucket = dup_or_null(bucket);
-        if (key && !(o->key = s3_key_decode(key, why, sizeof(why))))
-            o->key = xstrdup(key);
+        o->bucket = dup_or_empty(bucket);
+        /* only logged: an undecodable key is shown as it came */
+        if (!key || !(o->key = s3_key_decode(key, why, sizeof(why))))
+            o->key = dup_or_empty(key);
         set_time(o, jstr(r, "eventTime"));
         return 0;
     }
@@ -297,8 +305,8 @@ static int decode_eventbridge(const json_t *root, struct s3_event *ev, struct ie
     }
     o = push(ev);
     o->event_name = xstrdup(dtype);
-    o->bucket = dup_or_null(bucket);
-    o->key = dup_or_null(key);
+    o->bucket = dup_or_empty(bucket);
+    o->key = dup_or_empty(key);
     set_time(o, jstr(root, "time"));
     if (strcmp(dtype, "Object Created") != 0) {
         o->kind = S3_EVENT_IGNORED;
@@ -382,8 +390,8 @@ int s3_event_decode(const char *body, size_t len, struct s3_event *ev, struct ie
     memset(ev, 0, sizeof(*ev));
     root = json_loadb(body, len, 0, &je);
     if (!root) {
-        ierr_set(e, IERR_PERMANENT, "body is not JSON: line %d column %d: %s", je.line,
-                 je.column, je.text);
+        ierr_set(e, IERR_PERMANENT, "body is not JSON: line %d column %d: %s", je.line, je.column,
+                 je.text);
         return -1;
     }
     rc = decode_root(root, ev, false, e);

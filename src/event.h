@@ -39,8 +39,9 @@ enum s3_event_source { S3_SOURCE_S3, S3_SOURCE_SNS, S3_SOURCE_EVENTBRIDGE };
 
 struct s3_event_obj {
     enum s3_event_kind kind;
-    char *bucket;            /* NULL only for a TestEvent without "Bucket" */
-    char *key;               /* decoded; NULL for TEST */
+    char *bucket;            /* never NULL except for a TestEvent without "Bucket"; may be ""
+                              * in an IGNORED entry */
+    char *key;               /* decoded; NULL for TEST; may be "" in an IGNORED entry */
     char *etag;              /* without quotes; NULL when absent */
     char *version_id;        /* NULL when absent */
     char *sequencer;         /* NULL when absent */

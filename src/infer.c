@@ -16,9 +16,9 @@
 #include "util.h"
 
 #define K(t) (1u << (t))
-#define ALL_KINDS (K(SINK_COL_BIGINT) | K(SINK_COL_NUMERIC) | K(SINK_COL_DOUBLE) |          \
-                   K(SINK_COL_BOOL) | K(SINK_COL_DATE) | K(SINK_COL_TIMESTAMP) |              \
-                   K(SINK_COL_TIMESTAMPTZ))
+#define ALL_KINDS                                                                                  \
+    (K(SINK_COL_BIGINT) | K(SINK_COL_NUMERIC) | K(SINK_COL_DOUBLE) | K(SINK_COL_BOOL) |            \
+     K(SINK_COL_DATE) | K(SINK_COL_TIMESTAMP) | K(SINK_COL_TIMESTAMPTZ))
 
 static const enum sink_col_type preference[] = {
     SINK_COL_BIGINT, SINK_COL_NUMERIC,   SINK_COL_DOUBLE,      SINK_COL_BOOL,
@@ -67,11 +67,12 @@ static unsigned classify_number(const char *s, size_t n)
     if (i != n)
         return 0;
     if (idig > 28)
-        return 0;                /* an identifier, not a quantity */
+        return 0; /* an identifier, not a quantity */
     if (!frac && idig <= 19) {
         /* int64: 19 digits may still overflow */
-        if (idig < 19 || strncmp(s + (s[0] == '-'), s[0] == '-' ? "9223372036854775808"
-                                                               : "9223372036854775807", 19) <= 0)
+        if (idig < 19 ||
+            strncmp(s + (s[0] == '-'), s[0] == '-' ? "9223372036854775808" : "9223372036854775807",
+                    19) <= 0)
             return K(SINK_COL_BIGINT) | K(SINK_COL_NUMERIC) | K(SINK_COL_DOUBLE);
     }
     if (fdig <= 10)
@@ -187,15 +188,24 @@ void infer_column_types(size_t ncols, const struct sink_batch *first, enum sink_
 const char *infer_pg_type(enum sink_col_type t)
 {
     switch (t) {
-    case SINK_COL_BIGINT: return "bigint";
-    case SINK_COL_NUMERIC: return "numeric";
-    case SINK_COL_DOUBLE: return "double precision";
-    case SINK_COL_BOOL: return "boolean";
-    case SINK_COL_DATE: return "date";
-    case SINK_COL_TIMESTAMP: return "timestamp";
-    case SINK_COL_TIMESTAMPTZ: return "timestamptz";
-    case SINK_COL_JSON: return "jsonb";
-    case SINK_COL_TEXT: break;
+    case SINK_COL_BIGINT:
+        return "bigint";
+    case SINK_COL_NUMERIC:
+        return "numeric";
+    case SINK_COL_DOUBLE:
+        return "double precision";
+    case SINK_COL_BOOL:
+        return "boolean";
+    case SINK_COL_DATE:
+        return "date";
+    case SINK_COL_TIMESTAMP:
+        return "timestamp";
+    case SINK_COL_TIMESTAMPTZ:
+        return "timestamptz";
+    case SINK_COL_JSON:
+        return "jsonb";
+    case SINK_COL_TEXT:
+        break;
     }
     return "text";
 }
@@ -203,15 +213,23 @@ const char *infer_pg_type(enum sink_col_type t)
 const char *infer_mysql_type(enum sink_col_type t, bool is_key)
 {
     switch (t) {
-    case SINK_COL_BIGINT: return "BIGINT";
-    case SINK_COL_NUMERIC: return "DECIMAL(38,10)";
-    case SINK_COL_DOUBLE: return "DOUBLE";
-    case SINK_COL_BOOL: return "BOOLEAN";
-    case SINK_COL_DATE: return "DATE";
+    case SINK_COL_BIGINT:
+        return "BIGINT";
+    case SINK_COL_NUMERIC:
+        return "DECIMAL(38,10)";
+    case SINK_COL_DOUBLE:
+        return "DOUBLE";
+    case SINK_COL_BOOL:
+        return "BOOLEAN";
+    case SINK_COL_DATE:
+        return "DATE";
     case SINK_COL_TIMESTAMP:
-    case SINK_COL_TIMESTAMPTZ: return "DATETIME(6)";
-    case SINK_COL_JSON: return "JSON";
-    case SINK_COL_TEXT: break;
+    case SINK_COL_TIMESTAMPTZ:
+        return "DATETIME(6)";
+    case SINK_COL_JSON:
+        return "JSON";
+    case SINK_COL_TEXT:
+        break;
     }
     return is_key ? "VARCHAR(255)" : "LONGTEXT";
 }

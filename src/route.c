@@ -29,8 +29,7 @@ bool route_matches(const struct route_conf *r, const char *bucket, const char *k
     return true;
 }
 
-const struct route_conf *route_match(const struct config *cfg, const char *bucket,
-                                     const char *key)
+const struct route_conf *route_match(const struct config *cfg, const char *bucket, const char *key)
 {
     for (size_t i = 0; i < cfg->nroutes; i++)
         if (route_matches(&cfg->routes[i], bucket, key))
@@ -98,8 +97,8 @@ static int expand_part(struct buf *b, const char *tmpl, size_t n, const char *bu
     return 0;
 }
 
-int route_expand_table(const struct route_conf *r, const char *bucket, const char *key,
-                       char **out, struct ierr *e)
+int route_expand_table(const struct route_conf *r, const char *bucket, const char *key, char **out,
+                       struct ierr *e)
 {
     const char *tmpl = r->table ? r->table : "{basename}";
     const char *dot = strchr(tmpl, '.');

@@ -17,7 +17,7 @@ static size_t seq_len(const unsigned char *s, size_t i, size_t n)
     unsigned char c = s[i];
     if (c < 0x80)
         return 1;
-    if (c < 0xC2)                        /* continuation byte or overlong 2-byte lead */
+    if (c < 0xC2) /* continuation byte or overlong 2-byte lead */
         return 0;
     if (c < 0xE0) {
         if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80)
@@ -27,7 +27,7 @@ static size_t seq_len(const unsigned char *s, size_t i, size_t n)
     if (c < 0xF0) {
         if (i + 2 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80)
             return 0;
-        if (c == 0xE0 && s[i + 1] < 0xA0)  /* overlong */
+        if (c == 0xE0 && s[i + 1] < 0xA0) /* overlong */
             return 0;
         if (c == 0xED && s[i + 1] >= 0xA0) /* surrogates */
             return 0;
@@ -37,7 +37,7 @@ static size_t seq_len(const unsigned char *s, size_t i, size_t n)
         if (i + 3 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 ||
             (s[i + 3] & 0xC0) != 0x80)
             return 0;
-        if (c == 0xF0 && s[i + 1] < 0x90)  /* overlong */
+        if (c == 0xF0 && s[i + 1] < 0x90) /* overlong */
             return 0;
         if (c == 0xF4 && s[i + 1] >= 0x90) /* above U+10FFFF */
             return 0;
@@ -101,7 +101,7 @@ void utf8_sample(char *out, size_t outsz, const char *str, size_t n)
             piece = (const char *)s + i;
             plen = l;
         }
-        if (o + plen + 4 > outsz) {      /* keep room for "..." and the NUL */
+        if (o + plen + 4 > outsz) { /* keep room for "..." and the NUL */
             /* whole pieces only were copied, each leaving room for this */
             if (o + 4 <= outsz) {
                 memcpy(out + o, "...", 3);

@@ -37,16 +37,17 @@ static struct route_conf rc_csv(void)
 struct out {
     struct buf b;
     struct buf rej;
-    int fail_batch_at;           /* make the Nth batch callback fail (1-based), 0: never */
+    int fail_batch_at; /* make the Nth batch callback fail (1-based), 0: never */
     int nbatch;
     size_t ncols;
 };
 
 static const char *cls_name(enum ierr_class c)
 {
-    return c == IERR_TRANSIENT ? "transient" : c == IERR_PERMANENT ? "permanent"
-           : c == IERR_CONFIG  ? "config"
-                               : "none";
+    return c == IERR_TRANSIENT   ? "transient"
+           : c == IERR_PERMANENT ? "permanent"
+           : c == IERR_CONFIG    ? "config"
+                                 : "none";
 }
 
 static void put_field(struct buf *b, const char *p, size_t len)
@@ -138,7 +139,7 @@ static char *run(const struct route_conf *rc, const char *in, size_t len, size_t
         rc_ = csvstream_finish(s, &e);
     if (rc_ < 0) {
         char *cols = strstr(o.b.data, "cols:");
-        if (cols)                /* keep the columns line only */
+        if (cols) /* keep the columns line only */
             o.b.len = (size_t)(strchr(cols, '\n') + 1 - o.b.data);
         else
             o.b.len = 0;
@@ -171,8 +172,8 @@ static void expect_all(const struct route_conf *rc, const char *in, size_t len, 
                 continue;
             char *got = run(rc, in, len, chunk, batches[bi], max_field, 0);
             if (strcmp(got, want) != 0 && shown++ < 1)
-                TAP_FAIL("chunk %zu batch %zu:\n--- want\n%s--- got\n%s", chunk, batches[bi],
-                         want, got);
+                TAP_FAIL("chunk %zu batch %zu:\n--- want\n%s--- got\n%s", chunk, batches[bi], want,
+                         got);
             free(got);
         }
     }
@@ -188,7 +189,10 @@ DEF_TEST(simple_lf_crlf_cr_and_no_final_newline)
     EXPECT_CSV(rc, "a,b\r\n1,x\r\n2,y\r\n", want);
     EXPECT_CSV(rc, "a,b\r1,x\r2,y\r", want);
     EXPECT_CSV(rc, "a,b\n1,x\n2,y", want);
-    EXPECT_CSV(rc, "\xEF\xBB\xBF" "a,b\n1,x\n2,y\n", want);
+    EXPECT_CSV(rc,
+               "\xEF\xBB\xBF"
+               "a,b\n1,x\n2,y\n",
+               want);
 }
 
 DEF_TEST(blank_lines_are_skipped_but_counted)
@@ -255,18 +259,23 @@ DEF_TEST(skip_lines_and_columns)
 DEF_TEST(empty_and_header_only)
 {
     struct route_conf rc = rc_csv();
-    EXPECT_CSV(rc, "", "error permanent line 0 col 0 [] {}: no header line: the object has no "
-                       "records\n");
-    EXPECT_CSV(rc, "\xEF\xBB", "error permanent line 1 col 1 [] {\\xEF\\xBB}: header: line 1, "
-                                 "column 1: invalid UTF-8 at byte 1 of the field\n");
-    EXPECT_CSV(rc, "\xEF\xBB\xBF", "error permanent line 0 col 0 [] {}: no header line: the "
-                                     "object has no records\n");
+    EXPECT_CSV(rc, "",
+               "error permanent line 0 col 0 [] {}: no header line: the object has no "
+               "records\n");
+    EXPECT_CSV(rc, "\xEF\xBB",
+               "error permanent line 1 col 1 [] {\\xEF\\xBB}: header: line 1, "
+               "column 1: invalid UTF-8 at byte 1 of the field\n");
+    EXPECT_CSV(rc, "\xEF\xBB\xBF",
+               "error permanent line 0 col 0 [] {}: no header line: the "
+               "object has no records\n");
     EXPECT_CSV(rc, "a,b\n", "cols:a|b\n");
     EXPECT_CSV(rc, "a,b", "cols:a|b\n");
-    EXPECT_CSV(rc, "a,b,\n1,2,\n", "error permanent line 1 col 3 [] {}: header: column 3 has an "
-                                   "empty name\n");
-    EXPECT_CSV(rc, "a,b,a\n", "error permanent line 1 col 3 [a] {a}: header: duplicate column "
-                              "name \"a\" (columns 1 and 3)\n");
+    EXPECT_CSV(rc, "a,b,\n1,2,\n",
+               "error permanent line 1 col 3 [] {}: header: column 3 has an "
+               "empty name\n");
+    EXPECT_CSV(rc, "a,b,a\n",
+               "error permanent line 1 col 3 [a] {a}: header: duplicate column "
+               "name \"a\" (columns 1 and 3)\n");
 }
 
 DEF_TEST(tsv_has_no_quoting)
@@ -362,7 +371,8 @@ DEF_TEST(nul_byte_refused)
     struct route_conf rc = rc_csv();
     expect_all(&rc, "a,b\n1,2\n3,x\0y\n", 14,
                "cols:a|b\nerror permanent line 3 col 2 [b] {}: line 3: NUL byte at object "
-               "offset 11: not a text file (UTF-16?)\n", 0);
+               "offset 11: not a text file (UTF-16?)\n",
+               0);
 }
 
 DEF_TEST(field_size_limit)
@@ -370,7 +380,8 @@ DEF_TEST(field_size_limit)
     struct route_conf rc = rc_csv();
     expect_all(&rc, "a,b\n1,0123456789\n2,\"0123456789\n0\"\n", 34,
                "cols:a|b\nerror permanent line 3 col 2 [b] {}: line 3: field 2 "
-               "is longer than 10 bytes\n", 10);
+               "is longer than 10 bytes\n",
+               10);
 }
 
 DEF_TEST(rules)
@@ -380,10 +391,10 @@ DEF_TEST(rules)
     memset(rules, 0, sizeof(rules));
     rules[0] = (struct rule){.column = "email", .kind = RULE_REGEX, .text = "regex:^[^@]+@[^@]+$"};
     EXPECT_EQ_INT(0, regcomp(&rules[0].re, "^[^@]+@[^@]+$", REG_EXTENDED | REG_NOSUB));
-    rules[1] = (struct rule){.column = "n", .kind = RULE_INT, .text = "int:1..100", .min = 1,
-                             .max = 100};
-    rules[2] = (struct rule){.column = "name", .kind = RULE_LEN, .text = "len:2..4", .min = 2,
-                             .max = 4};
+    rules[1] =
+        (struct rule){.column = "n", .kind = RULE_INT, .text = "int:1..100", .min = 1, .max = 100};
+    rules[2] =
+        (struct rule){.column = "name", .kind = RULE_LEN, .text = "len:2..4", .min = 2, .max = 4};
     rules[3] = (struct rule){.column = "n", .kind = RULE_NOTNULL, .text = "notnull"};
     rc.rules = rules;
     rc.nrules = 4;
@@ -391,7 +402,7 @@ DEF_TEST(rules)
     rc.max_errors = 100;
     EXPECT_CSV(rc,
                "name,email,n\n"
-               "\xc3\xa9t\xc3\xa9s,a@b,1\n"      /* 4 characters, 6 bytes */
+               "\xc3\xa9t\xc3\xa9s,a@b,1\n" /* 4 characters, 6 bytes */
                "ab,nope,5\n"
                "ab,a@b,101\n"
                "ab,a@b,+7\n"
@@ -488,7 +499,7 @@ static const char *srcdir(void)
 static char *file_rows(const struct route_conf *rc, const char *data, size_t len)
 {
     char *want = run(rc, data, len, len ? len : 1, 1000, 0, 0);
-    expect_all(rc, data, len, want, 0);   /* the same at every chunk size */
+    expect_all(rc, data, len, want, 0); /* the same at every chunk size */
     return want;
 }
 
@@ -526,7 +537,8 @@ static bool check_copied_files(const char *dir)
     EXPECT_TRUE(d != NULL);
     got = file_rows(&rc, d ? d : "", d ? len : 0);
     EXPECT_EQ_STR("cols:id|description\nerror permanent line 1 col 3 [] {aaaa}: line 1: 3 "
-                  "fields, expected 2\n", got);
+                  "fields, expected 2\n",
+                  got);
     free(got);
     free(d);
 
@@ -561,7 +573,8 @@ DEF_TEST(prior_art_files)
     got = file_rows(&rc, d ? d : "", d ? len : 0);
     EXPECT_EQ_INT(25, count_lines(got));
     EXPECT_CONTAINS("cols:Account No|DATE|TRANSACTION DETAILS|CHIP USED|VALUE DATE| WITHDRAWAL "
-                    "AMT | DEPOSIT AMT |BALANCE AMT\n", got);
+                    "AMT | DEPOSIT AMT |BALANCE AMT\n",
+                    got);
     EXPECT_CONTAINS("|  1,000,000.00 |", got);
     EXPECT_CONTAINS("TRF FROM  Indiaforensic SERVICES", got);
     EXPECT_CONTAINS("\n25:", got);
@@ -572,7 +585,8 @@ DEF_TEST(prior_art_files)
     EXPECT_TRUE(d != NULL);
     got = file_rows(&rc, d ? d : "", d ? len : 0);
     EXPECT_EQ_STR("cols:customer_id|customer_name\n2:1|John Doe\n3:2|Jane Smith\n4:3|Alice "
-                  "Johnson\n", got);
+                  "Johnson\n",
+                  got);
     free(got);
     free(d);
     free(dir);

@@ -37,7 +37,7 @@ static size_t zstd_make(const void *in, size_t n, unsigned char *out, size_t cap
 
 struct sink_out {
     struct buf b;
-    size_t fail_after;           /* fail once this many bytes came out, 0: never */
+    size_t fail_after; /* fail once this many bytes came out, 0: never */
 };
 
 static int collect(void *arg, const void *p, size_t n, struct ierr *e)
@@ -187,8 +187,8 @@ DEF_TEST(zstd_roundtrip_and_frames)
 DEF_TEST(auto_passthrough)
 {
     /* near misses of both magics, and inputs shorter than a magic */
-    static const char *ins[] = {"a,b\n1,2\n", "\x1f", "\x1fx,y\n", "\x28\xb5\x2f", "\x28\xb5x",
-                                "(b", "", "\x28"};
+    static const char *ins[] = {"a,b\n1,2\n", "\x1f", "\x1fx,y\n", "\x28\xb5\x2f",
+                                "\x28\xb5x",  "(b",   "",          "\x28"};
     for (size_t i = 0; i < ARRAY_SIZE(ins); i++)
         expect_roundtrip(COMPRESSION_AUTO, (const unsigned char *)ins[i], strlen(ins[i]), ins[i],
                          strlen(ins[i]), COMPRESSION_NONE);
@@ -203,13 +203,14 @@ DEF_TEST(corrupt_and_truncated)
     unsigned char *z = xmalloc(pn);
     size_t zn = gzip_make(plain, pn, z, pn);
 
-    expect_error(COMPRESSION_GZIP, z, zn / 2, "gzip: truncated input: the stream ends inside a "
-                                              "member after");
+    expect_error(COMPRESSION_GZIP, z, zn / 2,
+                 "gzip: truncated input: the stream ends inside a "
+                 "member after");
     expect_error(COMPRESSION_GZIP, z, 1, "gzip: truncated input");
-    z[zn - 5] ^= 0x55;           /* the CRC-32 in the trailer */
+    z[zn - 5] ^= 0x55; /* the CRC-32 in the trailer */
     expect_error(COMPRESSION_AUTO, z, zn, "incorrect data check");
     z[zn - 5] ^= 0x55;
-    z[3] = 0xE0;                 /* reserved flag bits */
+    z[3] = 0xE0; /* reserved flag bits */
     expect_error(COMPRESSION_AUTO, z, zn,
                  "gzip: corrupt input at compressed byte offset 4: unknown header flags set");
     expect_error(COMPRESSION_GZIP, (const unsigned char *)"plain,text\n", 11,

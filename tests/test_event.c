@@ -54,10 +54,9 @@ static char *render(const char *file)
         buf_printf(&b, "source %d\n", (int)ev.source);
         for (size_t i = 0; i < ev.n; i++) {
             const struct s3_event_obj *o = &ev.objs[i];
-            buf_printf(&b, "%s %s|%s|%s|etag=%s|ver=%s|seq=%s|", kind_name(o->kind),
-                       o->event_name, o->bucket ? o->bucket : "-", o->key ? o->key : "-",
-                       o->etag ? o->etag : "-", o->version_id ? o->version_id : "-",
-                       o->sequencer ? o->sequencer : "-");
+            buf_printf(&b, "%s %s|%s|%s|etag=%s|ver=%s|seq=%s|", kind_name(o->kind), o->event_name,
+                       o->bucket ? o->bucket : "-", o->key ? o->key : "-", o->etag ? o->etag : "-",
+                       o->version_id ? o->version_id : "-", o->sequencer ? o->sequencer : "-");
             if (o->has_size)
                 buf_printf(&b, "size=%llu|", (unsigned long long)o->size);
             buf_printf(&b, "t=%lld\n", (long long)o->event_time_ms);
@@ -68,11 +67,11 @@ static char *render(const char *file)
     return buf_steal(&b);
 }
 
-#define EXPECT_EVENT(file, want)                                                              \
-    do {                                                                                      \
-        char *got_ = render(file);                                                            \
-        EXPECT_EQ_STR(want, got_);                                                            \
-        free(got_);                                                                           \
+#define EXPECT_EVENT(file, want)                                                                   \
+    do {                                                                                           \
+        char *got_ = render(file);                                                                 \
+        EXPECT_EQ_STR(want, got_);                                                                 \
+        free(got_);                                                                                \
     } while (0)
 
 DEF_TEST(s3_notifications)
@@ -122,8 +121,7 @@ DEF_TEST(malformed_bodies)
                  "error: body is not JSON: line 1 column 7: '[' or '{' expected near 'Records'");
     EXPECT_EVENT("malformed-truncated.json",
                  "error: body is not JSON: line 1 column 54: unexpected token near end of file");
-    EXPECT_EVENT("malformed-no-records.json",
-                 "error: no Records, not an SNS or EventBridge event");
+    EXPECT_EVENT("malformed-no-records.json", "error: no Records, not an SNS or EventBridge event");
     EXPECT_EVENT("malformed-bad-escape.json",
                  "error: record 1: key \"data/100%25/bad%zzname.csv\": invalid percent escape at "
                  "byte 16 of the key");
@@ -145,11 +143,11 @@ static char *decode_str(const char *body)
     return r;
 }
 
-#define EXPECT_BODY(body, want)                                                               \
-    do {                                                                                      \
-        char *got_ = decode_str(body);                                                        \
-        EXPECT_EQ_STR(want, got_);                                                            \
-        free(got_);                                                                           \
+#define EXPECT_BODY(body, want)                                                                    \
+    do {                                                                                           \
+        char *got_ = decode_str(body);                                                             \
+        EXPECT_EQ_STR(want, got_);                                                                 \
+        free(got_);                                                                                \
     } while (0)
 
 DEF_TEST(inline_bodies)
@@ -172,13 +170,27 @@ DEF_TEST(inline_bodies)
                 "{\"bucket\": {\"name\": \"b\"}, \"object\": {}}}",
                 "error: EventBridge Object Created: detail.object.key missing");
     EXPECT_BODY("{\"source\": \"aws.s3\"}", "error: EventBridge event without detail-type or "
-                                          "detail");
+                                            "detail");
     /* the whole body fails when one creation record is bad, even after a good one */
     EXPECT_BODY("{\"Records\": [{\"eventName\": \"ObjectCreated:Put\", \"s3\": {\"bucket\": "
                 "{\"name\": \"b\"}, \"object\": {\"key\": \"ok\"}}}, {\"eventName\": "
                 "\"ObjectCreated:Put\", \"s3\": {\"bucket\": {\"name\": \"b\"}, \"object\": "
                 "{\"key\": \"bad%2\"}}}]}",
                 "error: record 2: key \"bad%2\": invalid percent escape at byte 4 of the key");
+    /* ignored records carry "" for what they lack, so that they can be logged */
+    {
+        const char *body = "{\"Records\": [{\"eventName\": \"ObjectRemoved:Delete\"}]}";
+        struct s3_event ev;
+        struct ierr e;
+        EXPECT_EQ_INT(0, s3_event_decode(body, strlen(body), &ev, &e));
+        EXPECT_EQ_INT(1, ev.n);
+        if (ev.n == 1) {
+            EXPECT_EQ_INT(S3_EVENT_IGNORED, ev.objs[0].kind);
+            EXPECT_EQ_STR("", ev.objs[0].bucket);
+            EXPECT_EQ_STR("", ev.objs[0].key);
+        }
+        s3_event_free(&ev);
+    }
     /* a record from another service is ignored, not loaded */
     EXPECT_BODY("{\"Records\": [{\"eventSource\": \"aws:sqs\", \"eventName\": "
                 "\"ObjectCreated:Put\"}]}",
@@ -190,9 +202,14 @@ DEF_TEST(key_decoding)
     static const struct {
         const char *in, *out;
     } ok[] = {
-        {"a+b", "a b"},          {"a%2Bb", "a+b"},        {"%2F%2f", "//"},
-        {"%25", "%"},            {"x%20%2B+y", "x + y"},  {"%E2%82%AC", "\xe2\x82\xac"},
-        {"plain/key.csv", "plain/key.csv"},               {"", ""},
+        {"a+b", "a b"},
+        {"a%2Bb", "a+b"},
+        {"%2F%2f", "//"},
+        {"%25", "%"},
+        {"x%20%2B+y", "x + y"},
+        {"%E2%82%AC", "\xe2\x82\xac"},
+        {"plain/key.csv", "plain/key.csv"},
+        {"", ""},
     };
     static const char *bad[] = {"%", "%2", "%zz", "a%2x", "%00", "%C0%AF", "%ED%A0%80", "%FF"};
     char why[128];
@@ -226,9 +243,14 @@ DEF_TEST(event_times)
         {"1969-12-31T23:59:59Z", -1000},
         {"2000-02-29T12:00:00.5Z", 951825600500},
     };
-    static const char *bad[] = {"", "2024-01-02", "2024-13-01T00:00:00Z", "2023-02-29T00:00:00Z",
-                                "2024-01-02T24:00:00Z", "2024-01-02T03:04:05.Z",
-                                "2024-01-02T03:04:05+2", "2024-01-02T03:04:05 junk",
+    static const char *bad[] = {"",
+                                "2024-01-02",
+                                "2024-13-01T00:00:00Z",
+                                "2023-02-29T00:00:00Z",
+                                "2024-01-02T24:00:00Z",
+                                "2024-01-02T03:04:05.Z",
+                                "2024-01-02T03:04:05+2",
+                                "2024-01-02T03:04:05 junk",
                                 "2024/01/02T03:04:05"};
     int64_t ms;
 

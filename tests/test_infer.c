@@ -90,12 +90,14 @@ static void infer_rows(size_t ncols, size_t nrows, const char *const *cells,
 
 DEF_TEST(columns_narrow_over_rows)
 {
+    /* clang-format off */
     static const char *const cells[] = {
         /* id  amount   active   day           at                       note   empty mixed */
         "1",  "10",    "true",  "2023-06-15", "2023-06-15T10:30:00Z",   "x",   "\\N", "2023-06-15",
         "2",  "10.25", "\\N",   "2023-06-16", "2023-06-15T10:35:00+01:00", "\\N", "\\N", "5",
         "30", "\\N",   "FALSE", "\\N",        "2023-06-15T10:40:00Z",   "7",   "\\N", "x",
     };
+    /* clang-format on */
     enum sink_col_type t[8];
 
     infer_rows(8, 3, cells, t);
@@ -105,17 +107,17 @@ DEF_TEST(columns_narrow_over_rows)
     EXPECT_EQ_INT(SINK_COL_DATE, t[3]);
     EXPECT_EQ_INT(SINK_COL_TIMESTAMPTZ, t[4]);
     EXPECT_EQ_INT(SINK_COL_TEXT, t[5]);
-    EXPECT_EQ_INT(SINK_COL_TEXT, t[6]);      /* only NULLs */
+    EXPECT_EQ_INT(SINK_COL_TEXT, t[6]); /* only NULLs */
     EXPECT_EQ_INT(SINK_COL_TEXT, t[7]);
 }
 
 DEF_TEST(mixtures)
 {
-    static const char *const a[] = {"1", "1e3"};            /* bigint + double = double */
-    static const char *const b[] = {"2023-06-15", "2023-06-15T10:00:00"};  /* text */
-    static const char *const c[] = {"1", ""};               /* '' is not a number */
-    static const char *const d[] = {"0.12345678901", "1"};  /* double */
-    static const char *const e[] = {"true", "1"};           /* text */
+    static const char *const a[] = {"1", "1e3"}; /* bigint + double = double */
+    static const char *const b[] = {"2023-06-15", "2023-06-15T10:00:00"}; /* text */
+    static const char *const c[] = {"1", ""};                             /* '' is not a number */
+    static const char *const d[] = {"0.12345678901", "1"};                /* double */
+    static const char *const e[] = {"true", "1"};                         /* text */
     static const char *const f[] = {"2023-06-15T10:00:00", "2023-06-15T10:00:00Z"};
     enum sink_col_type t[1];
 
@@ -143,7 +145,7 @@ DEF_TEST(sample_is_bounded)
     infer_init(&in, 1);
     for (int i = 0; i < INFER_SAMPLE_ROWS; i++)
         infer_row(&in, &num);
-    infer_row(&in, &word);       /* past the sample: not looked at */
+    infer_row(&in, &word); /* past the sample: not looked at */
     EXPECT_EQ_INT(SINK_COL_BIGINT, infer_result(&in, 0));
     EXPECT_EQ_INT(INFER_SAMPLE_ROWS, in.rows);
     infer_free(&in);
@@ -152,10 +154,12 @@ DEF_TEST(sample_is_bounded)
 DEF_TEST(data_csv_like_columns)
 {
     /* the shape of the aws-data-pipeline sample: id, names, email, ip, ISO time, amount */
+    /* clang-format off */
     static const char *const cells[] = {
         "1", "John", "Doe", "john@example.com", "192.168.1.1", "2023-06-15T10:30:00Z", "125.50",
         "2", "Jane", "Roe", "jane@example.com", "192.168.1.2", "2023-06-15T10:35:00Z", "42.50",
     };
+    /* clang-format on */
     enum sink_col_type t[7];
     static const enum sink_col_type want[] = {SINK_COL_BIGINT, SINK_COL_TEXT, SINK_COL_TEXT,
                                               SINK_COL_TEXT,   SINK_COL_TEXT, SINK_COL_TIMESTAMPTZ,

@@ -35,6 +35,7 @@ DEF_TEST(first_match_wins)
         mk("anything", NULL, NULL, NULL, NULL, "x"),
     };
     struct config cfg;
+    /* clang-format off */
     static const struct {
         const char *bucket, *key, *route;
     } cases[] = {
@@ -48,6 +49,7 @@ DEF_TEST(first_match_wins)
         {"b1", "x/in/2024/a.tsv", "anything"},
         {"b3", "", "anything"},
     };
+    /* clang-format on */
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.routes = routes;
@@ -56,7 +58,7 @@ DEF_TEST(first_match_wins)
         const struct route_conf *r = route_match(&cfg, cases[i].bucket, cases[i].key);
         EXPECT_EQ_STR(cases[i].route, r ? r->name : "(none)");
     }
-    cfg.nroutes = 4;             /* without the catch-all */
+    cfg.nroutes = 4; /* without the catch-all */
     EXPECT_TRUE(route_match(&cfg, "b1", "other/a.csv") == NULL);
     cfg.nroutes = 0;
     EXPECT_TRUE(route_match(&cfg, "b1", "data/a.csv") == NULL);
@@ -79,11 +81,11 @@ static char *expand(const char *tmpl, const char *bucket, const char *key)
     return out;
 }
 
-#define EXPECT_EXPAND(tmpl, bucket, key, want)                                                \
-    do {                                                                                      \
-        char *got_ = expand(tmpl, bucket, key);                                               \
-        EXPECT_EQ_STR(want, got_);                                                            \
-        free(got_);                                                                           \
+#define EXPECT_EXPAND(tmpl, bucket, key, want)                                                     \
+    do {                                                                                           \
+        char *got_ = expand(tmpl, bucket, key);                                                    \
+        EXPECT_EQ_STR(want, got_);                                                                 \
+        free(got_);                                                                                \
     } while (0)
 
 DEF_TEST(templates)
@@ -103,8 +105,10 @@ DEF_TEST(templates)
     EXPECT_EXPAND("{dirname}.{basename}", "b", "sales/items.csv", "sales.items");
     EXPECT_EXPAND("fixed", "b", "whatever/it/is.csv", "fixed");
     EXPECT_EXPAND("_{basename}", "b", "2024.csv", "_2024");
-    EXPECT_EXPAND("t_{basename}", "b", "a23456789012345678901234567890123456789012345678901234567890."
-                                      "csv", "t_a23456789012345678901234567890123456789012345678901234567890");
+    EXPECT_EXPAND("t_{basename}", "b",
+                  "a23456789012345678901234567890123456789012345678901234567890."
+                  "csv",
+                  "t_a23456789012345678901234567890123456789012345678901234567890");
 }
 
 DEF_TEST(invalid_expansions)
@@ -113,12 +117,12 @@ DEF_TEST(invalid_expansions)
                        "digit, at most 63 characters; optionally schema.table)";
     char *want;
 
-#define EXPECT_BAD(tmpl, key, value)                                                          \
-    do {                                                                                      \
-        want = xasprintf("error: key \"%s\": route t: table template \"%s\" gives \"%s\"%s",   \
-                         key, tmpl, value, tail);                                             \
-        EXPECT_EXPAND(tmpl, "b", key, want);                                                  \
-        free(want);                                                                           \
+#define EXPECT_BAD(tmpl, key, value)                                                               \
+    do {                                                                                           \
+        want = xasprintf("error: key \"%s\": route t: table template \"%s\" gives \"%s\"%s", key,  \
+                         tmpl, value, tail);                                                       \
+        EXPECT_EXPAND(tmpl, "b", key, want);                                                       \
+        free(want);                                                                                \
     } while (0)
 
     EXPECT_BAD("{basename}", "data/my-file.csv", "my-file");
@@ -131,7 +135,8 @@ DEF_TEST(invalid_expansions)
     EXPECT_BAD("{key}", "data/x.csv", "data/x.csv");
     EXPECT_BAD("s.{key}", "a.b", "s.a.b");
     want = xasprintf("error: key \"x.csv\": route t: table template \"{bucket}\" gives "
-                     "\"my-bucket\"%s", tail);
+                     "\"my-bucket\"%s",
+                     tail);
     EXPECT_EXPAND("{bucket}", "my-bucket", "x.csv", want);
     free(want);
     EXPECT_BAD("{basename}", "a234567890123456789012345678901234567890123456789012345678901234.csv",
@@ -156,11 +161,11 @@ static char *quoted(const char *name, enum ident_dialect d, bool table)
     return buf_steal(&b);
 }
 
-#define EXPECT_QUOTE(name, d, table, want)                                                    \
-    do {                                                                                      \
-        char *got_ = quoted(name, d, table);                                                  \
-        EXPECT_EQ_STR(want, got_);                                                            \
-        free(got_);                                                                           \
+#define EXPECT_QUOTE(name, d, table, want)                                                         \
+    do {                                                                                           \
+        char *got_ = quoted(name, d, table);                                                       \
+        EXPECT_EQ_STR(want, got_);                                                                 \
+        free(got_);                                                                                \
     } while (0)
 
 DEF_TEST(identifiers)
