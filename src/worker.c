@@ -53,6 +53,7 @@ struct load {
     struct csvstream *csv;
     struct load_object obj;
     struct load_target target;
+    const struct s3_object_info *info;   /* filled by s3.c before the first byte */
     bool begun;
     bool duplicate;
     bool stop;               /* an error or a duplicate: stop feeding */
@@ -162,12 +163,32 @@ static void fail(struct load *ld, const struct ierr *e)
     ld->stop = true;
 }
 
+/* Events do not always carry the ETag (EventBridge may not; hand-made events do not):
+ * the ledger then records the one S3 answered with, so a redelivery still matches. */
+static void adopt_response_etag(struct load *ld)
+{
+    const char *t = ld->info->etag;
+    size_t n;
+
+    if (ld->obj.etag[0] || !t[0])
+        return;
+    if (*t == '"')
+        t++;
+    n = strlen(t);
+    if (n && t[n - 1] == '"')
+        n--;
+    free(ld->job->etag);
+    ld->job->etag = xstrndup(t, n);
+    ld->obj.etag = ld->job->etag;
+}
+
 static int begin_load(struct load *ld, const struct sink_batch *first, struct ierr *e)
 {
     enum sink_col_type *types = NULL;
     bool already = false;
     int rc;
 
+    adopt_response_etag(ld);
     if (ld->job->route->create_table && ld->target.columns) {
         types = xcalloc(ld->target.columns->n ? ld->target.columns->n : 1, sizeof *types);
         infer_column_types(ld->target.columns->n, first, types);
@@ -363,6 +384,7 @@ void worker_run(struct worker_state *ws, struct job *job)
     memset(&ld, 0, sizeof ld);
     memset(&info, 0, sizeof info);
     ld.job = job;
+    ld.info = &info;
     if (setup(ws, &ld, &s3) == 0) {
         struct s3_get_opts g = {.if_match = job->etag && job->etag[0] ? job->etag : NULL,
                                 .version_id = job->version_id,
