@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "aws_endpoint.h"
-#include "config.h"
+#include "../src/config.h"
 #include "creds.h"
 #include "http.h"
 #include "log.h"

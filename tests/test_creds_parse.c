@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "../src/config.h"
 #include "creds.h"
 #include "creds_int.h"
 #include "creds_parse.h"
