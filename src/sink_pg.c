@@ -593,6 +593,52 @@ static int pg_reject(struct sink *s, const struct sink_reject *rj, struct ierr *
 
 /* ---- commit ---- */
 
+/* After a NULL in a NOT NULL column stopped the merge: the first staged row with it. */
+static void locate_null(struct sink *s, const char *col, struct ierr *e)
+{
+    struct ierr ignored;
+    struct buf sql;
+    size_t i;
+
+    for (i = 0; i < s->ncols && strcmp(s->tcols[i], col); i++)
+        ;
+    if (i == s->ncols || pg_run(s, "ROLLBACK TO SAVEPOINT ingestd_merge", "upsert", &ignored))
+        return;
+    buf_init(&sql);
+    buf_puts(&sql, "SELECT min(\"" PG_STAGE_ORD "\") FROM pg_temp." PG_STAGE_TABLE " WHERE ");
+    pg_quote_ident(&sql, col);
+    buf_puts(&sql, " IS NULL");
+    PGresult *r = pg_exec(s, sql.data, 0, NULL, PGRES_TUPLES_OK, "upsert", &ignored);
+    if (r && !PQgetisnull(r, 0, 0)) {
+        e->line = pg_linemap_lookup(&s->lines, strtoull(PQgetvalue(r, 0, 0), NULL, 10));
+        e->column = (unsigned)i + 1;
+        snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[i]);
+    }
+    PQclear(r);
+    buf_free(&sql);
+}
+
+/* INSERT ... ON CONFLICT from the stage. The savepoint costs nothing when it works and
+ * lets a failure be traced back to the object's line. */
+static int merge(struct sink *s, struct ierr *e)
+{
+    if (pg_run(s, "SAVEPOINT ingestd_merge", "upsert", e))
+        return -1;
+    PGresult *r = PQexec(s->conn, s->merge_sql);
+    if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
+        PQclear(r);
+        return 0;
+    }
+    pg_fill_error(s, r, "upsert", e);
+    const char *col = r ? PQresultErrorField(r, PG_DIAG_COLUMN_NAME) : NULL;
+    char *colname = col ? xstrdup(col) : NULL;
+    PQclear(r);
+    if (colname && !strcmp(s->sqlstate, "23502"))
+        locate_null(s, colname, e);
+    free(colname);
+    return -1;
+}
+
 static int update_ledger(struct sink *s, const struct load_stats *st, struct ierr *e)
 {
     char rows[24], bytes[24];
@@ -626,7 +672,7 @@ static int pg_commit(struct sink *s, const struct load_stats *st, bool *already_
         goto fail;
     if (flush_rejects(s, e))
         goto fail;
-    if (s->merge_sql && pg_run(s, s->merge_sql, "upsert", e))
+    if (s->merge_sql && merge(s, e))
         goto fail;
     if (update_ledger(s, st, e))
         goto fail;

@@ -7,6 +7,7 @@
  *          --file F [--bucket B] [--object-key K] [--etag E] [--create-table]
  *          [--on-error abort|skip_row] [--max-errors N] [--password-file P]
  *          [--sequencer S] [--sleep-before-commit MS] [--stdin-loads]
+ *   pgload --conninfo C --check            (the sink's check(): connect, SELECT 1)
  *
  * Prints one JSON object per load on stdout: {"result": "loaded" | "already_loaded" |
  * "error", "rows", "rejected", "class", "reason", "line", "column", "column_name",
@@ -233,7 +234,7 @@ int main(int argc, char **argv)
         {"object-key", 1, 0, 'o'}, {"etag", 1, 0, 'e'}, {"create-table", 0, 0, 'C'},
         {"on-error", 1, 0, 'E'}, {"max-errors", 1, 0, 'M'}, {"password-file", 1, 0, 'p'},
         {"sleep-before-commit", 1, 0, 's'}, {"stdin-loads", 0, 0, 'S'},
-        {"sequencer", 1, 0, 'q'}, {0, 0, 0, 0},
+        {"sequencer", 1, 0, 'q'}, {"check", 0, 0, 'K'}, {0, 0, 0, 0},
     };
     struct sink_conf sc = {.name = "pg", .type = SINK_POSTGRES};
     char *empty_null[] = {""};
@@ -243,7 +244,7 @@ int main(int argc, char **argv)
     struct load l = {.obj = {.bucket = "local", .key = NULL, .etag = "e1"}};
     const char *file = NULL;
     int sleep_ms = 0, opt;
-    bool stdin_loads = false;
+    bool stdin_loads = false, check_only = false;
 
     rc.sink = &sc;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -271,10 +272,11 @@ int main(int argc, char **argv)
         case 's': sleep_ms = atoi(optarg); break;
         case 'S': stdin_loads = true; break;
         case 'q': l.obj.sequencer = optarg; break;
+        case 'K': check_only = true; break;
         default: usage();
         }
     }
-    if (!sc.conninfo || !l.tgt.table || !file)
+    if (!sc.conninfo || (!check_only && (!l.tgt.table || !file)))
         usage();
     if (!l.obj.key)
         l.obj.key = file;
@@ -285,6 +287,16 @@ int main(int argc, char **argv)
 
     struct ierr e = {0};
     l.ops = sink_ops_for(SINK_POSTGRES);
+    if (check_only) {
+        log_set_level(LOG_INFO);
+        if (l.ops->check(&sc, NULL, &e) == 0) {
+            printf("{\"result\": \"ok\"}\n");
+            return 0;
+        }
+        printf("{\"result\": \"error\", \"class\": \"%s\"}\n", ierr_class_name(e.cls));
+        fprintf(stderr, "pgload: %s\n", e.reason);
+        return 1;
+    }
     if (!l.ops || l.ops->open(&sc, NULL, &l.sink, &e)) {
         printf("{\"result\": \"error\", \"class\": \"%s\", \"reason\": \"open failed\"}\n",
                ierr_class_name(e.cls));

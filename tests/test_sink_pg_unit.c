@@ -1,12 +1,18 @@
 /*
  * test_sink_pg_unit.c: the pure parts of the PostgreSQL sink (pg_sql.c): SQLSTATE
  * classes, identifier quoting and splitting, COPY text escaping, generated SQL, COPY
- * error contexts and the row -> line map. No server needed.
+ * error contexts and the row -> line map; and sink.c: the registry, ierr helpers and
+ * password resolution. No server needed.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "pg_sql.h"
+#include "sink.h"
 #include "tap.h"
 
 DEF_TEST(sqlstate_classes)
@@ -307,6 +313,101 @@ DEF_TEST(linemap_bounded)
     pg_linemap_free(&m);
 }
 
+DEF_TEST(registry_and_ierr)
+{
+    const struct sink_ops *ops = sink_ops_for(SINK_POSTGRES);
+    EXPECT_TRUE(ops != NULL);
+    if (ops) {
+        EXPECT_EQ_STR("postgres", ops->name);
+        EXPECT_EQ_INT(SINK_POSTGRES, ops->type);
+        EXPECT_TRUE(ops->open && ops->begin && ops->write && ops->reject && ops->commit &&
+                    ops->abort && ops->close && ops->check);
+        ops->close(NULL);   /* NULL-safe */
+    }
+
+    struct ierr e;
+    memset(&e, 0x55, sizeof(e));
+    ierr_set(&e, IERR_PERMANENT, "bad %s at %d", "value", 7);
+    EXPECT_EQ_INT(IERR_PERMANENT, e.cls);
+    EXPECT_EQ_STR("bad value at 7", e.reason);
+    EXPECT_EQ_INT(0, e.line);
+    EXPECT_EQ_INT(0, e.column);
+    EXPECT_EQ_STR("", e.column_name);
+    EXPECT_EQ_STR("", e.sample);
+    ierr_set(NULL, IERR_CONFIG, "ignored");
+    char longer[1000];
+    memset(longer, 'x', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    ierr_set(&e, IERR_TRANSIENT, "%s", longer);
+    EXPECT_EQ_INT(sizeof(e.reason) - 1, strlen(e.reason));
+    EXPECT_EQ_STR("transient", ierr_class_name(IERR_TRANSIENT));
+    EXPECT_EQ_STR("permanent", ierr_class_name(IERR_PERMANENT));
+    EXPECT_EQ_STR("config", ierr_class_name(IERR_CONFIG));
+    EXPECT_EQ_STR("none", ierr_class_name(IERR_NONE));
+}
+
+static int fake_secret(const struct config *cfg, const char *id, char **out, struct ierr *e)
+{
+    (void)cfg;
+    if (strcmp(id, "prod/db")) {
+        ierr_set(e, IERR_CONFIG, "secret %s: not found", id);
+        return -1;
+    }
+    *out = xstrdup("from-secret");
+    return 0;
+}
+
+DEF_TEST(password_resolution)
+{
+    struct sink_conf sc = {.name = "w", .type = SINK_POSTGRES};
+    struct ierr e = {0};
+    char *pw = (char *)"unchanged";
+
+    EXPECT_EQ_INT(0, sink_resolve_password(&sc, NULL, &pw, &e));
+    EXPECT_TRUE(pw == NULL);
+
+    sc.password = (char *)"inline";
+    EXPECT_EQ_INT(0, sink_resolve_password(&sc, NULL, &pw, &e));
+    EXPECT_EQ_STR("inline", pw);
+    free(pw);
+    sc.password = NULL;
+
+    char path[] = "/tmp/test_sink_pw_XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT_TRUE(fd >= 0);
+    const char text[] = "  s3cret \t\nsecond line\n";
+    EXPECT_EQ_INT(sizeof(text) - 1, write(fd, text, sizeof(text) - 1));
+    close(fd);
+    sc.password_file = path;
+    EXPECT_EQ_INT(0, sink_resolve_password(&sc, NULL, &pw, &e));
+    EXPECT_EQ_STR("s3cret", pw);
+    free(pw);
+    unlink(path);
+    EXPECT_EQ_INT(-1, sink_resolve_password(&sc, NULL, &pw, &e));
+    EXPECT_EQ_INT(IERR_CONFIG, e.cls);
+    EXPECT_CONTAINS(path, e.reason);
+    EXPECT_CONTAINS("No such file", e.reason);
+    fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    close(fd);
+    EXPECT_EQ_INT(-1, sink_resolve_password(&sc, NULL, &pw, &e));
+    EXPECT_CONTAINS("empty", e.reason);
+    unlink(path);
+    sc.password_file = NULL;
+
+    sc.password_secret = (char *)"prod/db";
+    sink_set_secret_resolver(NULL);
+    EXPECT_EQ_INT(-1, sink_resolve_password(&sc, NULL, &pw, &e));
+    EXPECT_EQ_INT(IERR_CONFIG, e.cls);
+    sink_set_secret_resolver(fake_secret);
+    EXPECT_EQ_INT(0, sink_resolve_password(&sc, NULL, &pw, &e));
+    EXPECT_EQ_STR("from-secret", pw);
+    free(pw);
+    sc.password_secret = (char *)"other";
+    EXPECT_EQ_INT(-1, sink_resolve_password(&sc, NULL, &pw, &e));
+    EXPECT_CONTAINS("other", e.reason);
+    sink_set_secret_resolver(NULL);
+}
+
 int main(void)
 {
     RUN_TEST(sqlstate_classes);
@@ -320,5 +421,7 @@ int main(void)
     RUN_TEST(linemap_sequential_is_free);
     RUN_TEST(linemap_divergent_rows);
     RUN_TEST(linemap_bounded);
+    RUN_TEST(registry_and_ierr);
+    RUN_TEST(password_resolution);
     return tap_done();
 }

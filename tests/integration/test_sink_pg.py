@@ -222,6 +222,10 @@ def test_type_errors(st, L):
     r = L.load("typed_u", "id,amount\n1,1\n2,x2\n", mode="upsert", key="id", etag="t7")
     check("type error in upsert staging: line and column", r["result"] == "error" and
           r.get("line") == 3 and r.get("column_name") == "amount", r)
+    r = L.load("typed_u", "id,amount\n1,1\n2,2\n,3\n4,4\n", mode="upsert", key="id", etag="t9")
+    check("NULL key in upsert: permanent with the object line", r["result"] == "error" and
+          r["class"] == "permanent" and r.get("line") == 4 and r.get("column_name") == "id" and
+          count(st, "typed_u") == 0, r)
     r = L.load("typed_u", "id,amount\n1,1\n\xff\n".encode("latin-1"), etag="t8")
     check("invalid UTF-8 is a permanent error", r["result"] == "error" and
           r["class"] == "permanent", r)
@@ -375,6 +379,17 @@ def test_outage(st, L):
           count(st, "outage") == 4, r3)
 
 
+def test_check(st, L):
+    p = subprocess.run([PGLOAD, "--conninfo", st.pg_conninfo, "--check"], capture_output=True,
+                       timeout=60)
+    check("check(): connects and reports the server version", p.returncode == 0 and
+          b"PostgreSQL 15" in p.stderr, p.stderr.decode()[-500:])
+    p = subprocess.run([PGLOAD, "--conninfo", f"host=127.0.0.1 port={st.pg_port} dbname=ingest "
+                        "user=ingest password=wrong", "--check"], capture_output=True, timeout=60)
+    check("check(): wrong password is a config error", p.returncode == 1 and
+          b'"config"' in p.stdout, p.stdout + p.stderr)
+
+
 def test_passwords(st, L):
     st.psql("CREATE TABLE pw (id int)")
     base = " ".join(w for w in st.pg_conninfo.split() if not w.startswith("password="))
@@ -404,7 +419,7 @@ def main():
             L = Loader(st)
             for t in (test_append_and_ledger, test_upsert, test_replace, test_create_table,
                       test_type_errors, test_rejects, test_escaping, test_identifiers,
-                      test_race, test_sequencer, test_outage, test_passwords):
+                      test_race, test_sequencer, test_outage, test_check, test_passwords):
                 try:
                     t(st, L)
                 except (StackError, subprocess.SubprocessError, ValueError, KeyError) as e:
