@@ -176,12 +176,36 @@ static int run_idle(struct sink *s, const char *sql, const char *what, struct ie
     return pg_run(s, sql, what, e);
 }
 
-/* CREATE TABLE IF NOT EXISTS races with itself: the loser gets 23505 or 42P07. */
+/* Whether table exists on the search path; the first statement on a connection that
+ * may have died since the last load, so it resets and retries once. */
+static int table_exists(struct sink *s, const char *table, bool *exists, struct ierr *e)
+{
+    const char *params[1] = {table};
+    const char *sql = "SELECT to_regclass($1) IS NOT NULL";
+    PGresult *r = pg_exec(s, sql, 1, params, PGRES_TUPLES_OK, "ledger lookup", e);
+    if (!r && PQstatus(s->conn) != CONNECTION_OK && ensure_connection(s, e) == 0)
+        r = pg_exec(s, sql, 1, params, PGRES_TUPLES_OK, "ledger lookup", e);
+    if (!r)
+        return -1;
+    *exists = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return 0;
+}
+
+/*
+ * The ledger and rejects tables. Only missing ones are created, so a role without
+ * CREATE on the schema works with tables an administrator made. Two instances creating
+ * one at the same moment: the loser gets 23505 or 42P07 and tries once more.
+ */
 static int ensure_tables(struct sink *s, struct ierr *e)
 {
+    static const char *const names[] = {PG_LEDGER_TABLE, PG_REJECTS_TABLE};
     const char *ddl[] = {pg_sql_ledger_ddl, pg_sql_rejects_ddl};
     for (size_t i = 0; i < ARRAY_SIZE(ddl); i++) {
-        if (run_idle(s, ddl[i], "creating the ledger", e) == 0)
+        bool exists;
+        if (table_exists(s, names[i], &exists, e))
+            return -1;
+        if (exists || pg_run(s, ddl[i], "creating the ledger", e) == 0)
             continue;
         if (strcmp(s->sqlstate, "23505") && strcmp(s->sqlstate, "42P07"))
             return -1;

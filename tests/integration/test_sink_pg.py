@@ -11,7 +11,8 @@ upsert key without a unique index, late events older than the loaded version (S3
 skipped in upsert and replace modes, PostgreSQL stopped (transient) and the same sink
 reconnecting after the restart, rejects under skip_row recorded in the same transaction
 (and rolled back with it; many rejects flushed mid-load), COPY escaping round trips,
-weird identifiers (spaces, quotes, upper case, schemas), password_file and bad passwords.
+weird identifiers (spaces, quotes, upper case, schemas), a role without CREATE on the schema,
+check(), password_file and bad passwords.
 """
 import json
 import os
@@ -51,6 +52,7 @@ class Loader:
     def __init__(self, st):
         self.st = st
         self.n = 0
+        self.sanitizer_reports = []
 
     def file(self, text, name=None):
         self.n += 1
@@ -78,6 +80,8 @@ class Loader:
             res = {"result": "crash", "stderr": p.stderr.decode()[-2000:]}
         res["rc"] = p.returncode
         res["stderr"] = p.stderr.decode()[-2000:]
+        if "Sanitizer" in res["stderr"]:
+            self.sanitizer_reports.append(res["stderr"])
         return res
 
 
@@ -390,6 +394,23 @@ def test_check(st, L):
           b'"config"' in p.stdout, p.stdout + p.stderr)
 
 
+def test_least_privilege(st, L):
+    # A role that may not create tables: the ledger and rejects tables made by an
+    # administrator are used as they are.
+    st.psql("CREATE TABLE lp (id int)")
+    st.psql("CREATE ROLE loader LOGIN PASSWORD 'lp-pass'; "
+            "REVOKE CREATE ON SCHEMA public FROM PUBLIC; GRANT USAGE ON SCHEMA public TO loader; "
+            "GRANT SELECT, INSERT, UPDATE ON ingestd_ledger, ingestd_rejects, lp TO loader",
+            superuser=True)
+    ci = f"host=127.0.0.1 port={st.pg_port} dbname=ingest user=loader password=lp-pass"
+    r = L.load("lp", "id\n1\n", etag="lp1", conninfo=ci)
+    check("role without CREATE loads with existing ledger tables",
+          r["result"] == "loaded" and count(st, "lp") == 1, r)
+    r = L.load("lp_new", "id\n1\n", etag="lp2", conninfo=ci, extra=["--create-table"])
+    check("role without CREATE: create_table fails as permanent", r["result"] == "error" and
+          r["class"] == "permanent" and "42501" in r["reason"], r)
+
+
 def test_passwords(st, L):
     st.psql("CREATE TABLE pw (id int)")
     base = " ".join(w for w in st.pg_conninfo.split() if not w.startswith("password="))
@@ -419,11 +440,14 @@ def main():
             L = Loader(st)
             for t in (test_append_and_ledger, test_upsert, test_replace, test_create_table,
                       test_type_errors, test_rejects, test_escaping, test_identifiers,
-                      test_race, test_sequencer, test_outage, test_check, test_passwords):
+                      test_race, test_sequencer, test_outage, test_check, test_least_privilege,
+                      test_passwords):
                 try:
                     t(st, L)
                 except (StackError, subprocess.SubprocessError, ValueError, KeyError) as e:
                     check(t.__name__ + " ran to the end", False, repr(e))
+            check("no sanitizer reports from pgload", not L.sanitizer_reports,
+                  "\n".join(L.sanitizer_reports)[-3000:])
     except StackError as e:
         print(f"# stack: {e}")
         return 1 if IN_CI else 77
