@@ -362,10 +362,10 @@ static void log_job_result(const struct job *j)
     switch (j->result) {
     case JOB_LOADED:
         log_fields(LOG_INFO, f, ARRAY_SIZE(f),
-                   "loaded s3://%s/%s into %s: %llu rows, %llu bytes in %llu ms%s", j->bucket,
-                   j->key, j->table ? j->table : "?", (unsigned long long)j->stats.rows,
-                   (unsigned long long)j->stats.bytes, (unsigned long long)j->duration_ms,
-                   j->stats.rejected ? " (some rows rejected)" : "");
+                   "loaded s3://%s/%s into %s: %llu rows (%llu rejected), %llu bytes in %llu ms",
+                   j->bucket, j->key, j->table ? j->table : "?",
+                   (unsigned long long)j->stats.rows, (unsigned long long)j->stats.rejected,
+                   (unsigned long long)j->stats.bytes, (unsigned long long)j->duration_ms);
         break;
     case JOB_DUPLICATE:
         log_fields(LOG_INFO, f, ARRAY_SIZE(f), "s3://%s/%s (etag %s) already loaded: skipped",
@@ -381,11 +381,12 @@ static void log_job_result(const struct job *j)
                    j->bucket, j->key);
         break;
     case JOB_FAILED:
-        if (j->err.line)
-            log_fields(LOG_ERR, f, ARRAY_SIZE(f), "%s failure loading s3://%s/%s: line %llu%s%s: %s",
-                       ierr_class_name(j->err.cls), j->bucket, j->key,
+        /* Parser reasons already start with "line N:"; others get the position appended. */
+        if (j->err.line && !str_has_prefix(j->err.reason, "line "))
+            log_fields(LOG_ERR, f, ARRAY_SIZE(f), "%s failure loading s3://%s/%s: %s (line %llu%s%s)",
+                       ierr_class_name(j->err.cls), j->bucket, j->key, j->err.reason,
                        (unsigned long long)j->err.line, j->err.column_name[0] ? ", column " : "",
-                       j->err.column_name, j->err.reason);
+                       j->err.column_name);
         else
             log_fields(LOG_ERR, f, ARRAY_SIZE(f), "%s failure loading s3://%s/%s: %s",
                        ierr_class_name(j->err.cls), j->bucket, j->key, j->err.reason);

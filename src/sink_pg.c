@@ -401,7 +401,7 @@ static int pg_begin(struct sink *s, const struct load_object *o, const struct lo
     if (claim_ledger(s, o, &claimed, e))
         goto fail;
     if (!claimed)
-        log_info("s3://%s/%s (etag %s) is already in %s", s->bucket, s->key, s->etag,
+        log_debug("s3://%s/%s (etag %s) is already in %s", s->bucket, s->key, s->etag,
                  PG_LEDGER_TABLE);
     else if (check_superseded(s, o, t, &superseded, e))
         goto fail;
@@ -711,7 +711,7 @@ static int pg_commit(struct sink *s, const struct load_stats *st, bool *already_
         goto fail;
     }
     PQclear(r);
-    log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into %s",
+    log_debug("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into %s",
              s->rows_sent, s->nrejects, s->bucket, s->key, s->qtable);
     s->state = PG_IDLE;
     load_clear(s);

@@ -116,7 +116,7 @@ def main():
             show(st, "test (db-data.csv, upserted on id)", "SELECT * FROM test ORDER BY id")
             show(st, "data (created from data.csv's header; uploaded twice, still 10 rows)",
                  "SELECT id, first_name, email, amount FROM data ORDER BY id")
-            show(st, "transactions (24 rows, quoted amounts kept verbatim)",
+            show(st, "transactions (every row of the file; quoted amounts kept verbatim)",
                  "SELECT count(*) AS rows, min(balance), max(balance) FROM transactions")
             show(st, "the ledger: each object once", "SELECT bucket, key, etag, rows, bytes, "
                  "loaded_at FROM ingestd_ledger ORDER BY loaded_at")
