@@ -60,7 +60,8 @@ DEF_TEST(iso8601_rejects)
 
 DEF_TEST(json_imds_document)
 {
-    const char *doc = "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"2024-05-01T11:00:00Z\",\n"
+    const char *doc = "{\n  \"Code\" : \"Success\",\n"
+                      "  \"LastUpdated\" : \"2024-05-01T11:00:00Z\",\n"
                       "  \"Type\" : \"AWS-HMAC\",\n  \"AccessKeyId\" : \"ASIAEXAMPLE\",\n"
                       "  \"SecretAccessKey\" : \"s3cr3t/+x\",\n  \"Token\" : \"tok==\",\n"
                       "  \"Expiration\" : \"2024-05-01T12:34:56Z\"\n}";
@@ -637,7 +638,8 @@ DEF_TEST(chain_order_without_network)
     free(path);
     write_file("credentials", "[default]\naws_access_key_id = AKIAFILE\n"
                               "aws_secret_access_key = filesecret\n"
-                              "[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = o\n");
+                              "[other]\naws_access_key_id = AKIAOTHER\n"
+                              "aws_secret_access_key = o\n");
     write_file("config", "[profile regiononly]\nregion = eu-west-1\n");
 
     r = run_chain();

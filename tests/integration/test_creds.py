@@ -5,11 +5,11 @@ exact SigV4 checking on and tests/creds_responder.py for the ECS and EC2 endpoin
 Every provider resolves and then signs SQS ListQueues calls that moto verifies (so the
 credentials are real, not just parsed): [aws] keys, environment, web identity (moto STS
 AssumeRoleWithWebIdentity), shared files (static profile, config-file profile, role_arn +
-source_profile through moto STS, a two-role chain, [aws] profile), ECS full URI with a token and
-with a token file, IMDSv2 (token PUT, 401 without a token, a revoked token recovered), and
-AWS_EC2_METADATA_DISABLED. Then the chain order, failures that must not fall through, the
-never-expired guarantee, and a 40 s run with 24 s credentials: refreshed early, every call
-succeeds at its first attempt.
+source_profile through moto STS, a two-role chain, [aws] profile, web_identity_token_file and
+credential_source in a profile), ECS full URI with a token and with a token file, IMDSv2
+(token PUT, 401 without a token, a revoked token recovered), and AWS_EC2_METADATA_DISABLED.
+Then the chain order, failures that must not fall through, the never-expired guarantee, and a
+40 s run with 24 s credentials: refreshed early, every call succeeds at its first attempt.
 """
 import json
 import os
@@ -261,6 +261,21 @@ def test_shared_files(cx):
     check("[aws] profile beats AWS_PROFILE",
           "profile assumer" in r.first.get("detail", ""), r)
 
+    tok = cx.write("web-token-profile", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwcm9maWxlIn0.c2ln\n")
+    wi_config = cx.write("config-wi", "[profile wi]\nrole_arn = %s\n"
+                         "web_identity_token_file = %s\n" % (ROLE_ARN, tok))
+    r = cx.calls(env={"AWS_CONFIG_FILE": wi_config, "AWS_PROFILE": "wi"})
+    c = r.first
+    check("profile with role_arn + web_identity_token_file: AssumeRoleWithWebIdentity",
+          c.get("source") == "profile" and c.get("access_key_id", "").startswith("ASIA") and
+          ROLE_ARN in c.get("detail", "") and all_calls_ok(r), r)
+
+    src_config = cx.write("config-envsrc", "[profile envsrc]\nrole_arn = %s\n"
+                          "credential_source = Environment\n" % ROLE2_ARN)
+    r = cx.run(env={"AWS_CONFIG_FILE": src_config, "AWS_PROFILE": "envsrc"})
+    check("credential_source = Environment without the variables is an error",
+          r.rc != 0 and "AWS_ACCESS_KEY_ID" in r.first.get("error", ""), r)
+
     r = cx.run(env={**files, "AWS_PROFILE": "broken"})
     check("a profile whose source_profile is missing is an error",
           r.rc != 0 and "nowhere" in r.first.get("error", ""), r)
@@ -305,6 +320,14 @@ def test_ecs(cx, fetch):
               r.first.get("source") == "ecs" and all_calls_ok(r), r)
 
         before = resp.stats["ecs_401"]
+        src_config = cx.write("config-ecssrc", "[profile ecsrole]\nrole_arn = %s\n"
+                              "credential_source = EcsContainer\n" % ROLE2_ARN)
+        r = cx.calls(env={**env, "AWS_CONFIG_FILE": src_config, "AWS_PROFILE": "ecsrole"})
+        c = r.first
+        check("profile credential_source = EcsContainer: AssumeRole signed with ECS credentials",
+              c.get("source") == "profile" and ROLE2_ARN in c.get("detail", "") and
+              c.get("access_key_id") not in resp.issued and all_calls_ok(r), r)
+
         r = cx.run(env={**env, "AWS_CONTAINER_AUTHORIZATION_TOKEN": "wrong"})
         check("ECS with a wrong token: 401, an error, no fall-through",
               r.rc != 0 and "401" in r.first.get("error", "") and
@@ -351,6 +374,15 @@ def test_imds(cx, fetch):
               c.get("source") == "imds" and c.get("detail") == "role " + ROLE and
               c.get("access_key_id") in resp.issued and all_calls_ok(r) and
               resp.stats["token_put"] == puts + 1, (r, resp.stats))
+
+        src_config = cx.write("config-imdssrc", "[profile imdsrole]\nrole_arn = %s\n"
+                              "credential_source = Ec2InstanceMetadata\n" % ROLE2_ARN)
+        r = cx.calls(env={**env, "AWS_CONFIG_FILE": src_config, "AWS_PROFILE": "imdsrole"})
+        c = r.first
+        check("profile credential_source = Ec2InstanceMetadata: AssumeRole on IMDS credentials",
+              c.get("source") == "profile" and ROLE2_ARN in c.get("detail", "") and
+              c.get("access_key_id", "").startswith("ASIA") and
+              c.get("access_key_id") not in resp.issued and all_calls_ok(r), r)
 
         r = cx.run("--once", env=env)
         check("IMDSv2 through creds_resolve_once", r.rc == 0 and r.first.get("source") == "imds",
