@@ -99,8 +99,8 @@ DEF_TEST(json_rejects)
         "", "[]", "not json", "{\"AccessKeyId\":\"a\"}", "{\"SecretAccessKey\":\"a\"}",
         "{\"AccessKeyId\":\"\",\"SecretAccessKey\":\"s\"}",
         "{\"AccessKeyId\":\"a\",\"SecretAccessKey\":\"s\",\"Expiration\":\"tomorrow\"}",
-        "{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"no\","
-        "\"AccessKeyId\":\"a\",\"SecretAccessKey\":\"s\"}",
+        ("{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"no\","
+         "\"AccessKeyId\":\"a\",\"SecretAccessKey\":\"s\"}"),
     };
     struct creds_fields f;
 
@@ -228,14 +228,14 @@ DEF_TEST(sts_web_identity_response)
 DEF_TEST(sts_response_rejects)
 {
     static const char *bad[] = {
-        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
-        "<Message>no</Message></Error></ErrorResponse>",
-        "<R><Credentials><AccessKeyId>a</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
-        "<SessionToken>t</SessionToken></Credentials></R>",
-        "<R><Credentials><AccessKeyId>a</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
-        "<SessionToken>t</SessionToken><Expiration>soon</Expiration></Credentials></R>",
-        "<R><Credentials><AccessKeyId>a</AccessKeyId><SessionToken>t</SessionToken>"
-        "<Expiration>2024-05-01T12:34:56Z</Expiration></Credentials></R>",
+        ("<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+         "<Message>no</Message></Error></ErrorResponse>"),
+        ("<R><Credentials><AccessKeyId>a</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+         "<SessionToken>t</SessionToken></Credentials></R>"),
+        ("<R><Credentials><AccessKeyId>a</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+         "<SessionToken>t</SessionToken><Expiration>soon</Expiration></Credentials></R>"),
+        ("<R><Credentials><AccessKeyId>a</AccessKeyId><SessionToken>t</SessionToken>"
+         "<Expiration>2024-05-01T12:34:56Z</Expiration></Credentials></R>"),
     };
     struct creds_fields f;
 
