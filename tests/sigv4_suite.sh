@@ -5,7 +5,8 @@
 set -u
 src=${INGESTD_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${INGESTD_BUILDDIR:-$src}
-suite="$src/../shared/sigv4-suite/v4"
+# INGESTD_SHARED_DIR: where ../shared is when the tree was copied (make distcheck).
+suite="${INGESTD_SHARED_DIR:-$src/../shared}/sigv4-suite/v4"
 if [ ! -d "$suite" ]; then
     if [ "${CI:-}" = true ]; then
         echo "FAIL: $suite is absent" >&2

@@ -557,7 +557,9 @@ static bool check_copied_files(const char *dir)
 
 DEF_TEST(prior_art_files)
 {
-    char *dir = xasprintf("%s/../shared/prior-art-data", srcdir());
+    const char *shared = getenv("INGESTD_SHARED_DIR");
+    char *dir = shared && *shared ? xasprintf("%s/prior-art-data", shared)
+                                  : xasprintf("%s/../shared/prior-art-data", srcdir());
     size_t len;
     char *d, *got;
     struct route_conf rc = rc_csv();

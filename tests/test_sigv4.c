@@ -460,7 +460,9 @@ static void walk_classic(const char *dir)
 DEF_TEST(classic_suite)
 {
     const char *src = getenv("INGESTD_SRCDIR"), *ci = getenv("CI");
-    char *dir = xasprintf("%s/../shared/sigv4-suite/classic", src ? src : ".");
+    const char *shared = getenv("INGESTD_SHARED_DIR");
+    char *dir = shared && *shared ? xasprintf("%s/sigv4-suite/classic", shared)
+                                   : xasprintf("%s/../shared/sigv4-suite/classic", src ? src : ".");
     struct stat st;
 
     if (stat(dir, &st) != 0) {
