@@ -184,10 +184,14 @@ struct creds_provider *creds_provider_new(struct loop *l, struct http *h, struct
 {
     struct creds_provider *p = xcalloc(1, sizeof(*p));
 
+    p->timer = loop_timer_new(l, start_fetch, p);
+    if (p->timer == NULL) {
+        free(p);
+        return NULL;
+    }
     p->loop = l;
     p->http = h;
     p->cfg = config_ref(cfg);
-    p->timer = loop_timer_new(l, start_fetch, p);
     arm_in(p, 0);
     return p;
 }
@@ -288,8 +292,12 @@ struct creds *creds_resolve_once(struct config *cfg, int timeout_ms, char *err, 
         goto done;
     }
     p = creds_provider_new(o.loop, h, cfg);
-    creds_provider_set_listener(p, once_event, &o);
     t = loop_timer_new(o.loop, once_timeout, &o);
+    if (p == NULL || t == NULL) {
+        snprintf(err, errlen, "cannot create a loop timer");
+        goto done;
+    }
+    creds_provider_set_listener(p, once_event, &o);
     loop_timer_arm(t, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
     if (loop_run(o.loop) != 0) {
         snprintf(err, errlen, "event loop failed");

@@ -74,7 +74,8 @@ struct creds_provider;
  * Creates the provider and starts resolving on the loop at once (nothing is done
  * before the loop runs). cfg is referenced (config_ref) until reconfigured or freed.
  * Requests go through h (STS, ECS, IMDS); h may use creds_http_source() itself.
- * Never returns NULL. Loop thread only, as everything below but creds_unref.
+ * NULL (logged) only when the loop cannot create a timer. Loop thread only, as
+ * everything below but creds_unref.
  */
 struct creds_provider *creds_provider_new(struct loop *l, struct http *h, struct config *cfg);
 

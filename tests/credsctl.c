@@ -242,6 +242,8 @@ int main(int argc, char **argv)
     ctl.sqs_url = xasprintf("%s/", base);
     free(base);
     ctl.prov = creds_provider_new(ctl.loop, ctl.http, ctl.cfg);
+    if (ctl.prov == NULL)
+        return 1;
     http_set_creds_source(ctl.http, creds_http_source, ctl.prov);
     creds_provider_set_listener(ctl.prov, on_event, &ctl);
     ctl.call_timer = loop_timer_new(ctl.loop, make_call, &ctl);
