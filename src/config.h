@@ -101,6 +101,7 @@ struct route_conf {
     struct rule *rules;
     size_t nrules;
     enum null_as null_as;
+    char *json_path;         /* format = json: member names to the records array, '.'-joined */
 };
 
 struct config {

@@ -420,6 +420,7 @@ const struct cfg_key cfg_keys[] = {
     {R("max_errors", CT_I64, "0", max_errors), .min = 0, .max = INT64_MAX},
     {R("types", CT_FN, NULL, types), .set = cfg_set_types},
     {R("null_as", CT_ENUM, "absent", null_as), .choices = null_as_names},
+    {R("json_path", CT_STR, NULL, json_path)},
     {R("validate.COLUMN", CT_FN, NULL, rules), .flags = CFG_REPEAT | CFG_PREFIX},
 };
 /* clang-format on */

@@ -329,6 +329,7 @@ void cfg_route_clear(struct route_conf *r)
         regfree(&r->regex);
     free(r->match_regex);
     free(r->table);
+    free(r->json_path);
     strlist_free(&r->key);
     strlist_free(&r->columns);
     strlist_free(&r->null);
@@ -398,5 +399,12 @@ void cfg_route_check(struct config *c, struct route_conf *r, const struct cfg_se
     if (text && !r->header && r->columns.n == 0)
         cfg_error(e, cfg_key_line(s, "header"), s->label, "columns",
                   "required with header = false");
+    if (r->json_path && r->format != FORMAT_JSON)
+        cfg_error(e, cfg_key_line(s, "json_path"), s->label, "json_path",
+                  "applies to format = json only");
+    else if (r->json_path && (r->json_path[0] == '.' || strstr(r->json_path, "..") ||
+                              r->json_path[strlen(r->json_path) - 1] == '.'))
+        cfg_error(e, cfg_key_line(s, "json_path"), s->label, "json_path",
+                  "member names joined by '.', none empty");
     check_known_columns(r, s, e);
 }

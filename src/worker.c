@@ -5,7 +5,9 @@
  * The object flows through three stages chained by callbacks, so that nothing is
  * buffered beyond one batch:
  *
- *   s3_get_object --bytes--> decompress --bytes--> csvstream --batches--> sink
+ *   s3_get_object --bytes--> decompress --bytes--> recstream --batches--> sink
+ *
+ * (recstream.h: csvstream or jsonstream, by the route's format.)
  *
  * The sink's begin() runs as soon as the columns are known (or, with
  * create_table, at the first batch, whose rows give the column types), so a
@@ -21,10 +23,10 @@
 
 #include "aws_endpoint.h"
 #include "creds.h"
-#include "csvstream.h"
 #include "decompress.h"
 #include "infer.h"
 #include "log.h"
+#include "recstream.h"
 #include "route.h"
 #include "s3.h"
 #include "util.h"
@@ -50,7 +52,7 @@ struct load {
     const struct sink_ops *ops;
     struct sink *sink;
     struct decompress *dz;
-    struct csvstream *csv;
+    struct recstream *rs;
     struct load_object obj;
     struct load_target target;
     const struct s3_object_info *info;   /* filled by s3.c before the first byte */
@@ -245,12 +247,12 @@ static int on_reject(void *arg, const struct sink_reject *r, struct ierr *e)
     return ld->ops->reject(ld->sink, r, e);
 }
 
-/* Decompressed bytes into the CSV parser. */
+/* Decompressed bytes into the record parser. */
 static int on_plain(void *arg, const void *p, size_t n, struct ierr *e)
 {
     struct load *ld = arg;
 
-    return csvstream_feed(ld->csv, p, n, e);
+    return recstream_feed(ld->rs, p, n, e);
 }
 
 /* Object bytes from S3 into the decompressor; non-zero aborts the download. */
@@ -287,7 +289,7 @@ static void finish_stream(struct load *ld)
     struct ierr e;
 
     memset(&e, 0, sizeof e);
-    if (decompress_finish(ld->dz, &e) < 0 || csvstream_finish(ld->csv, &e) < 0) {
+    if (decompress_finish(ld->dz, &e) < 0 || recstream_finish(ld->rs, &e) < 0) {
         if (!ld->duplicate)
             fail(ld, &e);
         return;
@@ -304,7 +306,7 @@ static void commit_load(struct load *ld)
     bool already = false;
     struct ierr e;
 
-    csvstream_get_stats(ld->csv, &cs);
+    recstream_get_stats(ld->rs, &cs);
     job->stats.rows = cs.rows;
     job->stats.rejected = cs.rejected;
     job->stats.bytes = atomic_load(&job->bytes);
@@ -343,8 +345,8 @@ static int setup(struct worker_state *ws, struct load *ld, struct s3_client **s3
         goto fail;
     ld->ops = slot->ops;
     ld->sink = slot->sink;
-    ld->csv = csvstream_new(rc, &cb, &e);
-    if (!ld->csv)
+    ld->rs = recstream_new(rc, &cb, &e);
+    if (!ld->rs)
         goto fail;
     ld->dz = decompress_new(rc->compression, on_plain, ld);
     ld->obj = (struct load_object){job->bucket, job->key,       job->etag ? job->etag : "",
@@ -418,7 +420,7 @@ void worker_run(struct worker_state *ws, struct job *job)
         drop_sink_after_failure(ws, &ld);
     }
     job->stats.bytes = atomic_load(&job->bytes);
-    csvstream_free(ld.csv);
+    recstream_free(ld.rs);
     decompress_free(ld.dz);
     job->duration_ms = now_monotonic_ms() - start;
     log_context_clear();

@@ -772,6 +772,13 @@ DEF_TEST(rules_between_keys)
                     "8: [route r] types: column a is typed twice");
     EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\ncolumns = a, a\n",
                     "8: [route r] columns: column \"a\" is listed twice");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nformat = jsonl\njson_path = data\n",
+                    "9: [route r] json_path: applies to format = json only");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nformat = json\njson_path = a..b\n",
+                    "9: [route r] json_path: member names joined by '.', none empty");
+    c = load(SQS PG "[route r]\nsink = p\nformat = json\njson_path = result.items\n", &e);
+    EXPECT_TRUE(c != NULL && strcmp(c->routes[0].json_path, "result.items") == 0);
+    config_unref(c);
     EXPECT_EQ_INT(0, e.n);
     strlist_free(&e);
 }
@@ -915,7 +922,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(4 + 15 + 5 + 13 + 22, n);
+    EXPECT_EQ_INT(4 + 15 + 5 + 13 + 23, n);
 }
 
 int main(void)
