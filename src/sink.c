@@ -20,10 +20,16 @@
 #ifdef WITH_POSTGRES
 extern const struct sink_ops sink_pg_ops;
 #endif
+#ifdef WITH_MYSQL
+extern const struct sink_ops sink_mysql_ops;
+#endif
 
 static const struct sink_ops *const sink_table[] = {
 #ifdef WITH_POSTGRES
     &sink_pg_ops,
+#endif
+#ifdef WITH_MYSQL
+    &sink_mysql_ops,
 #endif
     NULL,   /* keeps the array non-empty when no sink is built in */
 };

@@ -1,0 +1,288 @@
+/*
+ * mysql_schema.c: the target table of a MySQL/MariaDB load. Finds it through
+ * information_schema (db.table names, identifiers always quoted), creates it when the
+ * route allows and it is missing, and maps the object's columns onto it.
+ *
+ * Mapping rules (as for PostgreSQL, except that MySQL column names are caseless
+ * anyway): an object column loads into the table column of the same name. An object
+ * column with no table column is a permanent error, as is a table column the object
+ * lacks that is NOT NULL without a default. Upsert needs a primary key or unique index
+ * on exactly the route's key columns, checked here so a 1 GB object does not fail only
+ * at the merge.
+ *
+ * Conversions: when the route has create_table = true, a BOOLEAN (tinyint(1)) column
+ * gets true/false as 1/0 and a DATETIME/TIMESTAMP column gets ISO-8601 values with a
+ * zone converted to UTC, the forms create_table's inferred types were chosen for.
+ * Otherwise values go as they are and the server, in strict mode, judges them.
+ *
+ * Runs outside the load's transaction: CREATE TABLE would commit it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "log.h"
+#include "mysql_int.h"
+
+struct tcol {
+    char *name;
+    bool notnull;
+    bool hasdef;             /* a default, AUTO_INCREMENT or generated */
+    bool generated;
+    enum my_conv conv;
+    bool used;
+};
+
+static void free_tcols(struct tcol *tc, size_t n)
+{
+    for (size_t i = 0; tc && i < n; i++)
+        free(tc[i].name);
+    free(tc);
+}
+
+/* "db.table" or "table": the schema literal for information_schema (DATABASE() when
+ * none) and the bare table name. */
+static void split_table(const char *table, struct buf *where)
+{
+    const char *dot = strchr(table, '.');
+    buf_puts(where, "TABLE_SCHEMA = ");
+    if (dot)
+        my_put_literal(where, table, (size_t)(dot - table));
+    else
+        buf_puts(where, "DATABASE()");
+    buf_puts(where, " AND TABLE_NAME = ");
+    my_put_str(where, dot ? dot + 1 : table);
+}
+
+static int load_columns(struct sink *s, const char *table, bool convert, struct tcol **out,
+                        size_t *nout, struct ierr *e)
+{
+    struct buf sql;
+    buf_init(&sql);
+    buf_puts(&sql, "SELECT COLUMN_NAME, IS_NULLABLE, COLUMN_DEFAULT IS NOT NULL OR "
+             "EXTRA LIKE '%auto_increment%' OR GENERATION_EXPRESSION IS NOT NULL AND "
+             "GENERATION_EXPRESSION <> '', EXTRA LIKE '%GENERATED%' OR EXTRA LIKE "
+             "'%VIRTUAL%' OR EXTRA LIKE '%PERSISTENT%' OR EXTRA LIKE '%STORED%', "
+             "DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE ");
+    split_table(table, &sql);
+    buf_puts(&sql, " ORDER BY ORDINAL_POSITION");
+    MYSQL_RES *r = my_query(s, sql.data, "column lookup", e);
+    buf_free(&sql);
+    if (!r)
+        return -1;
+    size_t n = (size_t)mysql_num_rows(r);
+    struct tcol *tc = xcalloc(n + 1, sizeof(*tc));
+    MYSQL_ROW row;
+    for (size_t i = 0; i < n && (row = mysql_fetch_row(r)); i++) {
+        tc[i].name = xstrdup(row[0] ? row[0] : "");
+        tc[i].notnull = row[1] && !strcmp(row[1], "NO");
+        tc[i].hasdef = row[2] && row[2][0] == '1';
+        tc[i].generated = row[3] && row[3][0] == '1';
+        const char *dt = row[4] ? row[4] : "", *ct = row[5] ? row[5] : "";
+        if (convert && !strcasecmp(ct, "tinyint(1)"))
+            tc[i].conv = MY_CONV_BOOL;
+        else if (convert && (!strcasecmp(dt, "datetime") || !strcasecmp(dt, "timestamp")))
+            tc[i].conv = MY_CONV_UTC;
+    }
+    mysql_free_result(r);
+    *out = tc;
+    *nout = n;
+    return 0;
+}
+
+/* The route's key column -> object column index, -1 when the object lacks it. */
+static int key_index(const struct sink *s, const char *key)
+{
+    for (size_t i = 0; i < s->ncols; i++)
+        if (!strcmp(s->obj_cols[i], key))
+            return (int)i;
+    for (size_t i = 0; i < s->ncols; i++)
+        if (!strcasecmp(s->obj_cols[i], key))
+            return (int)i;
+    return -1;
+}
+
+static int create_table(struct sink *s, const struct load_target *t, struct ierr *e)
+{
+    const struct strlist *keys = &t->route->key;
+    const char **knames = xcalloc(keys->n + 1, sizeof(*knames));
+    struct buf sql;
+    int rc = -1;
+
+    buf_init(&sql);
+    for (size_t k = 0; k < keys->n; k++) {
+        int i = key_index(s, keys->v[k]);
+        if (i < 0) {
+            ierr_set(e, IERR_PERMANENT, "cannot create table %s: key column \"%s\" is not "
+                     "in the object", s->qtable, keys->v[k]);
+            goto out;
+        }
+        knames[k] = s->obj_cols[i];
+    }
+    my_sql_create_table(&sql, s->qtable, (const char *const *)s->obj_cols, t->column_types,
+                        s->ncols, knames, keys->n);
+    if (my_run(s, sql.data, sql.len, "CREATE TABLE", e))
+        goto out;
+    log_info("created table %s", s->qtable);
+    rc = 0;
+out:
+    free(knames);
+    buf_free(&sql);
+    return rc;
+}
+
+static struct tcol *find_tcol(struct tcol *tc, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(tc[i].name, name))
+            return &tc[i];
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(tc[i].name, name))
+            return &tc[i];
+    return NULL;
+}
+
+static int map_columns(struct sink *s, struct tcol *tc, size_t ntc, struct ierr *e)
+{
+    s->tcols = xcalloc(s->ncols + 1, sizeof(*s->tcols));
+    s->conv = xcalloc(s->ncols + 1, sizeof(*s->conv));
+    for (size_t i = 0; i < s->ncols; i++) {
+        struct tcol *c = find_tcol(tc, ntc, s->obj_cols[i]);
+        const char *why = NULL;
+        if (!c)
+            why = "is not a column of table";
+        else if (c->used)
+            why = "appears twice for table";
+        else if (c->generated)
+            why = "is a generated column of table";
+        if (why) {
+            ierr_set(e, IERR_PERMANENT, "column \"%s\" of the object %s %s", s->obj_cols[i],
+                     why, s->qtable);
+            e->column = (unsigned)i + 1;
+            snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[i]);
+            return -1;
+        }
+        c->used = true;
+        s->tcols[i] = xstrdup(c->name);
+        s->conv[i] = c->conv;
+    }
+    for (size_t j = 0; j < ntc; j++) {
+        if (!tc[j].used && tc[j].notnull && !tc[j].hasdef) {
+            ierr_set(e, IERR_PERMANENT, "column \"%s\" of table %s is NOT NULL without a "
+                     "default and the object does not have it", tc[j].name, s->qtable);
+            snprintf(e->column_name, sizeof(e->column_name), "%s", tc[j].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Upsert: a PRIMARY KEY or UNIQUE index on exactly the key columns (any order). */
+static int check_upsert_key(struct sink *s, const struct load_target *t, struct tcol *tc,
+                            size_t ntc, struct ierr *e)
+{
+    const struct strlist *keys = &t->route->key;
+    struct buf sql;
+    MYSQL_RES *r = NULL;
+    int rc = -1;
+
+    buf_init(&sql);
+    if (keys->n == 0) {
+        ierr_set(e, IERR_CONFIG, "route %s: mode upsert needs key columns", t->route->name);
+        goto out;
+    }
+    s->keys = xcalloc(keys->n + 1, sizeof(*s->keys));
+    s->nkeys = keys->n;
+    for (size_t k = 0; k < keys->n; k++) {
+        int i = key_index(s, keys->v[k]);
+        struct tcol *c = i < 0 ? NULL : find_tcol(tc, ntc, s->obj_cols[i]);
+        if (!c) {
+            ierr_set(e, IERR_PERMANENT, "upsert key column \"%s\" is not in the object",
+                     keys->v[k]);
+            snprintf(e->column_name, sizeof(e->column_name), "%s", keys->v[k]);
+            goto out;
+        }
+        s->keys[k] = xstrdup(c->name);
+    }
+    buf_puts(&sql, "SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME SEPARATOR '\\n'), "
+             "COUNT(SUB_PART) FROM information_schema.STATISTICS WHERE NON_UNIQUE = 0 AND ");
+    split_table(t->table, &sql);
+    buf_puts(&sql, " GROUP BY INDEX_NAME");
+    r = my_query(s, sql.data, "index lookup", e);
+    if (!r)
+        goto out;
+    bool found = false;
+    MYSQL_ROW row;
+    while (!found && (row = mysql_fetch_row(r))) {
+        if (!row[1] || (row[2] && strcmp(row[2], "0")))
+            continue;   /* a prefix index is not unique on the whole value */
+        size_t n = 0;
+        bool all = true;
+        char *save = NULL, *list = xstrdup(row[1]);
+        for (char *c = strtok_r(list, "\n", &save); c; c = strtok_r(NULL, "\n", &save)) {
+            bool hit = false;
+            for (size_t k = 0; k < s->nkeys; k++)
+                hit |= !strcasecmp(c, s->keys[k]);
+            all &= hit;
+            n++;
+        }
+        free(list);
+        found = all && n == s->nkeys;
+    }
+    if (!found) {
+        ierr_set(e, IERR_PERMANENT, "upsert into %s needs a primary key or unique index on "
+                 "exactly the key columns", s->qtable);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (r)
+        mysql_free_result(r);
+    buf_free(&sql);
+    return rc;
+}
+
+int my_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *e)
+{
+    struct tcol *tc = NULL;
+    size_t ntc = 0;
+    struct buf q;
+    bool convert = t->route->create_table;
+    int rc = -1;
+
+    buf_init(&q);
+    my_quote_table(&q, t->table);
+    s->qtable = buf_steal(&q);
+    s->ncols = t->columns->n;
+    s->obj_cols = xcalloc(s->ncols + 1, sizeof(*s->obj_cols));
+    for (size_t i = 0; i < s->ncols; i++)
+        s->obj_cols[i] = xstrdup(t->columns->v[i]);
+
+    if (load_columns(s, t->table, convert, &tc, &ntc, e))
+        goto out;
+    if (ntc == 0) {
+        if (!t->route->create_table) {
+            ierr_set(e, IERR_PERMANENT, "table %s does not exist", s->qtable);
+            goto out;
+        }
+        free_tcols(tc, ntc);
+        tc = NULL;
+        if (create_table(s, t, e) || load_columns(s, t->table, convert, &tc, &ntc, e))
+            goto out;
+        if (ntc == 0) {
+            ierr_set(e, IERR_PERMANENT, "table %s does not exist after CREATE TABLE",
+                     s->qtable);
+            goto out;
+        }
+    }
+    if (map_columns(s, tc, ntc, e))
+        goto out;
+    if (t->route->mode == MODE_UPSERT && check_upsert_key(s, t, tc, ntc, e))
+        goto out;
+    rc = 0;
+out:
+    free_tcols(tc, ntc);
+    return rc;
+}
