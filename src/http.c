@@ -297,9 +297,11 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
         start_attempt(c);
         break;
     case HTTP_NEXT_RETRY_LATER:
-        log_info("%s: attempt %d failed (%s), retrying in %llu ms",
-                 http_req_label(&c->req, lbuf, sizeof lbuf), c->at.resp.attempts,
-                 aws_error_str(&c->at.resp.err, eb, sizeof eb), (unsigned long long)delay);
+        /* Debug only: the caller logs the final failure, rate-limited during an outage;
+         * one line per attempt would repeat every backoff for as long as it lasts. */
+        log_debug("%s: attempt %d failed (%s), retrying in %llu ms",
+                  http_req_label(&c->req, lbuf, sizeof lbuf), c->at.resp.attempts,
+                  aws_error_str(&c->at.resp.err, eb, sizeof eb), (unsigned long long)delay);
         loop_timer_arm_us(c->retry_timer, delay * 1000);
         break;
     }
