@@ -39,7 +39,8 @@ struct sink {
     bool upsert;
     char *copy_sql;          /* COPY into the target or the staging table */
     const char *copy_rel;    /* the relation COPY errors name: rel or the staging table */
-    char *merge_sql;         /* upsert only */
+    char *merge_sql;         /* upsert only: straight from the stage */
+    char *merge_dedupe_sql;  /* upsert only: last row per key, when the file repeats keys */
     struct buf out;          /* COPY data not yet handed to libpq */
     uint64_t rows_sent;      /* rows encoded into COPY for this load */
     uint64_t copy_base;      /* rows sent before the running COPY started */

@@ -206,8 +206,12 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, const c
     }
     struct buf sql;
     buf_init(&sql);
-    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n);
+    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n,
+                 false);
     s->merge_sql = buf_steal(&sql);
+    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n,
+                 true);
+    s->merge_dedupe_sql = buf_steal(&sql);
     rc = 0;
 out:
     PQclear(r);

@@ -245,17 +245,24 @@ void pg_sql_stage(struct buf *out, const char *table, const char *const *cols, s
 }
 
 void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, size_t ncols,
-                  const char *const *keys, size_t nkeys)
+                  const char *const *keys, size_t nkeys, bool dedupe)
 {
     buf_printf(out, "INSERT INTO %s (", table);
     put_list(out, "", cols, ncols, "");
-    buf_puts(out, ") SELECT DISTINCT ON (");
-    put_list(out, "", keys, nkeys, "");
-    buf_puts(out, ") ");
+    buf_puts(out, ") SELECT ");
+    if (dedupe) {
+        buf_puts(out, "DISTINCT ON (");
+        put_list(out, "", keys, nkeys, "");
+        buf_puts(out, ") ");
+    }
     put_list(out, "", cols, ncols, "");
-    buf_puts(out, " FROM pg_temp." PG_STAGE_TABLE " ORDER BY ");
-    put_list(out, "", keys, nkeys, "");
-    buf_puts(out, ", \"" PG_STAGE_ORD "\" DESC ON CONFLICT (");
+    buf_puts(out, " FROM pg_temp." PG_STAGE_TABLE);
+    if (dedupe) {
+        buf_puts(out, " ORDER BY ");
+        put_list(out, "", keys, nkeys, "");
+        buf_puts(out, ", \"" PG_STAGE_ORD "\" DESC");
+    }
+    buf_puts(out, " ON CONFLICT (");
     put_list(out, "", keys, nkeys, "");
     buf_puts(out, ") DO ");
     bool any = false;
@@ -408,7 +415,8 @@ void pg_linemap_add(struct pg_linemap *m, uint64_t line)
     uint64_t predicted = row > 1 ? m->seg_line + (row - m->seg_row) : 0;
     int64_t d = (int64_t)(line - predicted);
     put_varint(&m->enc, row - m->seg_row);
-    put_varint(&m->enc, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+    /* All ones for a negative d without shifting a signed value (implementation-defined). */
+    put_varint(&m->enc, ((uint64_t)d << 1) ^ (0 - ((uint64_t)d >> 63)));
     m->seg_row = row;
     m->seg_line = line;
 }

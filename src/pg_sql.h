@@ -76,8 +76,10 @@ void pg_sql_create_table(struct buf *out, const char *table, const char *const *
 void pg_sql_copy(struct buf *out, const char *table, const char *const *cols, size_t ncols,
                  bool with_ord);
 void pg_sql_stage(struct buf *out, const char *table, const char *const *cols, size_t ncols);
+/* dedupe: keep only the last staged row per key (DISTINCT ON ... ORDER BY ordinal DESC);
+ * without it the statement fails with 21000 when the file repeats a key. */
 void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, size_t ncols,
-                  const char *const *keys, size_t nkeys);
+                  const char *const *keys, size_t nkeys, bool dedupe);
 
 /*
  * The CONTEXT of a COPY error: "COPY rel, line N[, column c][: "value" | : null input]".

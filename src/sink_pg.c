@@ -238,6 +238,8 @@ static void load_clear(struct sink *s)
     free_list(s->tcols, s->ncols);
     free(s->copy_sql);
     free(s->merge_sql);
+    free(s->merge_dedupe_sql);
+    s->merge_dedupe_sql = NULL;
     s->bucket = s->key = s->etag = s->route = s->schema = s->rel = s->qtable = NULL;
     s->obj_cols = s->tcols = NULL;
     s->copy_sql = s->merge_sql = NULL;
@@ -642,13 +644,24 @@ static void locate_null(struct sink *s, const char *col, struct ierr *e)
     buf_free(&sql);
 }
 
-/* INSERT ... ON CONFLICT from the stage. The savepoint costs nothing when it works and
- * lets a failure be traced back to the object's line. */
+/* INSERT ... ON CONFLICT from the stage. Most files have unique keys, so the plain
+ * statement runs first; a file that repeats a key makes it fail with 21000 ("cannot
+ * affect row a second time"), and then the sorting, de-duplicating one runs instead.
+ * The savepoint costs nothing when it works and lets a failure be traced back to the
+ * object's line. */
 static int merge(struct sink *s, struct ierr *e)
 {
     if (pg_run(s, "SAVEPOINT ingestd_merge", "upsert", e))
         return -1;
     PGresult *r = PQexec(s->conn, s->merge_sql);
+    if (r && PQresultStatus(r) == PGRES_FATAL_ERROR &&
+        !strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE)
+                                                        : "", "21000")) {
+        PQclear(r);
+        if (pg_run(s, "ROLLBACK TO SAVEPOINT ingestd_merge", "upsert", e))
+            return -1;
+        r = PQexec(s->conn, s->merge_dedupe_sql);
+    }
     if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
         PQclear(r);
         return 0;

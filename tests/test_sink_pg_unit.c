@@ -193,7 +193,12 @@ DEF_TEST(sql_generation)
                   "0::bigint AS \"__ingestd_ord\" FROM \"t\" WITH NO DATA", b.data);
     buf_reset(&b);
 
-    pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1);
+    pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1, false);
+    EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\", \"a\"\"b\") SELECT \"id\", \"Name\", "
+                  "\"a\"\"b\" FROM pg_temp.ingestd_stage ON CONFLICT (\"id\") DO UPDATE SET "
+                  "\"Name\" = EXCLUDED.\"Name\", \"a\"\"b\" = EXCLUDED.\"a\"\"b\"", b.data);
+    buf_reset(&b);
+    pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1, true);
     EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\", \"a\"\"b\") SELECT DISTINCT ON (\"id\") "
                   "\"id\", \"Name\", \"a\"\"b\" FROM pg_temp.ingestd_stage ORDER BY \"id\", "
                   "\"__ingestd_ord\" DESC ON CONFLICT (\"id\") DO UPDATE SET \"Name\" = "
@@ -201,7 +206,7 @@ DEF_TEST(sql_generation)
     buf_reset(&b);
 
     const char *kk[] = {"id", "Name"};
-    pg_sql_merge(&b, "\"t\"", cols, 2, kk, 2);
+    pg_sql_merge(&b, "\"t\"", cols, 2, kk, 2, true);
     EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\") SELECT DISTINCT ON (\"id\", \"Name\") "
                   "\"id\", \"Name\" FROM pg_temp.ingestd_stage ORDER BY \"id\", \"Name\", "
                   "\"__ingestd_ord\" DESC ON CONFLICT (\"id\", \"Name\") DO NOTHING", b.data);
