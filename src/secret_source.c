@@ -27,6 +27,16 @@ void secret_source_set_creds(struct creds *c)
     creds_unref(old);
 }
 
+struct creds *secret_source_get_creds(void)
+{
+    struct creds *c;
+
+    pthread_mutex_lock(&mu);
+    c = current ? creds_ref(current) : NULL;
+    pthread_mutex_unlock(&mu);
+    return c;
+}
+
 int secret_source_resolve(const struct config *cfg, const char *secret_id, char **out,
                           struct ierr *e)
 {

@@ -18,6 +18,8 @@ struct creds;
 
 /* Takes its own reference to c (NULL clears). */
 void secret_source_set_creds(struct creds *c);
+/* The credentials last published, with a new reference (creds_unref it), or NULL. */
+struct creds *secret_source_get_creds(void);
 int secret_source_resolve(const struct config *cfg, const char *secret_id, char **out,
                           struct ierr *e);
 

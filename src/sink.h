@@ -24,6 +24,8 @@
 
 #include "config.h"
 
+struct aws_creds;
+
 enum ierr_class {
     IERR_NONE = 0,
     IERR_TRANSIENT,          /* retry later: network, deadlock, DB down, throttling */
@@ -55,6 +57,9 @@ struct load_object {
     const char *version_id;  /* may be NULL */
     const char *sequencer;   /* may be NULL */
     uint64_t size;
+    /* The job's AWS credentials, for sinks that call AWS themselves (DynamoDB); valid
+     * from begin() to commit()/abort(); NULL when the job has none. */
+    const struct aws_creds *creds;
 };
 
 /*

@@ -1,0 +1,550 @@
+/*
+ * sink_dynamodb.c: the DynamoDB sink. Rows become items (ddb_item.c) put with
+ * BatchWriteItem (ddb_writer.c) on the worker's own HTTP client (ddb_http.c).
+ *
+ * A load:
+ *   begin   DescribeTable of the target (cached per sink) for its key schema; a
+ *           missing table is a permanent error naming it. The ledger table is
+ *           described once per sink and created when missing (partition key id (S),
+ *           on-demand). GetItem(ledger, id) strongly consistent: present -> the
+ *           object is already loaded.
+ *   write   items queued and sent 25 to a request, up to 8 requests in flight.
+ *   commit  everything written (retries included), then PutItem of the ledger item
+ *           with attribute_not_exists(id): ConditionalCheckFailed means another
+ *           instance finished the same object first -> already loaded.
+ *
+ * DynamoDB has no transaction spanning thousands of items, so "nothing half-loaded"
+ * means here: every write is a put keyed by the table's key, so writing the same
+ * object again produces the same items; a load that fails (abort) may have written
+ * some of its items, and its message is retried (or reported to the DLQ) until a
+ * load of that object completes and writes the ledger item. A reload rewrites the
+ * same items; it never duplicates one. Rows of one object with equal keys end as
+ * the last of them (ddb_writer.h).
+ *
+ * Row errors (a bad N/BOOL/JSON value, a missing or empty key, an item over 400 KB)
+ * fail the load under on_error = abort; under skip_row they are rejected like
+ * parse errors, count towards max_errors, and are recorded with the parse rejects
+ * in the ledger item's `rejects` list (the first DDB_REJECTS_STORED, raw values cut
+ * at DDB_REJECT_RAW_MAX bytes; `rejects_not_stored` counts the rest).
+ *
+ * Not supported: mode = replace (DynamoDB cannot empty a table within a load) and
+ * create_table (a table's key schema is a decision for its owner). Both are
+ * configuration errors at begin().
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "creds.h"
+#include "ddb_http.h"
+#include "ddb_item.h"
+#include "ddb_proto.h"
+#include "ddb_writer.h"
+#include "log.h"
+#include "secret_source.h"
+#include "sink.h"
+
+#define DDB_TABLE_CACHE 16
+#define DDB_CALL_ATTEMPTS 5
+#define DDB_REJECTS_STORED 100
+#define DDB_REJECT_RAW_MAX 1024
+#define DDB_LEDGER_WAIT_MS 60000
+
+struct table_info {
+    char *name;
+    struct ddb_key_schema ks;
+};
+
+struct sink {
+    char *name;
+    char *ledger;
+    struct ddb_http *http;
+    struct ddb_writer *writer;
+    bool ledger_ready;
+    struct table_info tables[DDB_TABLE_CACHE];
+    size_t ntables;
+
+    /* The load in progress. */
+    bool in_load;
+    const struct route_conf *route;    /* valid during the load (the job holds cfg) */
+    struct table_info *target;
+    char *ledger_id, *bucket, *key, *etag, *version_id, *sequencer;
+    struct strlist cols;
+    struct ddb_layout layout;
+    struct buf item, itemkey;          /* scratch for one encoded row */
+    uint64_t rows;                     /* rows that became items */
+    uint64_t parse_rejects, row_rejects;
+    struct buf rejects;                /* ledger rejects list elements */
+    size_t nstored;
+    uint64_t not_stored;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* ---- AWS calls ---- */
+
+static enum ierr_class class_of(const struct aws_error *ae)
+{
+    if (ae->retryable || ae->kind == AWS_ERR_NETWORK || ae->kind == AWS_ERR_CREDENTIALS ||
+        strstr(ae->code, "ExpiredToken"))
+        return IERR_TRANSIENT;
+    if (!strcmp(ae->code, "AccessDeniedException") ||
+        !strcmp(ae->code, "UnrecognizedClientException") ||
+        !strcmp(ae->code, "InvalidSignatureException"))
+        return IERR_CONFIG;
+    return IERR_PERMANENT;
+}
+
+static void set_aws_error(struct ierr *e, const struct aws_error *ae, const char *what)
+{
+    char eb[800];
+    ierr_set(e, class_of(ae), "%s: %s", what, aws_error_str(ae, eb, sizeof eb));
+}
+
+/* One call with retries; the completed call (c->err) is the caller's to free. */
+static struct ddb_call *call(struct sink *s, const char *op, struct buf *body)
+{
+    return ddb_http_call(s->http, op, body, DDB_CALL_ATTEMPTS);
+}
+
+/* DescribeTable: 0 with ks and status, 1 when the table does not exist, -1 on error. */
+static int describe(struct sink *s, const char *table, struct ddb_key_schema *ks,
+                    char status[32], struct ierr *e)
+{
+    struct buf body;
+    const char *why;
+    char what[300];
+    int rc = -1;
+
+    buf_init(&body);
+    ddb_body_table(&body, table);
+    struct ddb_call *c = call(s, "DescribeTable", &body);
+    snprintf(what, sizeof what, "DescribeTable %s", table);
+    if (c->err.kind != AWS_OK) {
+        if (!strcmp(c->err.code, "ResourceNotFoundException"))
+            rc = 1;
+        else
+            set_aws_error(e, &c->err, what);
+    } else if (ddb_parse_describe(c->resp.data, c->resp.len, ks, status, &why) < 0) {
+        ierr_set(e, IERR_TRANSIENT, "%s: %s", what, why);
+    } else {
+        rc = 0;
+    }
+    ddb_call_free(c);
+    return rc;
+}
+
+/* The ledger table, created when missing and waited for until ACTIVE. */
+static int ensure_ledger(struct sink *s, struct ierr *e)
+{
+    struct ddb_key_schema ks;
+    char status[32];
+    uint64_t deadline = now_monotonic_ms() + DDB_LEDGER_WAIT_MS;
+    bool created = false;
+
+    for (;;) {
+        int rc = describe(s, s->ledger, &ks, status, e);
+        if (rc < 0)
+            return -1;
+        if (rc == 1 && !created) {
+            struct buf body;
+            buf_init(&body);
+            ddb_body_create_ledger(&body, s->ledger);
+            struct ddb_call *c = call(s, "CreateTable", &body);
+            bool ok = c->err.kind == AWS_OK || !strcmp(c->err.code, "ResourceInUseException");
+            if (!ok) {
+                char what[300];
+                snprintf(what, sizeof what, "creating the ledger table %s", s->ledger);
+                set_aws_error(e, &c->err, what);
+            } else {
+                log_notice("sink %s: created the ledger table %s (partition key id, string)",
+                           s->name, s->ledger);
+            }
+            ddb_call_free(c);
+            if (!ok)
+                return -1;
+            created = true;
+            continue;
+        }
+        if (rc == 0) {
+            bool good = ks.n == 1 && !strcmp(ks.name[0], "id") && ks.type[0] == DDB_KEY_S;
+            ddb_key_schema_free(&ks);
+            if (!good) {
+                ierr_set(e, IERR_CONFIG, "ledger table %s: its key must be a partition key "
+                         "named id of type S", s->ledger);
+                return -1;
+            }
+            if (!strcmp(status, "ACTIVE") || !strcmp(status, "UPDATING")) {
+                s->ledger_ready = true;
+                return 0;
+            }
+        }
+        if (now_monotonic_ms() > deadline) {
+            ierr_set(e, IERR_TRANSIENT, "ledger table %s is not ACTIVE after %d s", s->ledger,
+                     DDB_LEDGER_WAIT_MS / 1000);
+            return -1;
+        }
+        struct timespec ts = {0, 500 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void table_forget(struct sink *s, struct table_info *t)
+{
+    free(t->name);
+    ddb_key_schema_free(&t->ks);
+    *t = s->tables[--s->ntables];
+    memset(&s->tables[s->ntables], 0, sizeof s->tables[0]);
+}
+
+static struct table_info *table_get(struct sink *s, const char *table, struct ierr *e)
+{
+    struct ddb_key_schema ks;
+    char status[32];
+    int rc;
+
+    for (size_t i = 0; i < s->ntables; i++)
+        if (!strcmp(s->tables[i].name, table))
+            return &s->tables[i];
+    rc = describe(s, table, &ks, status, e);
+    if (rc == 1)
+        ierr_set(e, IERR_PERMANENT, "DynamoDB table %s does not exist (the sink does not create "
+                 "tables: create it with the key schema the data needs)", table);
+    if (rc != 0)
+        return NULL;
+    if (s->ntables == DDB_TABLE_CACHE)
+        table_forget(s, &s->tables[0]);
+    struct table_info *t = &s->tables[s->ntables++];
+    t->name = xstrdup(table);
+    t->ks = ks;
+    return t;
+}
+
+static int ledger_lookup(struct sink *s, bool *found, struct ierr *e)
+{
+    struct buf body;
+    const char *why;
+    int rc = -1;
+
+    buf_init(&body);
+    ddb_body_ledger_get(&body, s->ledger, s->ledger_id);
+    struct ddb_call *c = call(s, "GetItem", &body);
+    if (c->err.kind != AWS_OK) {
+        set_aws_error(e, &c->err, "ledger GetItem");
+        if (!strcmp(c->err.code, "ResourceNotFoundException"))
+            s->ledger_ready = false;
+    } else if (ddb_parse_get(c->resp.data, c->resp.len, found, &why) < 0) {
+        ierr_set(e, IERR_TRANSIENT, "ledger GetItem: %s", why);
+    } else {
+        rc = 0;
+    }
+    ddb_call_free(c);
+    return rc;
+}
+
+/* ---- load state ---- */
+
+static void load_clear(struct sink *s)
+{
+    ddb_writer_reset(s->writer);
+    ddb_layout_free(&s->layout);
+    strlist_free(&s->cols);
+    free(s->ledger_id);
+    free(s->bucket);
+    free(s->key);
+    free(s->etag);
+    free(s->version_id);
+    free(s->sequencer);
+    s->ledger_id = s->bucket = s->key = s->etag = s->version_id = s->sequencer = NULL;
+    buf_reset(&s->rejects);
+    buf_reset(&s->item);
+    buf_reset(&s->itemkey);
+    s->nstored = 0;
+    s->not_stored = 0;
+    s->rows = s->parse_rejects = s->row_rejects = 0;
+    s->route = NULL;
+    s->target = NULL;
+    s->in_load = false;
+    ddb_http_set_creds(s->http, NULL);
+}
+
+static int ddb_open(const struct sink_conf *sc, const struct config *cfg, struct sink **out,
+                    struct ierr *e)
+{
+    struct ddb_http *h = ddb_http_new(cfg, e);
+
+    *out = NULL;
+    if (!h)
+        return -1;
+    struct sink *s = xcalloc(1, sizeof *s);
+    s->name = xstrdup(sc->name ? sc->name : "dynamodb");
+    s->ledger = xstrdup(!str_empty(sc->ledger_table) ? sc->ledger_table : "ingestd_ledger");
+    s->http = h;
+    s->writer = ddb_writer_new(h);
+    buf_init(&s->item);
+    buf_init(&s->itemkey);
+    buf_init(&s->rejects);
+    log_debug("sink %s: DynamoDB at %s, ledger table %s", s->name, ddb_http_endpoint(h),
+              s->ledger);
+    *out = s;
+    return 0;
+}
+
+static int ddb_begin(struct sink *s, const struct load_object *o, const struct load_target *t,
+                     bool *already_loaded, struct ierr *e)
+{
+    struct buf id;
+    bool found = false;
+
+    *already_loaded = false;
+    if (s->in_load)
+        load_clear(s);
+    if (t->route && t->route->mode == MODE_REPLACE) {
+        ierr_set(e, IERR_CONFIG, "route %s: mode = replace is not supported by DynamoDB sinks",
+                 t->route->name);
+        return -1;
+    }
+    if (!t->columns) {
+        ierr_set(e, IERR_PERMANENT, "sink %s: the object's columns are unknown", s->name);
+        return -1;
+    }
+    ddb_http_set_creds(s->http, o->creds);
+    buf_init(&id);
+    ddb_ledger_id(&id, o->bucket, o->key, o->etag);
+    s->ledger_id = buf_steal(&id);
+    s->in_load = true;
+    if (!s->ledger_ready && ensure_ledger(s, e) < 0)
+        goto fail;
+    if (ledger_lookup(s, &found, e) < 0)
+        goto fail;
+    if (found) {
+        log_info("s3://%s/%s (etag %s) is already in %s", o->bucket, o->key, o->etag,
+                 s->ledger);
+        *already_loaded = true;
+        load_clear(s);
+        return 0;
+    }
+    s->target = table_get(s, t->table, e);
+    if (!s->target)
+        goto fail;
+    if (t->route && t->route->create_table)
+        log_debug("route %s: create_table does not apply to DynamoDB", t->route->name);
+    if (ddb_layout_init(&s->layout, t->columns, t->route, &s->target->ks, t->table, e) < 0)
+        goto fail;
+    for (size_t i = 0; i < t->columns->n; i++)
+        strlist_push(&s->cols, t->columns->v[i]);
+    s->route = t->route;
+    s->bucket = xstrdup(o->bucket);
+    s->key = xstrdup(o->key);
+    s->etag = xstrdup(o->etag ? o->etag : "");
+    s->version_id = dup_or_null(o->version_id);
+    s->sequencer = dup_or_null(o->sequencer);
+    ddb_writer_begin(s->writer, t->table, &s->target->ks);
+    return 0;
+fail:
+    load_clear(s);
+    return -1;
+}
+
+static void store_reject(struct sink *s, const struct sink_reject *r)
+{
+    const char *col = r->column && r->column <= s->cols.n ? s->cols.v[r->column - 1] : NULL;
+
+    if (s->nstored >= DDB_REJECTS_STORED) {
+        s->not_stored++;
+        return;
+    }
+    ddb_reject_append(&s->rejects, r, col, DDB_REJECT_RAW_MAX);
+    s->nstored++;
+}
+
+/* A row that cannot become an item: rejected under skip_row within max_errors. */
+static int row_error(struct sink *s, const struct ierr *re, struct ierr *e)
+{
+    bool skip = s->route && s->route->on_error == ON_ERROR_SKIP_ROW;
+    uint64_t total = s->parse_rejects + s->row_rejects + 1;
+
+    if (!skip) {
+        *e = *re;
+        return -1;
+    }
+    if ((int64_t)total > s->route->max_errors) {
+        *e = *re;
+        snprintf(e->reason, sizeof e->reason, "more than max_errors = %" PRId64 " rejected "
+                 "rows; the last: %.400s", s->route->max_errors, re->reason);
+        return -1;
+    }
+    struct sink_reject r = {re->line, re->column, re->reason, re->sample};
+    log_warn("line %" PRIu64 ", column %u: row skipped: %s", re->line, re->column, re->reason);
+    s->row_rejects++;
+    store_reject(s, &r);
+    return 0;
+}
+
+static int ddb_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
+{
+    if (!s->in_load) {
+        ierr_set(e, IERR_PERMANENT, "sink %s: write() outside a load", s->name);
+        return -1;
+    }
+    for (size_t i = 0; i < b->nrows; i++) {
+        struct ierr re;
+        size_t size;
+
+        buf_reset(&s->item);
+        buf_reset(&s->itemkey);
+        if (ddb_item_encode(&s->layout, &b->rows[i], &s->item, &s->itemkey, &size, &re) < 0) {
+            if (row_error(s, &re, e) < 0)
+                goto fail;
+            continue;
+        }
+        s->rows++;
+        if (ddb_writer_add(s->writer, s->item.data, s->item.len, s->itemkey.data,
+                           s->itemkey.len, b->rows[i].line, e) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    if (ddb_writer_table_missing(s->writer) && s->target)
+        table_forget(s, s->target);
+    load_clear(s);
+    return -1;
+}
+
+static int ddb_reject(struct sink *s, const struct sink_reject *r, struct ierr *e)
+{
+    if (!s->in_load) {
+        ierr_set(e, IERR_PERMANENT, "sink %s: reject() outside a load", s->name);
+        return -1;
+    }
+    s->parse_rejects++;
+    store_reject(s, r);
+    return 0;
+}
+
+static int ddb_commit(struct sink *s, const struct load_stats *st, bool *already_loaded,
+                      struct ierr *e)
+{
+    struct ddb_writer_stats ws;
+    struct ddb_ledger_rec rec;
+    struct buf body;
+    int rc = -1;
+
+    *already_loaded = false;
+    if (!s->in_load) {
+        ierr_set(e, IERR_PERMANENT, "sink %s: commit() outside a load", s->name);
+        return -1;
+    }
+    if (ddb_writer_flush(s->writer, e) < 0) {
+        if (ddb_writer_table_missing(s->writer) && s->target)
+            table_forget(s, s->target);
+        goto out;
+    }
+    ddb_writer_get_stats(s->writer, &ws);
+    memset(&rec, 0, sizeof rec);
+    rec.id = s->ledger_id;
+    rec.bucket = s->bucket;
+    rec.key = s->key;
+    rec.etag = s->etag;
+    rec.version_id = s->version_id;
+    rec.sequencer = s->sequencer;
+    rec.route = s->route && s->route->name ? s->route->name : "";
+    rec.target = s->target->name;
+    rec.rows = s->rows;
+    rec.rejected = s->parse_rejects + s->row_rejects;
+    rec.bytes = st ? st->bytes : 0;
+    rec.loaded_at_ms = now_realtime_ms();
+    rec.rejects = s->rejects.data ? s->rejects.data : "";
+    rec.rejects_dropped = s->not_stored;
+    buf_init(&body);
+    ddb_body_ledger_put(&body, s->ledger, &rec);
+    struct ddb_call *c = call(s, "PutItem", &body);
+    if (c->err.kind == AWS_OK) {
+        log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into DynamoDB "
+                 "table %s: %" PRIu64 " items written, %" PRIu64 " requests, %" PRIu64
+                 " retries, %" PRIu64 " unprocessed", s->rows, rec.rejected, s->bucket, s->key,
+                 s->target->name, ws.written, ws.requests, ws.retries, ws.unprocessed);
+        rc = 0;
+    } else if (!strcmp(c->err.code, "ConditionalCheckFailedException")) {
+        log_info("s3://%s/%s (etag %s) was loaded meanwhile by another instance: already in %s",
+                 s->bucket, s->key, s->etag, s->ledger);
+        *already_loaded = true;
+        rc = 0;
+    } else {
+        set_aws_error(e, &c->err, "ledger PutItem");
+    }
+    ddb_call_free(c);
+out:
+    load_clear(s);
+    return rc;
+}
+
+static void ddb_abort(struct sink *s)
+{
+    if (s && s->in_load)
+        load_clear(s);
+}
+
+static void ddb_close(struct sink *s)
+{
+    if (!s)
+        return;
+    load_clear(s);
+    ddb_writer_free(s->writer);
+    ddb_http_free(s->http);
+    while (s->ntables)
+        table_forget(s, &s->tables[0]);
+    buf_free(&s->item);
+    buf_free(&s->itemkey);
+    buf_free(&s->rejects);
+    free(s->ledger);
+    free(s->name);
+    free(s);
+}
+
+/* `ingestd check`: the endpoint answers signed requests and the ledger table is usable. */
+static int ddb_check(const struct sink_conf *sc, const struct config *cfg, struct ierr *e)
+{
+    struct creds *cr = secret_source_get_creds();
+    struct ddb_key_schema ks;
+    struct sink *s = NULL;
+    char status[32];
+    int rc = -1;
+
+    if (ddb_open(sc, cfg, &s, e) < 0)
+        goto out;
+    ddb_http_set_creds(s->http, cr ? &cr->aws : NULL);
+    rc = describe(s, s->ledger, &ks, status, e);
+    if (rc == 0) {
+        ddb_key_schema_free(&ks);
+        ierr_set(e, IERR_NONE, "DynamoDB at %s, ledger table %s is %s", ddb_http_endpoint(s->http),
+                 s->ledger, status);
+    } else if (rc == 1) {
+        ierr_set(e, IERR_NONE, "DynamoDB at %s; the ledger table %s will be created at the "
+                 "first load", ddb_http_endpoint(s->http), s->ledger);
+        rc = 0;
+    }
+out:
+    ddb_close(s);
+    creds_unref(cr);
+    return rc;
+}
+
+const struct sink_ops sink_dynamodb_ops = {
+    .name = "dynamodb",
+    .type = SINK_DYNAMODB,
+    .max_batch_rows = 0,
+    .open = ddb_open,
+    .begin = ddb_begin,
+    .write = ddb_write,
+    .reject = ddb_reject,
+    .commit = ddb_commit,
+    .abort = ddb_abort,
+    .close = ddb_close,
+    .check = ddb_check,
+};
