@@ -253,7 +253,9 @@ bool xml_find(const char *xml, size_t len, const char *name, const char **conten
             return false;
         if (t.closing) {
             depth--;
-            if (depth == match_depth) {
+            /* match_depth is -1 until the element opens: a stray closing tag at the top
+             * level also brings depth to -1 and must not count as the match's end */
+            if (match_depth >= 0 && depth == match_depth) {
                 if (!name_is(&t, name))
                     return false;
                 *content = start;

@@ -173,6 +173,21 @@ DEF_TEST(xml_malformed)
     EXPECT_TRUE(xt("", "T") == NULL);
 }
 
+/* Found by tests/fuzz/fuzz_creds: a closing tag before any opening one took depth to -1,
+ * the value meaning "not inside the element yet", and was read as the element's end with a
+ * NULL start (xml_text then read address 0). */
+DEF_TEST(xml_stray_closing_tag)
+{
+    const char *content = "unchanged";
+    size_t n = 7;
+
+    EXPECT_TRUE(!xml_find("</T>x", 5, "T", &content, &n));
+    EXPECT_EQ_STR("unchanged", content);
+    EXPECT_TRUE(xt("</T>x", "T") == NULL);
+    EXPECT_TRUE(xt("</T><T>y</T>", "T") == NULL);
+    EXPECT_TRUE(xt("<E></sts:Code></E>", "Code") == NULL);
+}
+
 static const char assume_role_xml[] =
     "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
     "  <AssumeRoleResult>\n"
@@ -732,6 +747,7 @@ int main(void)
     RUN_TEST(xml_elements);
     RUN_TEST(xml_entities_and_cdata);
     RUN_TEST(xml_malformed);
+    RUN_TEST(xml_stray_closing_tag);
     RUN_TEST(sts_response);
     RUN_TEST(sts_web_identity_response);
     RUN_TEST(sts_response_rejects);
