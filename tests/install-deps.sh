@@ -68,3 +68,20 @@ for u in postgres mysql; do
         exit 1
     fi
 done
+
+# -- dynalite: the DynamoDB emulator of tests/integration/test_sink_dynamodb.py --
+# `npm ci` into tests/node_modules (gitignored) at the version locked in tests/package-lock.json;
+# nothing to do when that version is already there. A failure only warns: the DynamoDB test then
+# reports dynalite as missing (a failure under CI=true) while every other test still runs.
+tests_dir=$(cd "$(dirname "$0")" && pwd)
+if [ -f "$tests_dir/package-lock.json" ]; then
+    want=$(sed -n 's/.*"dynalite": "\([0-9.]*\)".*/\1/p' "$tests_dir/package.json" | head -n 1)
+    have=$(node -p "require('$tests_dir/node_modules/dynalite/package.json').version" 2>/dev/null || true)
+    if [ "$have" != "$want" ]; then
+        if ! command -v npm >/dev/null; then
+            echo "install-deps: npm not found: dynalite (DynamoDB tests) not installed" >&2
+        elif ! (cd "$tests_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+            echo "install-deps: npm ci failed in $tests_dir: dynalite not installed" >&2
+        fi
+    fi
+fi
