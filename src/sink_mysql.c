@@ -209,6 +209,14 @@ static MYSQL *connect_db(const struct my_conn_params *p, const char *name, struc
                  "(MySQL error %u)", name, p->host, p->port, mysql_error(m), err);
         goto fail;
     }
+    /* libmariadb goes on in clear when the server offers no TLS unless it verifies the
+     * certificate: ssl_mode = required must not. */
+    if (p->ssl_mode && strcmp(p->ssl_mode, "disabled") && strcmp(p->ssl_mode, "preferred") &&
+        !mysql_get_ssl_cipher(m)) {
+        ierr_set(e, IERR_CONFIG, "sink %s: ssl_mode = %s but the server at %s:%u offers no TLS",
+                 name, p->ssl_mode, p->host, p->port);
+        goto fail;
+    }
     if (mysql_real_query(m, my_sql_session, strlen(my_sql_session))) {
         unsigned err = mysql_errno(m);
         ierr_set(e, my_errno_class(err), "sink %s: session setup: %s (MySQL error %u)", name,
