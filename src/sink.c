@@ -20,9 +20,6 @@
 #ifdef WITH_POSTGRES
 extern const struct sink_ops sink_pg_ops;
 #endif
-#ifdef WITH_MYSQL
-extern const struct sink_ops sink_mysql_ops;
-#endif
 #ifdef WITH_DYNAMODB
 extern const struct sink_ops sink_dynamodb_ops;
 #endif
@@ -33,9 +30,6 @@ extern const struct sink_ops sink_mysql_ops;
 static const struct sink_ops *const sink_table[] = {
 #ifdef WITH_POSTGRES
     &sink_pg_ops,
-#endif
-#ifdef WITH_MYSQL
-    &sink_mysql_ops,
 #endif
 #ifdef WITH_DYNAMODB
     &sink_dynamodb_ops,
