@@ -22,6 +22,7 @@ extern const struct sink_ops sink_pg_ops;
 #endif
 #ifdef WITH_DYNAMODB
 extern const struct sink_ops sink_dynamodb_ops;
+extern const struct sink_ops sink_sqs_ops; /* its ledger is in DynamoDB */
 #endif
 #ifdef WITH_MYSQL
 extern const struct sink_ops sink_mysql_ops;
@@ -33,6 +34,7 @@ static const struct sink_ops *const sink_table[] = {
 #endif
 #ifdef WITH_DYNAMODB
     &sink_dynamodb_ops,
+    &sink_sqs_ops,
 #endif
 #ifdef WITH_MYSQL
     &sink_mysql_ops,

@@ -1,0 +1,745 @@
+/*
+ * sink_sqs.c: the SQS sink: one JSON message per row (sqs_msg.h) to `queue_url`,
+ * with the object recorded in a DynamoDB ledger table (`ledger_table`).
+ *
+ * A load:
+ *   begin   the ledger table is described once per sink and created when missing
+ *           (partition key id (S), on-demand, as the DynamoDB sink does; the two
+ *           sinks may share it). GetItem(ledger, "s3://BUCKET/KEY#ETAG"), strongly
+ *           consistent: present -> already loaded, nothing is sent.
+ *   write   each row is encoded into its message and appended to a spool file (an
+ *           unlinked temporary file in $TMPDIR): nothing is sent while the object is
+ *           still being read, so an object that fails (a bad row under
+ *           on_error = abort, more than max_errors rejects, a parse error) sends
+ *           nothing at all. A row whose message exceeds 256 KiB, or whose value does
+ *           not fit its `types` entry, is a row error (rejected under skip_row).
+ *   commit  the spool is sent with SendMessageBatch, up to 10 messages and 256 KiB
+ *           per request. Throttling, 5xx and network errors are retried by
+ *           http_perform_blocking; entries an answer lists as Failed without
+ *           SenderFault are sent again with backoff; a SenderFault entry is a row
+ *           error. Then the ledger item is put with attribute_not_exists(id).
+ *
+ * What exactly once means here. SQS standard queues deliver at least once to
+ * consumers, and no SQS call can be committed together with the ledger, so:
+ *   - a redelivered S3 event, or any event for an object version whose ledger item
+ *     exists, sends nothing;
+ *   - a load that fails before commit sends nothing;
+ *   - a load that fails while sending (SQS unreachable after the retries, a crash)
+ *     has sent a prefix of the rows; the event is retried and the whole object is
+ *     sent again, and two events for the same version processed at the same moment
+ *     by two workers may both send before either writes the ledger item.
+ * In those last cases a row is sent more than once, always with the same
+ * ingestd_row_id attribute (bucket, key, etag, line): consumers dedupe on it. On a
+ * FIFO queue (URL ending in .fifo) it is the MessageDeduplicationId, so SQS itself
+ * drops repeats within its 5-minute deduplication window, and MessageGroupId keeps
+ * an object's rows in order.
+ *
+ * The sink runs on a worker thread and blocks. Needs the DynamoDB client (ddb_http)
+ * for its ledger, so it is built with the DynamoDB sink.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aws_endpoint.h"
+#include "creds.h"
+#include "ddb_http.h"
+#include "ddb_proto.h"
+#include "http.h"
+#include "log.h"
+#include "secret_source.h"
+#include "sink.h"
+#include "sqs_msg.h"
+
+#define SQS_CALL_ATTEMPTS  5 /* ledger calls */
+#define SQS_ENTRY_ATTEMPTS 8 /* sends of one entry the answer lists as Failed */
+#define SQS_LEDGER_WAIT_MS 60000
+#define SQS_REJECTS_STORED 100
+#define SQS_REJECT_RAW_MAX 1024
+
+/* One spooled message: this header, then len bytes of entry text (sqs_msg_entry). */
+struct spool_rec {
+    uint64_t line;
+    uint32_t size; /* as SQS counts it */
+    uint32_t len;
+};
+
+struct pending {
+    struct spool_rec h;
+    struct buf text;
+    int attempts;
+};
+
+struct sink {
+    char *name, *queue_url, *ledger, *endpoint;
+    bool fifo;
+    const struct config *cfg; /* the snapshot this sink was opened for */
+    struct ddb_http *ddb;
+    bool ledger_ready;
+
+    /* The load in progress. */
+    bool in_load;
+    const struct route_conf *route;
+    const struct aws_creds *creds;
+    char *ledger_id, *bucket, *key, *etag, *version_id, *sequencer;
+    struct strlist cols;
+    struct sqs_layout layout;
+    struct sqs_msg_ctx ctx;
+    FILE *spool;
+    uint64_t spooled, sent;
+    uint64_t parse_rejects, row_rejects;
+    struct buf body, entry;
+    struct buf rejects;
+    size_t nstored;
+    uint64_t not_stored;
+    struct pending batch[SQS_BATCH_MAX_ENTRIES];
+    size_t nbatch;
+    size_t batch_bytes;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* ---- AWS errors ---- */
+
+static enum ierr_class class_of(const struct aws_error *ae)
+{
+    if (ae->retryable || ae->kind == AWS_ERR_NETWORK || ae->kind == AWS_ERR_CREDENTIALS ||
+        strstr(ae->code, "ExpiredToken"))
+        return IERR_TRANSIENT;
+    if (strstr(ae->code, "AccessDenied") || strstr(ae->code, "NonExistentQueue") ||
+        !strcmp(ae->code, "QueueDoesNotExist") ||
+        !strcmp(ae->code, "UnrecognizedClientException") ||
+        !strcmp(ae->code, "InvalidSignatureException") || !strcmp(ae->code, "InvalidAddress"))
+        return IERR_CONFIG;
+    return IERR_PERMANENT;
+}
+
+static void set_aws_error(struct ierr *e, const struct aws_error *ae, const char *what)
+{
+    char eb[800];
+    ierr_set(e, class_of(ae), "%s: %s", what, aws_error_str(ae, eb, sizeof eb));
+}
+
+/* ---- the ledger (DynamoDB) ---- */
+
+static struct ddb_call *ddb_call(struct sink *s, const char *op, struct buf *body)
+{
+    return ddb_http_call(s->ddb, op, body, SQS_CALL_ATTEMPTS);
+}
+
+/* DescribeTable of the ledger: 0 usable, 1 missing, 2 not ACTIVE yet, -1 error. */
+static int ledger_describe(struct sink *s, struct ierr *e)
+{
+    struct ddb_key_schema ks;
+    char status[32];
+    const char *why;
+    struct buf body;
+    int rc = -1;
+
+    buf_init(&body);
+    ddb_body_table(&body, s->ledger);
+    struct ddb_call *c = ddb_call(s, "DescribeTable", &body);
+    if (c->err.kind != AWS_OK) {
+        if (!strcmp(c->err.code, "ResourceNotFoundException"))
+            rc = 1;
+        else
+            set_aws_error(e, &c->err, "ledger DescribeTable");
+    } else if (ddb_parse_describe(c->resp.data, c->resp.len, &ks, status, &why) < 0) {
+        ierr_set(e, IERR_TRANSIENT, "ledger DescribeTable: %s", why);
+    } else {
+        bool good = ks.n == 1 && !strcmp(ks.name[0], "id") && ks.type[0] == DDB_KEY_S;
+        ddb_key_schema_free(&ks);
+        if (!good)
+            ierr_set(e, IERR_CONFIG,
+                     "ledger table %s: its key must be a partition key named id of type S",
+                     s->ledger);
+        else
+            rc = !strcmp(status, "ACTIVE") || !strcmp(status, "UPDATING") ? 0 : 2;
+    }
+    ddb_call_free(c);
+    return rc;
+}
+
+static int ensure_ledger(struct sink *s, struct ierr *e)
+{
+    uint64_t deadline = now_monotonic_ms() + SQS_LEDGER_WAIT_MS;
+    bool created = false;
+
+    for (;;) {
+        int rc = ledger_describe(s, e);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            s->ledger_ready = true;
+            return 0;
+        }
+        if (rc == 1 && !created) {
+            struct buf body;
+            buf_init(&body);
+            ddb_body_create_ledger(&body, s->ledger);
+            struct ddb_call *c = ddb_call(s, "CreateTable", &body);
+            bool ok = c->err.kind == AWS_OK || !strcmp(c->err.code, "ResourceInUseException");
+            if (!ok)
+                set_aws_error(e, &c->err, "creating the ledger table");
+            else
+                log_notice("sink %s: created the ledger table %s (partition key id, string)",
+                           s->name, s->ledger);
+            ddb_call_free(c);
+            if (!ok)
+                return -1;
+            created = true;
+            continue;
+        }
+        if (now_monotonic_ms() > deadline) {
+            ierr_set(e, IERR_TRANSIENT, "ledger table %s is not ACTIVE after %d s", s->ledger,
+                     SQS_LEDGER_WAIT_MS / 1000);
+            return -1;
+        }
+        struct timespec ts = {0, 500 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int ledger_lookup(struct sink *s, bool *found, struct ierr *e)
+{
+    struct buf body;
+    const char *why;
+    int rc = -1;
+
+    buf_init(&body);
+    ddb_body_ledger_get(&body, s->ledger, s->ledger_id);
+    struct ddb_call *c = ddb_call(s, "GetItem", &body);
+    if (c->err.kind != AWS_OK) {
+        set_aws_error(e, &c->err, "ledger GetItem");
+        if (!strcmp(c->err.code, "ResourceNotFoundException"))
+            s->ledger_ready = false;
+    } else if (ddb_parse_get(c->resp.data, c->resp.len, found, &why) < 0) {
+        ierr_set(e, IERR_TRANSIENT, "ledger GetItem: %s", why);
+    } else {
+        rc = 0;
+    }
+    ddb_call_free(c);
+    return rc;
+}
+
+/* PutItem of the ledger item: 0 written, 1 another instance wrote it first, -1 error. */
+static int ledger_put(struct sink *s, const struct load_stats *st, struct ierr *e)
+{
+    struct ddb_ledger_rec rec;
+    struct buf body;
+    int rc = -1;
+
+    memset(&rec, 0, sizeof rec);
+    rec.id = s->ledger_id;
+    rec.bucket = s->bucket;
+    rec.key = s->key;
+    rec.etag = s->etag;
+    rec.version_id = s->version_id;
+    rec.sequencer = s->sequencer;
+    rec.route = s->route && s->route->name ? s->route->name : "";
+    rec.target = s->queue_url;
+    rec.rows = s->sent;
+    rec.rejected = s->parse_rejects + s->row_rejects;
+    rec.bytes = st ? st->bytes : 0;
+    rec.loaded_at_ms = now_realtime_ms();
+    rec.rejects = s->rejects.data ? s->rejects.data : "";
+    rec.rejects_dropped = s->not_stored;
+    buf_init(&body);
+    ddb_body_ledger_put(&body, s->ledger, &rec);
+    struct ddb_call *c = ddb_call(s, "PutItem", &body);
+    if (c->err.kind == AWS_OK)
+        rc = 0;
+    else if (!strcmp(c->err.code, "ConditionalCheckFailedException"))
+        rc = 1;
+    else
+        set_aws_error(e, &c->err, "ledger PutItem");
+    ddb_call_free(c);
+    return rc;
+}
+
+/* ---- load state ---- */
+
+static void load_clear(struct sink *s)
+{
+    if (s->spool)
+        fclose(s->spool);
+    s->spool = NULL;
+    sqs_layout_free(&s->layout);
+    strlist_free(&s->cols);
+    free(s->ledger_id);
+    free(s->bucket);
+    free(s->key);
+    free(s->etag);
+    free(s->version_id);
+    free(s->sequencer);
+    s->ledger_id = s->bucket = s->key = s->etag = s->version_id = s->sequencer = NULL;
+    for (size_t i = 0; i < SQS_BATCH_MAX_ENTRIES; i++)
+        buf_reset(&s->batch[i].text);
+    s->nbatch = 0;
+    s->batch_bytes = 0;
+    buf_reset(&s->rejects);
+    buf_reset(&s->body);
+    buf_reset(&s->entry);
+    s->nstored = 0;
+    s->not_stored = 0;
+    s->spooled = s->sent = s->parse_rejects = s->row_rejects = 0;
+    s->route = NULL;
+    s->creds = NULL;
+    s->in_load = false;
+    ddb_http_set_creds(s->ddb, NULL);
+}
+
+/* An unlinked temporary file in $TMPDIR (or /tmp). */
+static FILE *spool_open(struct ierr *e)
+{
+    const char *dir = getenv("TMPDIR");
+    char *path = xasprintf("%s/ingestd-sqs-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    FILE *f = NULL;
+
+    if (fd < 0) {
+        ierr_set(e, IERR_TRANSIENT, "SQS sink spool file in %s: %s", dir && *dir ? dir : "/tmp",
+                 strerror(errno));
+    } else {
+        unlink(path);
+        f = fdopen(fd, "w+");
+        if (!f) {
+            ierr_set(e, IERR_TRANSIENT, "SQS sink spool file: %s", strerror(errno));
+            close(fd);
+        }
+    }
+    free(path);
+    return f;
+}
+
+static int sqs_open(const struct sink_conf *sc, const struct config *cfg, struct sink **out,
+                    struct ierr *e)
+{
+    struct ddb_http *h;
+    struct sink *s;
+
+    *out = NULL;
+    if (str_empty(sc->queue_url)) {
+        ierr_set(e, IERR_CONFIG, "sink %s: queue_url is required", sc->name);
+        return -1;
+    }
+    h = ddb_http_new(cfg, e);
+    if (!h)
+        return -1;
+    s = xcalloc(1, sizeof *s);
+    s->name = xstrdup(sc->name ? sc->name : "sqs");
+    s->queue_url = xstrdup(sc->queue_url);
+    s->ledger = xstrdup(!str_empty(sc->ledger_table) ? sc->ledger_table : "ingestd_ledger");
+    s->endpoint = aws_endpoint_url(cfg, "sqs");
+    s->fifo = sqs_queue_is_fifo(sc->queue_url);
+    s->cfg = cfg;
+    s->ddb = h;
+    log_debug("sink %s: SQS queue %s%s via %s, ledger table %s", s->name, s->queue_url,
+              s->fifo ? " (FIFO)" : "", s->endpoint, s->ledger);
+    *out = s;
+    return 0;
+}
+
+static int sqs_begin(struct sink *s, const struct load_object *o, const struct load_target *t,
+                     bool *already_loaded, struct ierr *e)
+{
+    struct buf id;
+    bool found = false;
+
+    *already_loaded = false;
+    if (s->in_load)
+        load_clear(s);
+    if (t->route && t->route->mode != MODE_APPEND) {
+        ierr_set(e, IERR_CONFIG, "route %s: mode = %s does not apply to SQS sinks (use append)",
+                 t->route->name, t->route->mode == MODE_UPSERT ? "upsert" : "replace");
+        return -1;
+    }
+    if (!t->columns) {
+        ierr_set(e, IERR_PERMANENT, "sink %s: the object's columns are unknown", s->name);
+        return -1;
+    }
+    s->creds = o->creds;
+    ddb_http_set_creds(s->ddb, o->creds);
+    buf_init(&id);
+    ddb_ledger_id(&id, o->bucket, o->key, o->etag);
+    s->ledger_id = buf_steal(&id);
+    s->in_load = true;
+    if (!s->ledger_ready && ensure_ledger(s, e) < 0)
+        goto fail;
+    if (ledger_lookup(s, &found, e) < 0)
+        goto fail;
+    if (found) {
+        log_info("s3://%s/%s (etag %s) is already in %s: no message sent", o->bucket, o->key,
+                 o->etag, s->ledger);
+        *already_loaded = true;
+        load_clear(s);
+        return 0;
+    }
+    s->spool = spool_open(e);
+    if (!s->spool)
+        goto fail;
+    for (size_t i = 0; i < t->columns->n; i++)
+        strlist_push(&s->cols, t->columns->v[i]);
+    sqs_layout_init(&s->layout, t->columns, t->route);
+    s->route = t->route;
+    s->bucket = xstrdup(o->bucket);
+    s->key = xstrdup(o->key);
+    s->etag = xstrdup(o->etag ? o->etag : "");
+    s->version_id = dup_or_null(o->version_id);
+    s->sequencer = dup_or_null(o->sequencer);
+    sqs_msg_ctx_init(&s->ctx, s->bucket, s->key, s->etag, s->fifo);
+    return 0;
+fail:
+    load_clear(s);
+    return -1;
+}
+
+static void store_reject(struct sink *s, const struct sink_reject *r)
+{
+    const char *col = r->column && r->column <= s->cols.n ? s->cols.v[r->column - 1] : NULL;
+
+    if (s->nstored >= SQS_REJECTS_STORED) {
+        s->not_stored++;
+        return;
+    }
+    ddb_reject_append(&s->rejects, r, col, SQS_REJECT_RAW_MAX);
+    s->nstored++;
+}
+
+/* A row that cannot become a message: rejected under skip_row within max_errors. */
+static int row_error(struct sink *s, const struct ierr *re, struct ierr *e)
+{
+    bool skip = s->route && s->route->on_error == ON_ERROR_SKIP_ROW;
+    uint64_t total = s->parse_rejects + s->row_rejects + 1;
+
+    *e = *re;
+    if (!skip)
+        return -1;
+    if ((int64_t)total > s->route->max_errors) {
+        snprintf(e->reason, sizeof e->reason,
+                 "more than max_errors = %" PRId64 " rejected rows; the last: %.400s",
+                 s->route->max_errors, re->reason);
+        return -1;
+    }
+    struct sink_reject r = {re->line, re->column, re->reason, re->sample};
+    log_warn("line %" PRIu64 ", column %u: row skipped: %s", re->line, re->column, re->reason);
+    s->row_rejects++;
+    store_reject(s, &r);
+    return 0;
+}
+
+static int spool_row(struct sink *s, const struct sink_row *row, struct ierr *e)
+{
+    struct spool_rec h;
+    struct ierr re;
+
+    buf_reset(&s->body);
+    buf_reset(&s->entry);
+    if (sqs_msg_body(&s->layout, row, &s->body, &re) < 0)
+        return row_error(s, &re, e);
+    h.line = row->line;
+    h.size = (uint32_t)sqs_msg_entry(&s->ctx, s->body.data, s->body.len, row->line, &s->entry);
+    h.len = (uint32_t)s->entry.len;
+    if (h.size > SQS_MSG_MAX_BYTES) {
+        ierr_set(&re, IERR_PERMANENT,
+                 "line %" PRIu64 ": the message is %" PRIu32 " bytes, over the SQS limit of %zu",
+                 row->line, h.size, SQS_MSG_MAX_BYTES);
+        re.line = row->line;
+        return row_error(s, &re, e);
+    }
+    if (fwrite(&h, sizeof h, 1, s->spool) != 1 ||
+        fwrite(s->entry.data, 1, s->entry.len, s->spool) != s->entry.len) {
+        ierr_set(e, IERR_TRANSIENT, "SQS sink spool file: %s", strerror(errno));
+        return -1;
+    }
+    s->spooled++;
+    return 0;
+}
+
+static int sqs_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
+{
+    if (!s->in_load) {
+        ierr_set(e, IERR_PERMANENT, "sink %s: write() outside a load", s->name);
+        return -1;
+    }
+    for (size_t i = 0; i < b->nrows; i++) {
+        if (spool_row(s, &b->rows[i], e) < 0) {
+            load_clear(s);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int sqs_reject(struct sink *s, const struct sink_reject *r, struct ierr *e)
+{
+    if (!s->in_load) {
+        ierr_set(e, IERR_PERMANENT, "sink %s: reject() outside a load", s->name);
+        return -1;
+    }
+    s->parse_rejects++;
+    store_reject(s, r);
+    return 0;
+}
+
+/* ---- sending ---- */
+
+/* One SendMessageBatch of the pending entries; those sent leave the batch. */
+static int send_once(struct sink *s, struct ierr *e)
+{
+    const char *headers[] = {"Content-Type: application/x-amz-json-1.0",
+                             "X-Amz-Target: AmazonSQS.SendMessageBatch", NULL};
+    struct sqs_failed failed[SQS_BATCH_MAX_ENTRIES];
+    struct http_request req;
+    struct http_response resp;
+    struct aws_creds none = {0};
+    bool keep[SQS_BATCH_MAX_ENTRIES] = {false}, dropped[SQS_BATCH_MAX_ENTRIES] = {false};
+    size_t nfailed = 0, n = 0;
+    const char *why;
+    int rc = -1;
+
+    buf_reset(&s->body);
+    sqs_batch_open(&s->body, s->queue_url);
+    for (size_t i = 0; i < s->nbatch; i++)
+        sqs_batch_add(&s->body, i, s->batch[i].text.data, s->batch[i].text.len);
+    sqs_batch_close(&s->body);
+    memset(&req, 0, sizeof req);
+    req.service = "sqs";
+    req.method = "POST";
+    req.url = s->endpoint;
+    req.headers = headers;
+    req.body = s->body.data;
+    req.body_len = s->body.len;
+    req.creds = s->creds ? s->creds : &none;
+    req.label = "sqs SendMessageBatch";
+    if (http_perform_blocking(s->cfg, &req, &resp) < 0) {
+        set_aws_error(e, &resp.err, "SQS SendMessageBatch");
+        goto out;
+    }
+    if (sqs_batch_parse(resp.body.data, resp.body.len, failed, SQS_BATCH_MAX_ENTRIES, &nfailed,
+                        &why) < 0) {
+        ierr_set(e, IERR_TRANSIENT, "SQS SendMessageBatch: %s", why);
+        goto out;
+    }
+    for (size_t k = 0; k < nfailed; k++) {
+        struct pending *p = failed[k].index < s->nbatch ? &s->batch[failed[k].index] : NULL;
+        struct ierr re;
+
+        if (!p)
+            continue;
+        if (!failed[k].sender_fault && ++p->attempts < SQS_ENTRY_ATTEMPTS) {
+            keep[failed[k].index] = true;
+            continue;
+        }
+        ierr_set(&re, failed[k].sender_fault ? IERR_PERMANENT : IERR_TRANSIENT,
+                 "line %" PRIu64 ": SQS refused the message: %s: %s", p->h.line, failed[k].code,
+                 failed[k].message);
+        re.line = p->h.line;
+        if (!failed[k].sender_fault || row_error(s, &re, e) < 0) {
+            if (!failed[k].sender_fault)
+                *e = re;
+            goto out;
+        }
+        dropped[failed[k].index] = true;
+    }
+    /* compact: entries to send again move to the front */
+    for (size_t i = 0; i < s->nbatch; i++) {
+        if (!keep[i]) {
+            s->sent += !dropped[i];
+            s->batch_bytes -= s->batch[i].h.size;
+            continue;
+        }
+        if (n != i) {
+            struct pending t = s->batch[n];
+            s->batch[n] = s->batch[i];
+            s->batch[i] = t;
+        }
+        n++;
+    }
+    s->nbatch = n;
+    rc = 0;
+out:
+    http_response_free(&resp);
+    return rc;
+}
+
+/* Sends the pending entries until none is left (retrying those listed as Failed). */
+static int send_pending(struct sink *s, struct ierr *e)
+{
+    for (int round = 0; s->nbatch > 0; round++) {
+        if (round > 0) {
+            uint64_t ms = backoff_full_jitter_ms((unsigned)round, 100, 5000);
+            struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (send_once(s, e) < 0)
+            return -1;
+    }
+    s->batch_bytes = 0;
+    return 0;
+}
+
+/* The spool, in requests of at most 10 entries and 256 KiB. */
+static int send_spool(struct sink *s, struct ierr *e)
+{
+    struct spool_rec h;
+
+    if (fflush(s->spool) != 0 || fseek(s->spool, 0, SEEK_SET) != 0) {
+        ierr_set(e, IERR_TRANSIENT, "SQS sink spool file: %s", strerror(errno));
+        return -1;
+    }
+    while (fread(&h, sizeof h, 1, s->spool) == 1) {
+        struct pending *p;
+
+        if (s->nbatch == SQS_BATCH_MAX_ENTRIES || s->batch_bytes + h.size > SQS_MSG_MAX_BYTES) {
+            if (send_pending(s, e) < 0)
+                return -1;
+        }
+        p = &s->batch[s->nbatch];
+        p->h = h;
+        p->attempts = 0;
+        buf_reset(&p->text);
+        buf_reserve(&p->text, h.len);
+        if (fread(p->text.data, 1, h.len, s->spool) != h.len) {
+            ierr_set(e, IERR_TRANSIENT, "SQS sink spool file: short read");
+            return -1;
+        }
+        p->text.len = h.len;
+        p->text.data[h.len] = '\0';
+        s->nbatch++;
+        s->batch_bytes += h.size;
+    }
+    if (ferror(s->spool)) {
+        ierr_set(e, IERR_TRANSIENT, "SQS sink spool file: %s", strerror(errno));
+        return -1;
+    }
+    return send_pending(s, e);
+}
+
+static int sqs_commit(struct sink *s, const struct load_stats *st, bool *already_loaded,
+                      struct ierr *e)
+{
+    int rc = -1;
+
+    *already_loaded = false;
+    if (!s->in_load) {
+        ierr_set(e, IERR_PERMANENT, "sink %s: commit() outside a load", s->name);
+        return -1;
+    }
+    if (send_spool(s, e) < 0)
+        goto out;
+    switch (ledger_put(s, st, e)) {
+    case 0:
+        log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s as messages "
+                 "to %s",
+                 s->sent, s->parse_rejects + s->row_rejects, s->bucket, s->key, s->queue_url);
+        rc = 0;
+        break;
+    case 1:
+        log_warn("s3://%s/%s (etag %s) was loaded meanwhile by another worker: its %" PRIu64
+                 " messages were sent twice (consumers dedupe on ingestd_row_id)",
+                 s->bucket, s->key, s->etag, s->sent);
+        *already_loaded = true;
+        rc = 0;
+        break;
+    default:
+        break;
+    }
+out:
+    load_clear(s);
+    return rc;
+}
+
+static void sqs_abort(struct sink *s)
+{
+    if (s && s->in_load)
+        load_clear(s);
+}
+
+static void sqs_close(struct sink *s)
+{
+    if (!s)
+        return;
+    load_clear(s);
+    ddb_http_free(s->ddb);
+    for (size_t i = 0; i < SQS_BATCH_MAX_ENTRIES; i++)
+        buf_free(&s->batch[i].text);
+    buf_free(&s->body);
+    buf_free(&s->entry);
+    buf_free(&s->rejects);
+    free(s->endpoint);
+    free(s->ledger);
+    free(s->queue_url);
+    free(s->name);
+    free(s);
+}
+
+/* `ingestd check`: the queue answers GetQueueAttributes and the ledger table is usable. */
+static int sqs_check(const struct sink_conf *sc, const struct config *cfg, struct ierr *e)
+{
+    const char *headers[] = {"Content-Type: application/x-amz-json-1.0",
+                             "X-Amz-Target: AmazonSQS.GetQueueAttributes", NULL};
+    struct creds *cr = secret_source_get_creds();
+    struct aws_creds none = {0};
+    struct http_request req;
+    struct http_response resp;
+    struct sink *s = NULL;
+    struct buf body;
+    int rc = -1;
+
+    buf_init(&body);
+    if (sqs_open(sc, cfg, &s, e) < 0)
+        goto out;
+    buf_puts(&body, "{\"QueueUrl\":");
+    sqs_json_string(&body, s->queue_url, strlen(s->queue_url));
+    buf_puts(&body, ",\"AttributeNames\":[\"QueueArn\"]}");
+    memset(&req, 0, sizeof req);
+    req.service = "sqs";
+    req.method = "POST";
+    req.url = s->endpoint;
+    req.headers = headers;
+    req.body = body.data;
+    req.body_len = body.len;
+    req.creds = cr ? &cr->aws : &none;
+    req.label = "sqs GetQueueAttributes";
+    if (http_perform_blocking(cfg, &req, &resp) < 0) {
+        set_aws_error(e, &resp.err, "SQS GetQueueAttributes");
+        http_response_free(&resp);
+        goto out;
+    }
+    http_response_free(&resp);
+    ddb_http_set_creds(s->ddb, cr ? &cr->aws : NULL);
+    rc = ledger_describe(s, e);
+    if (rc >= 0) {
+        ierr_set(e, IERR_NONE, "SQS queue %s%s; ledger table %s %s", s->queue_url,
+                 s->fifo ? " (FIFO)" : "", s->ledger,
+                 rc == 1 ? "will be created at the first load" : "exists");
+        rc = 0;
+    }
+out:
+    buf_free(&body);
+    sqs_close(s);
+    creds_unref(cr);
+    return rc;
+}
+
+const struct sink_ops sink_sqs_ops = {
+    .name = "sqs",
+    .type = SINK_SQS,
+    .max_batch_rows = 0,
+    .open = sqs_open,
+    .begin = sqs_begin,
+    .write = sqs_write,
+    .reject = sqs_reject,
+    .commit = sqs_commit,
+    .abort = sqs_abort,
+    .close = sqs_close,
+    .check = sqs_check,
+};

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""The SQS sink end to end: S3 upload -> event -> ingestd -> one message per row.
+
+Against moto (SQS, S3 and DynamoDB for the ledger, exact SigV4 checking on):
+typed message bodies (types = N, BOOL, JSON; NULLs left out or null) with the
+ingestd_* attributes; a redelivered event sends nothing; a lost ledger item (a crash
+after sending) resends rows with the same ingestd_row_id, which a FIFO queue drops
+as duplicates; a row over 256 KiB is a row error (the object goes to the DLQ and
+sends nothing, or under skip_row the row is rejected and recorded in the ledger).
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon import Checks, require_binary, run  # noqa: E402
+from stack import Stack  # noqa: E402
+
+SRCDIR = os.environ.get("INGESTD_SRCDIR",
+                        os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+ROUTES = """
+[route customers]
+sink = rows
+match_prefix = customers/
+types = customer_id:N
+
+[route typed]
+sink = rows
+match_prefix = typed/
+types = id:N, price:N, active:BOOL, attrs:JSON
+
+[route nulls]
+sink = rows
+match_prefix = nulls/
+types = id:N
+null_as = NULL
+
+[route fifo]
+sink = fifo
+match_prefix = fifo/
+types = id:N
+
+[route big]
+sink = rows
+match_prefix = big/
+
+[route bigskip]
+sink = rows
+match_prefix = bigskip/
+on_error = skip_row
+max_errors = 1
+
+[route json]
+sink = rows
+match_prefix = json/
+format = jsonl
+types = id:N, tags:JSON
+"""
+
+
+def drain(st, conf):
+    rc, out, err = run(["--exit-when-idle", "-c", conf], env=st.env(), timeout=120)
+    assert rc == 0, f"ingestd exited {rc}:\n{err[-3000:]}"
+    return err
+
+
+def receive(st, url, wait=0.5):
+    """Every message now in the queue, with attributes, deleted: [(body dict, attrs dict)]."""
+    sqs = st.client("sqs")
+    got, empty = [], 0
+    while empty < 2:
+        r = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                MessageAttributeNames=["All"], AttributeNames=["All"])
+        msgs = r.get("Messages", [])
+        if not msgs:
+            empty += 1
+            if empty < 2:
+                import time
+                time.sleep(wait)
+            continue
+        for m in msgs:
+            attrs = {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}
+            got.append((json.loads(m["Body"]), attrs))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return got
+
+
+def event(bucket, key, etag):
+    return {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
+                         "eventName": "ObjectCreated:Put",
+                         "s3": {"bucket": {"name": bucket},
+                                "object": {"key": key, "eTag": etag}}}]}
+
+
+def ledger_item(st, bucket, key, etag):
+    ddb = st.client("dynamodb")
+    r = ddb.get_item(TableName="ingestd_ledger", ConsistentRead=True,
+                     Key={"id": {"S": f"s3://{bucket}/{key}#{etag}"}})
+    return r.get("Item")
+
+
+def row_id(bucket, key, etag, line):
+    return hashlib.sha256(f"{bucket}\0{key}\0{etag}\0{line}".encode()).hexdigest()
+
+
+def main():
+    require_binary()
+    c = Checks()
+    with Stack(moto=True) as st:
+        out, _ = st.make_queue("rows", dlq=False)
+        fifo, _ = st.make_queue("rows.fifo", dlq=False,
+                                attrs={"FifoQueue": "true", "ContentBasedDeduplication": "false"})
+        q, dlq = st.make_queue("events", dlq=True, max_receive=3, visibility=20)
+        st.make_bucket("inbox", notify_queue_url=q)
+        st.purge(q)
+        sinks = (f"[sink rows]\ntype = sqs\nqueue_url = {out}\n\n"
+                 f"[sink fifo]\ntype = sqs\nqueue_url = {fifo}\nledger_table = sqs_ledger\n")
+        conf = st.ingestd_config(ROUTES, queue_url=q, dlq_url=dlq, sinks=sinks)
+
+        def customers_one_message_per_row():
+            data = open(os.path.join(SRCDIR, "data", "samples", "customers.csv"), "rb").read()
+            etag = st.put_object("inbox", "customers/customers.csv", data)
+            err = drain(st, conf)
+            msgs = receive(st, out)
+            bodies = sorted((b for b, _ in msgs), key=lambda b: b["customer_id"])
+            assert bodies == [{"customer_id": 101, "customer_name": "Maria Garcia"},
+                              {"customer_id": 102, "customer_name": "Wei Chen"},
+                              {"customer_id": 103, "customer_name": "Amara Okafor"},
+                              {"customer_id": 104, "customer_name": "Lars Nilsen"}], bodies
+            by_line = {int(a["ingestd_line"]): a for _, a in msgs}
+            assert sorted(by_line) == [2, 3, 4, 5], by_line
+            a = by_line[2]
+            assert a["ingestd_bucket"] == "inbox" and a["ingestd_key"] == "customers/customers.csv"
+            assert a["ingestd_etag"] == etag, (a, etag)
+            assert a["ingestd_row_id"] == row_id("inbox", "customers/customers.csv", etag, 2), a
+            item = ledger_item(st, "inbox", "customers/customers.csv", etag)
+            assert item and item["rows"]["N"] == "4", item
+            assert st.queue_count(q) == 0
+            assert "as messages" in err, err[-2000:]
+
+        def typed_fields():
+            st.put_object("inbox", "typed/t.csv",
+                          'id,name,price,active,attrs\n'
+                          '1,"Ann ""A"", Jr",250.00,TRUE,"{""tags"": [""x"", 2.50]}"\n'
+                          '2,,-1e3,0,[]\n')
+            drain(st, conf)
+            bodies = sorted((b for b, _ in receive(st, out)), key=lambda b: b["id"])
+            assert bodies == [{"id": 1, "name": 'Ann "A", Jr', "price": 250.00, "active": True,
+                               "attrs": {"tags": ["x", 2.5]}},
+                              {"id": 2, "price": -1000, "active": False, "attrs": []}], bodies
+
+        def null_as_null_and_jsonl_input():
+            st.put_object("inbox", "nulls/n.csv", "id,v\n1,\n")
+            st.put_object("inbox", "json/j.jsonl",
+                          '{"id": 7, "tags": {"a": [1, 2]}, "note": "x"}\n{"id": 8, "tags": null}\n')
+            drain(st, conf)
+            bodies = sorted((b for b, _ in receive(st, out)), key=lambda b: b["id"])
+            assert bodies == [{"id": 1, "v": None}, {"id": 7, "tags": {"a": [1, 2]}, "note": "x"},
+                              {"id": 8}], bodies
+
+        def redelivery_sends_nothing():
+            etag = st.put_object("inbox", "customers/again.csv", "customer_id,customer_name\n9,Z\n")
+            drain(st, conf)
+            assert len(receive(st, out)) == 1
+            st.send(q, event("inbox", "customers/again.csv", etag))
+            st.send(q, event("inbox", "customers/again.csv", etag))
+            err = drain(st, conf)
+            assert receive(st, out) == [], "a redelivered event must not send again"
+            assert "already in" in err, err[-2000:]
+            assert st.queue_count(q) == 0
+
+        def lost_ledger_resends_same_row_ids_fifo_dedupes():
+            etag = st.put_object("inbox", "fifo/f.csv", "id,name\n1,a\n2,b\n3,c\n")
+            drain(st, conf)
+            assert st.queue_count(fifo) == 3
+            # A crash after sending and before the ledger write: the item is missing, and
+            # the rows are sent again while the first copies are still in the queue
+            # (moto, unlike SQS, forgets deduplication ids of deleted messages).
+            ddb = st.client("dynamodb")
+            ddb.delete_item(TableName="sqs_ledger",
+                            Key={"id": {"S": f"s3://inbox/fifo/f.csv#{etag}"}})
+            st.send(q, event("inbox", "fifo/f.csv", etag))
+            drain(st, conf)
+            got = receive(st, fifo)
+            assert [b["id"] for b, _ in got] == [1, 2, 3], f"FIFO: each row once, in order: {got}"
+            assert ledger_item(st, "inbox", "fifo/f.csv", etag) is None  # other ledger table
+            # The same on a standard queue: the rows come again, with the same row ids.
+            etag = st.put_object("inbox", "customers/c2.csv", "customer_id,customer_name\n5,a\n")
+            drain(st, conf)
+            one = receive(st, out)
+            ddb.delete_item(TableName="ingestd_ledger",
+                            Key={"id": {"S": f"s3://inbox/customers/c2.csv#{etag}"}})
+            st.send(q, event("inbox", "customers/c2.csv", etag))
+            drain(st, conf)
+            two = receive(st, out)
+            assert len(one) == 1 and len(two) == 1, (one, two)
+            assert one[0][1]["ingestd_row_id"] == two[0][1]["ingestd_row_id"], (one, two)
+
+        def oversized_row_is_a_row_error():
+            big = "x" * (256 * 1024)
+            st.put_object("inbox", "big/b.csv", f"id,blob\n1,small\n2,{big}\n3,small\n")
+            st.put_object("inbox", "bigskip/b.csv", f"id,blob\n1,small\n2,{big}\n3,small\n")
+            drain(st, conf)
+            bodies = sorted((b["id"] for b, _ in receive(st, out)))
+            assert bodies == ["1", "3"], f"only bigskip's two small rows: {bodies}"
+            reps = [m["body"] for m in st.receive_all(dlq, wait=0.5) if m["body"]]
+            rep = [r for r in reps if r.get("key") == "big/b.csv"]
+            assert len(rep) == 1, reps
+            assert rep[0]["line"] == 3 and "over the SQS limit" in rep[0]["reason"], rep[0]
+            skip = ledger_item(st, "inbox", "bigskip/b.csv", st.client("s3").head_object(
+                Bucket="inbox", Key="bigskip/b.csv")["ETag"].strip('"'))
+            assert skip and skip["rows"]["N"] == "2" and skip["rejected"]["N"] == "1", skip
+            assert st.queue_count(q) == 0
+
+        c.check("customers CSV: one typed message per row with ingestd_* attributes",
+                customers_one_message_per_row)
+        c.check("types N, BOOL, JSON; NULL left out", typed_fields)
+        c.check("null_as = NULL; JSON Lines input", null_as_null_and_jsonl_input)
+        c.check("redelivered event: nothing sent again", redelivery_sends_nothing)
+        c.check("lost ledger item: same row ids resent; the FIFO queue drops them",
+                lost_ledger_resends_same_row_ids_fifo_dedupes)
+        c.check("a row over 256 KiB: DLQ under abort, rejected under skip_row",
+                oversized_row_is_a_row_error)
+    return c.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
