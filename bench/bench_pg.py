@@ -72,7 +72,9 @@ def wait_loaded(st, keys, timeout=1800):
     want = set(keys)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = {r[0] for r in st.psql("SELECT key FROM ingestd_ledger")}
+        got = set()
+        if st.psql("SELECT to_regclass('ingestd_ledger') IS NOT NULL") == [("t",)]:
+            got = {r[0] for r in st.psql("SELECT key FROM ingestd_ledger")}
         if want <= got:
             return
         time.sleep(0.05)
