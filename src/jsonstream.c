@@ -386,6 +386,7 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
 {
     json_error_t je;
     json_t *root;
+    const char *nul;
     size_t base;
 
     s->row_reason[0] = '\0';
@@ -393,6 +394,19 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
     s->row_colname[0] = '\0';
     s->row_sample[0] = '\0';
     s->rec_arena_start = s->arena.len;
+    /* JSON has no raw NUL, but jansson lets one through after a number ({"a":1<NUL>}), and
+     * values are kept as written: the field would hold a NUL that no sink can store. */
+    nul = memchr(text, '\0', len);
+    if (nul) {
+        uint64_t l = s->rec_line;
+        for (const char *q = text; q < nul; q++)
+            l += *q == '\n';
+        row_problem(s, 0, "line %llu, byte offset %llu: invalid JSON: NUL byte",
+                    (unsigned long long)l, (unsigned long long)(s->rec_off + (size_t)(nul - text)));
+        utf8_sample(s->row_sample, sizeof(s->row_sample), text, len);
+        bad_row(s, text, len);
+        return;
+    }
     root = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         uint64_t l = s->rec_line + (je.line > 0 ? (uint64_t)je.line - 1 : 0);

@@ -3,9 +3,10 @@
 #
 # Steps: tests/install-deps.sh; autoreconf -fi; configure in build/ (with --enable-sanitizers
 # when SANITIZE=1 or CI=true); make -j2; make -j2 -k check (every test runs even when some
-# fail). Then the log tail of every failed test, and as the last line `N passed, M failed`
-# (`, K skipped` appended when tests skipped), summed from automake's .trs files: PASS and XPASS
-# count as passed, FAIL, XFAIL and ERROR as failed; a registered test with no .trs (its program
+# fail); with CI=true or FUZZ_SECONDS set, make check-fuzz (one PASS/FAIL line and one test
+# per fuzz target). Then the log tail of every failed test, and as the last line
+# `N passed, M failed` (`, K skipped` appended when tests skipped), summed from automake's .trs
+# files: PASS and XPASS count as passed, FAIL, XFAIL and ERROR as failed; a registered test with no .trs (its program
 # did not build) counts as failed. Exits non-zero when anything failed or did not build.
 # It does not install Python modules (see install-deps.sh) and never touches the network beyond
 # apt when packages are missing.
@@ -138,6 +139,23 @@ for l in "${logs[@]}"; do
     done < <(grep '^:test-result:' "$trs")
     [ "$bad" = 1 ] && failed_logs+=("$l")
 done
+
+# Fuzzing (tests/fuzz/README.md), only in CI or when FUZZ_SECONDS is set: every target for
+# FUZZ_SECONDS (default 60) over its corpus, two at a time; each target counts as one test.
+if [ "${CI:-}" = true ] || [ -n "${FUZZ_SECONDS:-}" ]; then
+    say "make check-fuzz (${FUZZ_SECONDS:-60} s per target)"
+    FUZZ_SECONDS=${FUZZ_SECONDS:-60} make check-fuzz >fuzz.log 2>&1
+    fuzz_rc=$?
+    grep -E '^(PASS|FAIL) fuzz |^    ' fuzz.log
+    fuzz_pass=$(grep -c '^PASS fuzz ' fuzz.log)
+    fuzz_fail=$(grep -c '^FAIL fuzz ' fuzz.log)
+    if [ "$fuzz_rc" -ne 0 ] && [ "$fuzz_fail" -eq 0 ]; then
+        tail -n 20 fuzz.log
+        fuzz_fail=1
+    fi
+    passed=$((passed + fuzz_pass))
+    failed=$((failed + fuzz_fail))
+fi
 
 for l in "${failed_logs[@]}"; do
     echo

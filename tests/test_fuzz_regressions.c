@@ -97,6 +97,11 @@ DEF_TEST(csvstream)
     replay("csvstream", fuzz_csvstream);
 }
 
+DEF_TEST(jsonstream)
+{
+    replay("jsonstream", fuzz_jsonstream);
+}
+
 DEF_TEST(event)
 {
     replay("event", fuzz_event);
@@ -130,6 +135,7 @@ DEF_TEST(sigv4)
 int main(void)
 {
     RUN_TEST(csvstream);
+    RUN_TEST(jsonstream);
     RUN_TEST(event);
     RUN_TEST(config);
     RUN_TEST(aws_parse);

@@ -262,6 +262,23 @@ DEF_TEST(jsonl_bad_records)
                 "file\n");
 }
 
+/* Found by tests/fuzz/fuzz_jsonstream: jansson accepts a raw NUL right after a number, and the
+ * number was kept as written, NUL included, in a field that no sink can store. */
+DEF_TEST(raw_nul_byte_is_invalid_json)
+{
+    static const char in[] = "{\"a\":1}\n{\"a\":1\0}\n{\"a\":3}\n";
+    struct route_conf rc = rc_json(FORMAT_JSONL);
+
+    expect_all(&rc, in, sizeof(in) - 1,
+               "cols:a\nerror permanent line 2 col 0 [] {{\"a\":1\\x00}}: line 2, byte offset 14: "
+               "invalid JSON: NUL byte\n", 0);
+    rc.on_error = ON_ERROR_SKIP_ROW;
+    rc.max_errors = 1;
+    expect_all(&rc, in, sizeof(in) - 1,
+               "cols:a\n1:1\n3:3\nreject 2 c0: line 2, byte offset 14: invalid JSON: NUL byte "
+               "[{\"a\":1\\x00}]\n", 0);
+}
+
 DEF_TEST(record_size_limit)
 {
     struct route_conf rc = rc_json(FORMAT_JSONL);
@@ -577,6 +594,7 @@ int main(void)
     RUN_TEST(missing_and_unknown_fields);
     RUN_TEST(first_record_names_columns);
     RUN_TEST(jsonl_bad_records);
+    RUN_TEST(raw_nul_byte_is_invalid_json);
     RUN_TEST(record_size_limit);
     RUN_TEST(json_arrays);
     RUN_TEST(json_object_wrapping);

@@ -117,6 +117,7 @@ static inline uint8_t *fuzz_dup(const uint8_t *p, size_t n)
 }
 
 int fuzz_csvstream(const uint8_t *data, size_t size);
+int fuzz_jsonstream(const uint8_t *data, size_t size);
 int fuzz_event(const uint8_t *data, size_t size);
 int fuzz_config(const uint8_t *data, size_t size);
 int fuzz_aws_parse(const uint8_t *data, size_t size);

@@ -116,6 +116,46 @@ def csvstream_seeds():
         w("zstd-auto", csv_seed(zstd(b"a,b\n1,2\n") + zstd(b"3,4\n"), decompress=True))
 
 
+# ---- jsonstream: flags (json, skip_row, json_path, columns offset), counts, rules, limits,
+# callback failures, chunk seed (see take_route in fuzz_jsonstream.c) ----
+
+PATHS = {None: 0, "data": 1, "result.items": 2, "a": 3}
+JCOLS = ["a", "b", "c", "d", "id", "name"]
+
+
+def json_seed(obj, json=False, skip_row=False, path=None, ncols=0, cols_from_c=False,
+              max_errors=0, rules=(), batch_rows=3, max_record=None, chunks=(7, 1, 0x85, 30)):
+    f = (1 if json else 0) | (2 if skip_row else 0) | (PATHS[path] << 2)
+    f |= 0x10 if cols_from_c else 0
+    out = bytes([f, max_errors | (ncols << 3) | (len(rules) << 6)])
+    for col, kind, a, b in rules:
+        out += bytes([JCOLS.index(col) | (RULE_KIND[kind] << 3), a, b])
+    out += bytes([batch_rows - 1, 0x80 if max_record is None else max_record, 0])
+    return out + bytes(chunks) + obj
+
+
+def jsonstream_seeds():
+    w = lambda name, data: write("jsonstream", name, data)  # noqa: E731
+    trades = read("samples", "trades.json")
+    w("trades", json_seed(trades, json=True, batch_rows=8))
+    w("trades-jsonl", json_seed(trades, json=False, skip_row=True, max_errors=5))
+    w("jsonl", json_seed(b'{"a":1,"b":"x","c":null}\r\n\n{"a":2.50,"b":"\\u00e9\\n",'
+                         b'"c":{"n":[1, 2]}}\n{"b":true}\n'))
+    w("jsonl-bad", json_seed(b'{"a":1}\n[1]\n{"a":1,"a":2}\n{"z":3}\nnot json\n{"a":"\\u0000"}\n',
+                             skip_row=True, max_errors=5))
+    w("array", json_seed(b'[{"id":1,"name":"n"},\n {"id":2,"name":null}]', json=True,
+                         rules=[("id", "int", 0, 5), ("name", "notnull", 0, 0)], skip_row=True,
+                         max_errors=1))
+    w("path-data", json_seed(b'{"meta":{"x":[1,"]"]},"data":[{"a":"1"},{"a":"2"}],"z":0}',
+                             json=True, path="data"))
+    w("path-nested", json_seed(b'{"result":{"items":[{"c":1,"d":[]}],"n":1}}', json=True,
+                               path="result.items", ncols=2, cols_from_c=True))
+    w("first-array", json_seed(b'\xef\xbb\xbf {"count":2,"rows":[{"a":1},{"a":2}]}', json=True))
+    w("columns", json_seed(b'{"a":1,"b":2,"c":3}\n{"b":5}\n', ncols=2))
+    w("max-record", json_seed(b'{"a":"' + b"x" * 100 + b'"}\n', max_record=4))
+    w("deep", json_seed(b"[" * 600 + b"]" * 600, json=True))
+
+
 def event_seeds():
     for name in sorted(os.listdir(os.path.join(DATA, "events"))):
         write("event", os.path.splitext(name)[0], read("events", name))
@@ -230,6 +270,7 @@ def sigv4_seeds():
 
 def main():
     csvstream_seeds()
+    jsonstream_seeds()
     event_seeds()
     config_seeds()
     aws_seeds()
