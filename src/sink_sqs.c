@@ -499,7 +499,6 @@ static int send_once(struct sink *s, struct ierr *e)
     struct sqs_failed failed[SQS_BATCH_MAX_ENTRIES];
     struct http_request req;
     struct http_response resp;
-    struct aws_creds none = {0};
     bool keep[SQS_BATCH_MAX_ENTRIES] = {false}, dropped[SQS_BATCH_MAX_ENTRIES] = {false};
     size_t nfailed = 0, n = 0;
     const char *why;
@@ -517,7 +516,7 @@ static int send_once(struct sink *s, struct ierr *e)
     req.headers = headers;
     req.body = s->body.data;
     req.body_len = s->body.len;
-    req.creds = s->creds ? s->creds : &none;
+    req.creds = s->creds; /* NULL: fails as AWS_ERR_CREDENTIALS, a transient error */
     req.label = "sqs SendMessageBatch";
     if (http_perform_blocking(s->cfg, &req, &resp) < 0) {
         set_aws_error(e, &resp.err, "SQS SendMessageBatch");
@@ -687,7 +686,6 @@ static int sqs_check(const struct sink_conf *sc, const struct config *cfg, struc
     const char *headers[] = {"Content-Type: application/x-amz-json-1.0",
                              "X-Amz-Target: AmazonSQS.GetQueueAttributes", NULL};
     struct creds *cr = secret_source_get_creds();
-    struct aws_creds none = {0};
     struct http_request req;
     struct http_response resp;
     struct sink *s = NULL;
@@ -707,7 +705,7 @@ static int sqs_check(const struct sink_conf *sc, const struct config *cfg, struc
     req.headers = headers;
     req.body = body.data;
     req.body_len = body.len;
-    req.creds = cr ? &cr->aws : &none;
+    req.creds = cr ? &cr->aws : NULL;
     req.label = "sqs GetQueueAttributes";
     if (http_perform_blocking(cfg, &req, &resp) < 0) {
         set_aws_error(e, &resp.err, "SQS GetQueueAttributes");

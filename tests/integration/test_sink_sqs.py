@@ -16,6 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon import Checks, require_binary, run  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
 from stack import Stack  # noqa: E402
 
 SRCDIR = os.environ.get("INGESTD_SRCDIR",
@@ -61,8 +62,8 @@ types = id:N, tags:JSON
 """
 
 
-def drain(st, conf):
-    rc, out, err = run(["--exit-when-idle", "-c", conf], env=st.env(), timeout=120)
+def drain(st, conf, env=None):
+    rc, out, err = run(["--exit-when-idle", "-c", conf], env=st.env(env), timeout=120)
     assert rc == 0, f"ingestd exited {rc}:\n{err[-3000:]}"
     return err
 
@@ -215,6 +216,29 @@ def main():
             assert skip and skip["rows"]["N"] == "2" and skip["rejected"]["N"] == "1", skip
             assert st.queue_count(q) == 0
 
+        def server_errors_are_retried():
+            with FaultProxy(st.moto_url, plan="status:503*2,pass") as fp:
+                fp.set_match("AmazonSQS.SendMessageBatch")
+                st.put_object("inbox", "customers/retry.csv",
+                              "customer_id,customer_name\n" +
+                              "".join(f"{i},n{i}\n" for i in range(25)))
+                drain(st, conf, env={"AWS_ENDPOINT_URL_SQS": fp.url})
+                sends = fp.count(contains="AmazonSQS.SendMessageBatch")
+            got = sorted(b["customer_id"] for b, _ in receive(st, out))
+            assert got == list(range(25)), got
+            assert sends == 5, f"2 refused + 3 requests of at most 10: {sends}"
+            # 100 KiB rows: at most two fit the 256 KiB a request may carry
+            with FaultProxy(st.moto_url, plan="") as fp:
+                fp.set_match("AmazonSQS.SendMessageBatch")
+                blob = "y" * (100 * 1024)
+                st.put_object("inbox", "customers/wide.csv", "customer_id,customer_name\n" +
+                              "".join(f"{i},{blob}\n" for i in range(5)))
+                drain(st, conf, env={"AWS_ENDPOINT_URL_SQS": fp.url})
+                sends = fp.count(contains="AmazonSQS.SendMessageBatch")
+            got = sorted(b["customer_id"] for b, _ in receive(st, out))
+            assert got == list(range(5)), got
+            assert sends == 3, f"5 messages of 100 KiB need 3 requests: {sends}"
+
         c.check("customers CSV: one typed message per row with ingestd_* attributes",
                 customers_one_message_per_row)
         c.check("types N, BOOL, JSON; NULL left out", typed_fields)
@@ -222,6 +246,8 @@ def main():
         c.check("redelivered event: nothing sent again", redelivery_sends_nothing)
         c.check("lost ledger item: same row ids resent; the FIFO queue drops them",
                 lost_ledger_resends_same_row_ids_fifo_dedupes)
+        c.check("SendMessageBatch: 503 answers retried; 10 messages and 256 KiB a request",
+                server_errors_are_retried)
         c.check("a row over 256 KiB: DLQ under abort, rejected under skip_row",
                 oversized_row_is_a_row_error)
     return c.done()
