@@ -27,8 +27,8 @@ struct ddb_call_priv {
     struct buf body;
     CURL *easy;
     struct curl_slist *hdrs;
-    bool active;             /* added to the multi handle */
-    bool done;               /* in the done queue */
+    bool active; /* added to the multi handle */
+    bool done;   /* in the done queue */
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -42,9 +42,9 @@ struct ddb_http {
     long connect_timeout_s;
     bool has_creds;
     char *akid, *secret, *token;
-    struct ddb_call **act;   /* calls in flight */
+    struct ddb_call **act; /* calls in flight */
     size_t nact, act_cap;
-    struct ddb_call **done;  /* completed, not yet collected, oldest first */
+    struct ddb_call **done; /* completed, not yet collected, oldest first */
     size_t ndone, done_cap;
 };
 
@@ -236,8 +236,7 @@ static void send_call(struct ddb_http *h, struct ddb_call *c)
     list_push(&h->act, &h->nact, &h->act_cap, c);
 }
 
-struct ddb_call *ddb_http_start(struct ddb_http *h, const char *op, struct buf *body,
-                                void *user)
+struct ddb_call *ddb_http_start(struct ddb_http *h, const char *op, struct buf *body, void *user)
 {
     struct ddb_call *c = xcalloc(1, sizeof *c);
 
@@ -267,8 +266,9 @@ static void finish(struct ddb_http *h, struct ddb_call *c, CURLcode rc)
     list_remove(h->act, &h->nact, c);
     if (rc != CURLE_OK) {
         aws_error_network(&c->err, "dynamodb", rc == CURLE_OPERATION_TIMEDOUT,
-                          p->too_large ? "response body too large"
-                          : p->errbuf[0] ? p->errbuf : curl_easy_strerror(rc));
+                          p->too_large   ? "response body too large"
+                          : p->errbuf[0] ? p->errbuf
+                                         : curl_easy_strerror(rc));
         if (p->too_large)
             c->err.retryable = false;
     } else {

@@ -36,26 +36,25 @@ struct ddb_http;
 struct ddb_call_priv;
 
 struct ddb_call {
-    void *user;              /* the caller's, untouched */
-    int attempts;            /* sends so far */
+    void *user;   /* the caller's, untouched */
+    int attempts; /* sends so far */
     /* The outcome, valid once ddb_http_wait() returned the call. */
-    long status;             /* HTTP status, 0 when no response arrived */
-    struct buf resp;         /* response body */
-    struct aws_error err;    /* kind AWS_OK iff status is 2xx */
+    long status;          /* HTTP status, 0 when no response arrived */
+    struct buf resp;      /* response body */
+    struct aws_error err; /* kind AWS_OK iff status is 2xx */
     struct ddb_call_priv *priv;
 };
 
 /* NULL with e set (IERR_CONFIG) for an unusable endpoint URL. cfg is read now, not kept. */
 struct ddb_http *ddb_http_new(const struct config *cfg, struct ierr *e);
-void ddb_http_free(struct ddb_http *h);      /* cancels every call; NULL-safe */
+void ddb_http_free(struct ddb_http *h); /* cancels every call; NULL-safe */
 /* Copies c's strings (NULL: none: calls then fail as AWS_ERR_CREDENTIALS). */
 void ddb_http_set_creds(struct ddb_http *h, const struct aws_creds *c);
 const char *ddb_http_endpoint(const struct ddb_http *h);
 
 /* Starts OP (e.g. "BatchWriteItem") with the body taken from *body (left empty).
  * Never fails: a call that cannot be sent completes at once with err set. */
-struct ddb_call *ddb_http_start(struct ddb_http *h, const char *op, struct buf *body,
-                                void *user);
+struct ddb_call *ddb_http_start(struct ddb_http *h, const char *op, struct buf *body, void *user);
 /* Sends a completed call again (a retry), clearing its outcome. */
 void ddb_http_resend(struct ddb_http *h, struct ddb_call *c);
 /* A completed call, or NULL when none completed within timeout_ms (0: just poll). */
@@ -65,7 +64,7 @@ void ddb_http_wait_for(struct ddb_http *h, struct ddb_call *c);
 size_t ddb_http_in_flight(const struct ddb_http *h);
 /* Cancels and frees every call not yet returned by ddb_http_wait(). */
 void ddb_http_cancel_all(struct ddb_http *h);
-void ddb_call_free(struct ddb_call *c);      /* a completed call; NULL-safe */
+void ddb_call_free(struct ddb_call *c); /* a completed call; NULL-safe */
 
 /* Blocking, with up to max_attempts attempts for retryable errors (exponential backoff
  * with full jitter). Returns the completed call (check c->err), never NULL. */

@@ -79,7 +79,7 @@ struct num {
     bool neg;
     const char *int_p, *frac_p;
     size_t int_n, frac_n;
-    long exp;                /* written exponent, clamped */
+    long exp; /* written exponent, clamped */
 };
 
 static int num_parse(const char *p, size_t n, struct num *o, const char **why)
@@ -286,8 +286,8 @@ static int scan_string(struct jp *j, const char **tok, size_t *tokn, size_t *byt
             return -1;
         }
         if (u >= 0xD800 && u <= 0xDBFF) {
-            if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' ||
-                hex4(j->p + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF) {
+            if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &lo) < 0 ||
+                lo < 0xDC00 || lo > 0xDFFF) {
                 j->why = "lone surrogate in a JSON string";
                 return -1;
             }
@@ -334,7 +334,7 @@ static int parse_value(struct jp *j, size_t *size);
 
 static int parse_object(struct jp *j, size_t *size)
 {
-    struct buf keys;         /* decoded keys, each preceded by its length */
+    struct buf keys; /* decoded keys, each preceded by its length */
     size_t total = 3;
     bool first = true;
     int rc = -1;
@@ -366,8 +366,8 @@ static int parse_object(struct jp *j, size_t *size)
         for (size_t at = 0; at < mark;) {
             size_t len;
             memcpy(&len, keys.data + at, sizeof len);
-            if (len == nb && memcmp(keys.data + at + sizeof len, keys.data + mark + sizeof nb,
-                                    nb) == 0) {
+            if (len == nb &&
+                memcmp(keys.data + at + sizeof len, keys.data + mark + sizeof nb, nb) == 0) {
                 j->why = "duplicate key in a JSON object";
                 goto out;
             }
@@ -570,8 +570,8 @@ static const char *key_type_name(enum ddb_key_type t)
 }
 
 int ddb_layout_init(struct ddb_layout *l, const struct strlist *columns,
-                    const struct route_conf *rc, const struct ddb_key_schema *ks,
-                    const char *table, struct ierr *e)
+                    const struct route_conf *rc, const struct ddb_key_schema *ks, const char *table,
+                    struct ierr *e)
 {
     memset(l, 0, sizeof *l);
     l->ncols = columns->n;
@@ -601,8 +601,10 @@ int ddb_layout_init(struct ddb_layout *l, const struct strlist *columns,
             goto fail;
         }
         if (ks->type[k] == DDB_KEY_B) {
-            ierr_set(e, IERR_CONFIG, "table %s: key %s is binary (B), which cannot be loaded "
-                     "from text", table, ks->name[k]);
+            ierr_set(e, IERR_CONFIG,
+                     "table %s: key %s is binary (B), which cannot be loaded "
+                     "from text",
+                     table, ks->name[k]);
             goto fail;
         }
         enum attr_type want = ks->type[k] == DDB_KEY_N ? ATTR_N : ATTR_S;
@@ -610,9 +612,10 @@ int ddb_layout_init(struct ddb_layout *l, const struct strlist *columns,
         for (size_t t = 0; rc && t < rc->ntypes; t++)
             given |= strcmp(rc->types[t].column, ks->name[k]) == 0;
         if (given && l->types[c] != want) {
-            ierr_set(e, IERR_CONFIG, "route %s: types gives key column %s another type than "
-                     "its key in table %s (%s)", rc->name ? rc->name : "?", ks->name[k], table,
-                     key_type_name(ks->type[k]));
+            ierr_set(e, IERR_CONFIG,
+                     "route %s: types gives key column %s another type than "
+                     "its key in table %s (%s)",
+                     rc->name ? rc->name : "?", ks->name[k], table, key_type_name(ks->type[k]));
             goto fail;
         }
         l->types[c] = want;
@@ -650,8 +653,7 @@ static void row_error(struct ierr *e, const struct ddb_layout *l, const struct s
     e->column = (unsigned)c + 1;
     snprintf(e->column_name, sizeof e->column_name, "%.*s", namelen, l->qnames[c] + 1);
     if (f->ptr)
-        snprintf(e->sample, sizeof e->sample, "%.*s", (int)(f->len < 200 ? f->len : 200),
-                 f->ptr);
+        snprintf(e->sample, sizeof e->sample, "%.*s", (int)(f->len < 200 ? f->len : 200), f->ptr);
 }
 
 static int parse_bool_field(const char *p, size_t n, bool *v)
@@ -686,8 +688,8 @@ int ddb_item_encode(const struct ddb_layout *l, const struct sink_row *row, stru
         int k = key_index(l, c);
         if (!f->ptr || (k >= 0 && f->len == 0)) {
             if (k >= 0) {
-                row_error(e, l, row, c, f->ptr ? "key attribute is empty"
-                                               : "key attribute is missing (NULL)");
+                row_error(e, l, row, c,
+                          f->ptr ? "key attribute is empty" : "key attribute is missing (NULL)");
                 goto fail;
             }
             if (!l->null_as_null)
@@ -713,7 +715,7 @@ int ddb_item_encode(const struct ddb_layout *l, const struct sink_row *row, stru
                 row_error(e, l, row, c, why);
                 goto fail;
             }
-            if (*p == '+') {   /* DynamoDB takes no explicit plus sign */
+            if (*p == '+') { /* DynamoDB takes no explicit plus sign */
                 p++;
                 n--;
             }
@@ -736,8 +738,10 @@ int ddb_item_encode(const struct ddb_layout *l, const struct sink_row *row, stru
     }
     buf_putc(out, '}');
     if (total > DDB_MAX_ITEM_BYTES) {
-        ierr_set(e, IERR_PERMANENT, "line %llu: item of %zu bytes is over DynamoDB's 400 KB "
-                 "limit", (unsigned long long)row->line, total);
+        ierr_set(e, IERR_PERMANENT,
+                 "line %llu: item of %zu bytes is over DynamoDB's 400 KB "
+                 "limit",
+                 (unsigned long long)row->line, total);
         e->line = row->line;
         goto fail;
     }

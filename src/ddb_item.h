@@ -34,25 +34,25 @@
 #include "util.h"
 
 #define DDB_MAX_ITEM_BYTES ((size_t)400 * 1024)
-#define DDB_MAX_DEPTH 32
+#define DDB_MAX_DEPTH      32
 
 enum ddb_key_type { DDB_KEY_S, DDB_KEY_N, DDB_KEY_B };
 
 /* A table's primary key: the partition (hash) key, then the sort (range) key if any. */
 struct ddb_key_schema {
-    char *name[2];           /* owned */
+    char *name[2]; /* owned */
     enum ddb_key_type type[2];
-    size_t n;                /* 1 or 2 */
+    size_t n; /* 1 or 2 */
 };
 
-void ddb_key_schema_free(struct ddb_key_schema *ks);   /* leaves it zeroed */
+void ddb_key_schema_free(struct ddb_key_schema *ks); /* leaves it zeroed */
 
 struct ddb_layout {
     size_t ncols;
-    char **qnames;           /* each column name as a JSON string, quotes included (owned) */
-    size_t *name_bytes;      /* UTF-8 length of each name, for the item size */
-    enum attr_type *types;   /* per column; key columns get S or N from the table */
-    int key_col[2];          /* column of each key attribute */
+    char **qnames;         /* each column name as a JSON string, quotes included (owned) */
+    size_t *name_bytes;    /* UTF-8 length of each name, for the item size */
+    enum attr_type *types; /* per column; key columns get S or N from the table */
+    int key_col[2];        /* column of each key attribute */
     enum ddb_key_type key_type[2];
     size_t nkeys;
     bool null_as_null;
@@ -65,8 +65,8 @@ struct ddb_layout {
  * (B: not loadable from text). table is for messages only. On failure l is zeroed.
  */
 int ddb_layout_init(struct ddb_layout *l, const struct strlist *columns,
-                    const struct route_conf *rc, const struct ddb_key_schema *ks,
-                    const char *table, struct ierr *e);
+                    const struct route_conf *rc, const struct ddb_key_schema *ks, const char *table,
+                    struct ierr *e);
 void ddb_layout_free(struct ddb_layout *l);
 
 /*

@@ -25,7 +25,7 @@ void ddb_batch_open(struct buf *b, const char *table)
     buf_puts(b, ":[");
 }
 
-#define PUT_OPEN "{\"PutRequest\":{\"Item\":"
+#define PUT_OPEN  "{\"PutRequest\":{\"Item\":"
 #define PUT_CLOSE "}}"
 
 void ddb_batch_put(struct buf *b, const char *item, size_t n, bool first)
@@ -201,8 +201,8 @@ static int key_type_of(const char *s, enum ddb_key_type *t)
     return 0;
 }
 
-int ddb_parse_describe(const char *body, size_t len, struct ddb_key_schema *ks,
-                       char status[32], const char **why)
+int ddb_parse_describe(const char *body, size_t len, struct ddb_key_schema *ks, char status[32],
+                       const char **why)
 {
     json_t *root = load(body, len, why), *table, *schema, *defs, *el;
     size_t i;
@@ -213,15 +213,17 @@ int ddb_parse_describe(const char *body, size_t len, struct ddb_key_schema *ks,
     table = json_object_get(root, "Table");
     schema = json_object_get(table, "KeySchema");
     defs = json_object_get(table, "AttributeDefinitions");
-    snprintf(status, 32, "%s", json_string_value(json_object_get(table, "TableStatus"))
-                                   ? json_string_value(json_object_get(table, "TableStatus"))
-                                   : "");
+    snprintf(status, 32, "%s",
+             json_string_value(json_object_get(table, "TableStatus"))
+                 ? json_string_value(json_object_get(table, "TableStatus"))
+                 : "");
     if (!json_is_array(schema) || !json_is_array(defs) || json_array_size(schema) < 1 ||
         json_array_size(schema) > 2) {
         *why = "DescribeTable answer without a key schema";
         goto fail;
     }
-    json_array_foreach(schema, i, el) {
+    json_array_foreach(schema, i, el)
+    {
         const char *name = json_string_value(json_object_get(el, "AttributeName"));
         const char *kt = json_string_value(json_object_get(el, "KeyType"));
         size_t slot = kt && !strcmp(kt, "RANGE") ? 1 : 0;
@@ -234,9 +236,10 @@ int ddb_parse_describe(const char *body, size_t len, struct ddb_key_schema *ks,
             goto fail;
         }
         ks->name[slot] = xstrdup(name);
-        json_array_foreach(defs, j, d) {
-            if (!typed && !strcmp(name, json_string_value(json_object_get(d, "AttributeName"))
-                                            ?: "") &&
+        json_array_foreach(defs, j, d)
+        {
+            if (!typed &&
+                !strcmp(name, json_string_value(json_object_get(d, "AttributeName")) ?: "") &&
                 key_type_of(json_string_value(json_object_get(d, "AttributeType")),
                             &ks->type[slot]) == 0)
                 typed = true;
@@ -271,8 +274,7 @@ static void unprocessed_push(struct ddb_unprocessed *u, char *item, struct buf *
 }
 
 int ddb_parse_batch(const char *body, size_t len, const char *table,
-                    const struct ddb_key_schema *ks, struct ddb_unprocessed *u,
-                    const char **why)
+                    const struct ddb_key_schema *ks, struct ddb_unprocessed *u, const char **why)
 {
     json_t *root = load(body, len, why), *all, *list, *req;
     size_t i;
@@ -291,7 +293,8 @@ int ddb_parse_batch(const char *body, size_t len, const char *table,
         *why = "UnprocessedItems names another table";
         goto out;
     }
-    json_array_foreach(list, i, req) {
+    json_array_foreach(list, i, req)
+    {
         json_t *item = json_object_get(json_object_get(req, "PutRequest"), "Item");
         struct buf key;
         char *text;

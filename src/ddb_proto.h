@@ -41,12 +41,12 @@ void ddb_body_ledger_get(struct buf *b, const char *table, const char *id);
 
 struct ddb_ledger_rec {
     const char *id, *bucket, *key, *etag;
-    const char *version_id, *sequencer;   /* may be NULL: left out */
-    const char *route, *target;           /* route name, target table */
+    const char *version_id, *sequencer; /* may be NULL: left out */
+    const char *route, *target;         /* route name, target table */
     uint64_t rows, rejected, bytes;
-    int64_t loaded_at_ms;                 /* realtime */
-    const char *rejects;     /* the elements of the rejects list (ddb_reject_append), or "" */
-    uint64_t rejects_dropped;/* rejects not stored (over the cap) */
+    int64_t loaded_at_ms;     /* realtime */
+    const char *rejects;      /* the elements of the rejects list (ddb_reject_append), or "" */
+    uint64_t rejects_dropped; /* rejects not stored (over the cap) */
 };
 
 /* PutItem with ConditionExpression attribute_not_exists(id). */
@@ -61,13 +61,13 @@ void ddb_reject_append(struct buf *list, const struct sink_reject *r, const char
 int ddb_parse_get(const char *body, size_t len, bool *found, const char **why);
 
 /* DescribeTable answer: the key schema and TableStatus ("ACTIVE", "CREATING", ...). */
-int ddb_parse_describe(const char *body, size_t len, struct ddb_key_schema *ks,
-                       char status[32], const char **why);
+int ddb_parse_describe(const char *body, size_t len, struct ddb_key_schema *ks, char status[32],
+                       const char **why);
 
 /* Items a BatchWriteItem answer hands back, each with its key (ddb_item.h format). */
 struct ddb_unprocessed {
-    char **items;            /* JSON objects, owned */
-    char **keys;             /* owned; key_len gives their lengths */
+    char **items; /* JSON objects, owned */
+    char **keys;  /* owned; key_len gives their lengths */
     size_t *key_len;
     size_t n;
 };
@@ -75,8 +75,7 @@ struct ddb_unprocessed {
 /* 0 with u filled (n == 0 when everything was written), -1 (why) for an unreadable body
  * or an unprocessed item that is not a PutRequest of table with the schema's keys. */
 int ddb_parse_batch(const char *body, size_t len, const char *table,
-                    const struct ddb_key_schema *ks, struct ddb_unprocessed *u,
-                    const char **why);
+                    const struct ddb_key_schema *ks, struct ddb_unprocessed *u, const char **why);
 void ddb_unprocessed_free(struct ddb_unprocessed *u);
 
 #endif

@@ -16,23 +16,23 @@
 #include "log.h"
 
 #define BACKOFF_BASE_MS 50
-#define BACKOFF_CAP_MS 5000
+#define BACKOFF_CAP_MS  5000
 #define SINGLE_ATTEMPTS 5
 
 struct pitem {
-    size_t off, len;         /* in items */
-    size_t koff, klen;       /* in keys */
+    size_t off, len;   /* in items */
+    size_t koff, klen; /* in keys */
     uint64_t line;
-    bool dead;               /* replaced by a later item with the same key */
+    bool dead; /* replaced by a later item with the same key */
 };
 
 struct group {
     struct buf items, keys;
     struct pitem *v;
     size_t n, cap, live;
-    size_t bytes;            /* of the live items */
+    size_t bytes; /* of the live items */
     unsigned retries;
-    struct ddb_call *call;   /* in flight; NULL while waiting for ready_at */
+    struct ddb_call *call; /* in flight; NULL while waiting for ready_at */
     uint64_t ready_at;
 };
 
@@ -68,13 +68,13 @@ static void group_free(struct group *g)
 static bool same_key(const struct group *a, const struct pitem *x, const struct group *b,
                      const struct pitem *y)
 {
-    return x->klen == y->klen && memcmp(a->keys.data + x->koff, b->keys.data + y->koff,
-                                        x->klen) == 0;
+    return x->klen == y->klen &&
+           memcmp(a->keys.data + x->koff, b->keys.data + y->koff, x->klen) == 0;
 }
 
 /* Appends an item; an earlier live item with the same key dies. Returns true if one did. */
-static bool group_push(struct group *g, const char *item, size_t n, const char *key,
-                       size_t kn, uint64_t line)
+static bool group_push(struct group *g, const char *item, size_t n, const char *key, size_t kn,
+                       uint64_t line)
 {
     struct pitem p = {g->items.len, n, g->keys.len, kn, line, false};
     bool replaced = false;
@@ -134,7 +134,7 @@ void ddb_writer_begin(struct ddb_writer *w, const char *table, const struct ddb_
 void ddb_writer_reset(struct ddb_writer *w)
 {
     for (size_t i = 0; i < w->nout; i++)
-        w->out[i]->call = NULL;      /* freed by cancel_all below */
+        w->out[i]->call = NULL; /* freed by cancel_all below */
     ddb_http_cancel_all(w->h);
     for (size_t i = 0; i < w->nout; i++)
         group_free(w->out[i]);
@@ -173,8 +173,7 @@ static void fail(struct ddb_writer *w, const struct ierr *e)
     w->failed = true;
 }
 
-static void body_of(const struct ddb_writer *w, const struct group *g, size_t only,
-                    struct buf *b)
+static void body_of(const struct ddb_writer *w, const struct group *g, size_t only, struct buf *b)
 {
     bool first = true;
 
@@ -216,8 +215,8 @@ static void schedule_retry(struct ddb_writer *w, struct group *g, const char *wh
     struct ierr e;
 
     if (g->retries >= DDB_WRITER_MAX_RETRIES) {
-        ierr_set(&e, IERR_TRANSIENT, "BatchWriteItem into %s: %s, still after %u retries",
-                 w->table, why, g->retries);
+        ierr_set(&e, IERR_TRANSIENT, "BatchWriteItem into %s: %s, still after %u retries", w->table,
+                 why, g->retries);
         e.line = first_line(g);
         fail(w, &e);
         return;
@@ -225,8 +224,8 @@ static void schedule_retry(struct ddb_writer *w, struct group *g, const char *wh
     uint64_t ms = backoff_full_jitter_ms(g->retries, w->backoff_base_ms, w->backoff_cap_ms);
     g->retries++;
     g->ready_at = now_monotonic_ms() + ms;
-    log_debug("BatchWriteItem into %s: %s; %zu items again in %" PRIu64 " ms (retry %u)",
-              w->table, why, g->live, ms, g->retries);
+    log_debug("BatchWriteItem into %s: %s; %zu items again in %" PRIu64 " ms (retry %u)", w->table,
+              why, g->live, ms, g->retries);
 }
 
 /* The group's items become the unprocessed ones, with their lines where the keys match. */
@@ -279,8 +278,8 @@ static void fail_aws(struct ddb_writer *w, const struct aws_error *ae, uint64_t 
         w->table_missing = true;
         ierr_set(&e, IERR_PERMANENT, "DynamoDB table %s does not exist", w->table);
     } else if (line) {
-        ierr_set(&e, class_of(ae), "line %" PRIu64 ": BatchWriteItem into %s: %s", line,
-                 w->table, aws_error_str(ae, eb, sizeof eb));
+        ierr_set(&e, class_of(ae), "line %" PRIu64 ": BatchWriteItem into %s: %s", line, w->table,
+                 aws_error_str(ae, eb, sizeof eb));
     } else {
         ierr_set(&e, class_of(ae), "BatchWriteItem into %s: %s", w->table,
                  aws_error_str(ae, eb, sizeof eb));
@@ -290,8 +289,7 @@ static void fail_aws(struct ddb_writer *w, const struct aws_error *ae, uint64_t 
 }
 
 /* Writes one item alone, retrying throttling and unprocessed answers. 0 when written. */
-static int write_single(struct ddb_writer *w, const struct group *g, size_t i,
-                        struct aws_error *ae)
+static int write_single(struct ddb_writer *w, const struct group *g, size_t i, struct aws_error *ae)
 {
     for (int attempt = 0; attempt < SINGLE_ATTEMPTS; attempt++) {
         struct ddb_unprocessed u;
@@ -311,8 +309,8 @@ static int write_single(struct ddb_writer *w, const struct group *g, size_t i,
         if (rc == 0 && u.n == 0)
             return 0;
         ddb_unprocessed_free(&u);
-        uint64_t ms = backoff_full_jitter_ms((unsigned)attempt, w->backoff_base_ms,
-                                             w->backoff_cap_ms);
+        uint64_t ms =
+            backoff_full_jitter_ms((unsigned)attempt, w->backoff_base_ms, w->backoff_cap_ms);
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -358,8 +356,8 @@ static void on_done(struct ddb_writer *w, struct group *g)
     if (c->err.kind == AWS_OK) {
         if (ddb_parse_batch(c->resp.data, c->resp.len, w->table, w->ks, &u, &why) < 0) {
             struct ierr e;
-            ierr_set(&e, IERR_TRANSIENT, "BatchWriteItem into %s: unreadable answer: %s",
-                     w->table, why);
+            ierr_set(&e, IERR_TRANSIENT, "BatchWriteItem into %s: unreadable answer: %s", w->table,
+                     why);
             fail(w, &e);
         } else if (u.n == 0) {
             w->st.written += g->live;
@@ -444,16 +442,15 @@ static int send_cur(struct ddb_writer *w, struct ierr *e)
     return 0;
 }
 
-int ddb_writer_add(struct ddb_writer *w, const char *item, size_t n, const char *key,
-                   size_t keylen, uint64_t line, struct ierr *e)
+int ddb_writer_add(struct ddb_writer *w, const char *item, size_t n, const char *key, size_t keylen,
+                   uint64_t line, struct ierr *e)
 {
     if (w->failed) {
         *e = w->err;
         return -1;
     }
     if (w->cur && w->cur->live &&
-        w->cur->bytes + n + ddb_batch_overhead(w->table, w->cur->live + 1) >
-            DDB_BATCH_MAX_BYTES &&
+        w->cur->bytes + n + ddb_batch_overhead(w->table, w->cur->live + 1) > DDB_BATCH_MAX_BYTES &&
         send_cur(w, e) < 0)
         return -1;
     if (!w->cur)

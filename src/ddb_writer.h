@@ -29,22 +29,22 @@
 #include "sink.h"
 
 #define DDB_WRITER_MAX_IN_FLIGHT 8
-#define DDB_WRITER_MAX_RETRIES 10
+#define DDB_WRITER_MAX_RETRIES   10
 
 struct ddb_writer_stats {
-    uint64_t items;          /* items handed to add() */
-    uint64_t written;        /* items DynamoDB confirmed */
-    uint64_t replaced;       /* items replaced by a later row with the same key */
-    uint64_t requests;       /* BatchWriteItem requests sent */
-    uint64_t retries;        /* requests sent again (throttling, 5xx, unprocessed) */
-    uint64_t unprocessed;    /* items handed back in UnprocessedItems */
+    uint64_t items;       /* items handed to add() */
+    uint64_t written;     /* items DynamoDB confirmed */
+    uint64_t replaced;    /* items replaced by a later row with the same key */
+    uint64_t requests;    /* BatchWriteItem requests sent */
+    uint64_t retries;     /* requests sent again (throttling, 5xx, unprocessed) */
+    uint64_t unprocessed; /* items handed back in UnprocessedItems */
 };
 
 struct ddb_writer;
 
 /* h is borrowed and must outlive the writer. */
 struct ddb_writer *ddb_writer_new(struct ddb_http *h);
-void ddb_writer_free(struct ddb_writer *w);          /* cancels; NULL-safe */
+void ddb_writer_free(struct ddb_writer *w); /* cancels; NULL-safe */
 /* Retry backoff base and cap (defaults 50 ms, 5 s); tests shorten them. */
 void ddb_writer_set_backoff(struct ddb_writer *w, uint64_t base_ms, uint64_t cap_ms);
 
@@ -52,8 +52,8 @@ void ddb_writer_set_backoff(struct ddb_writer *w, uint64_t base_ms, uint64_t cap
 void ddb_writer_begin(struct ddb_writer *w, const char *table, const struct ddb_key_schema *ks);
 /* Queues one encoded item with its key (ddb_item.h) and the object line it came from.
  * May send requests and wait for room. 0, or -1 with e set. */
-int ddb_writer_add(struct ddb_writer *w, const char *item, size_t n, const char *key,
-                   size_t keylen, uint64_t line, struct ierr *e);
+int ddb_writer_add(struct ddb_writer *w, const char *item, size_t n, const char *key, size_t keylen,
+                   uint64_t line, struct ierr *e);
 /* Sends what is queued and waits until everything is written. 0, or -1 with e set. */
 int ddb_writer_flush(struct ddb_writer *w, struct ierr *e);
 /* Drops queued items and cancels requests in flight (items already written stay). */

@@ -46,8 +46,8 @@
 #include "secret_source.h"
 #include "sink.h"
 
-#define DDB_TABLE_CACHE 16
-#define DDB_CALL_ATTEMPTS 5
+#define DDB_TABLE_CACHE    16
+#define DDB_CALL_ATTEMPTS  5
 #define DDB_REJECTS_STORED 100
 #define DDB_REJECT_RAW_MAX 1024
 #define DDB_LEDGER_WAIT_MS 60000
@@ -68,15 +68,15 @@ struct sink {
 
     /* The load in progress. */
     bool in_load;
-    const struct route_conf *route;    /* valid during the load (the job holds cfg) */
+    const struct route_conf *route; /* valid during the load (the job holds cfg) */
     struct table_info *target;
     char *ledger_id, *bucket, *key, *etag, *version_id, *sequencer;
     struct strlist cols;
     struct ddb_layout layout;
-    struct buf item, itemkey;          /* scratch for one encoded row */
-    uint64_t rows;                     /* rows that became items */
+    struct buf item, itemkey; /* scratch for one encoded row */
+    uint64_t rows;            /* rows that became items */
     uint64_t parse_rejects, row_rejects;
-    struct buf rejects;                /* ledger rejects list elements */
+    struct buf rejects; /* ledger rejects list elements */
     size_t nstored;
     uint64_t not_stored;
 };
@@ -113,8 +113,8 @@ static struct ddb_call *call(struct sink *s, const char *op, struct buf *body)
 }
 
 /* DescribeTable: 0 with ks and status, 1 when the table does not exist, -1 on error. */
-static int describe(struct sink *s, const char *table, struct ddb_key_schema *ks,
-                    char status[32], struct ierr *e)
+static int describe(struct sink *s, const char *table, struct ddb_key_schema *ks, char status[32],
+                    struct ierr *e)
 {
     struct buf body;
     const char *why;
@@ -175,8 +175,10 @@ static int ensure_ledger(struct sink *s, struct ierr *e)
             bool good = ks.n == 1 && !strcmp(ks.name[0], "id") && ks.type[0] == DDB_KEY_S;
             ddb_key_schema_free(&ks);
             if (!good) {
-                ierr_set(e, IERR_CONFIG, "ledger table %s: its key must be a partition key "
-                         "named id of type S", s->ledger);
+                ierr_set(e, IERR_CONFIG,
+                         "ledger table %s: its key must be a partition key "
+                         "named id of type S",
+                         s->ledger);
                 return -1;
             }
             if (!strcmp(status, "ACTIVE") || !strcmp(status, "UPDATING")) {
@@ -213,8 +215,10 @@ static struct table_info *table_get(struct sink *s, const char *table, struct ie
             return &s->tables[i];
     rc = describe(s, table, &ks, status, e);
     if (rc == 1)
-        ierr_set(e, IERR_PERMANENT, "DynamoDB table %s does not exist (the sink does not create "
-                 "tables: create it with the key schema the data needs)", table);
+        ierr_set(e, IERR_PERMANENT,
+                 "DynamoDB table %s does not exist (the sink does not create "
+                 "tables: create it with the key schema the data needs)",
+                 table);
     if (rc != 0)
         return NULL;
     if (s->ntables == DDB_TABLE_CACHE)
@@ -289,8 +293,7 @@ static int ddb_open(const struct sink_conf *sc, const struct config *cfg, struct
     buf_init(&s->item);
     buf_init(&s->itemkey);
     buf_init(&s->rejects);
-    log_debug("sink %s: DynamoDB at %s, ledger table %s", s->name, ddb_http_endpoint(h),
-              s->ledger);
+    log_debug("sink %s: DynamoDB at %s, ledger table %s", s->name, ddb_http_endpoint(h), s->ledger);
     *out = s;
     return 0;
 }
@@ -323,8 +326,7 @@ static int ddb_begin(struct sink *s, const struct load_object *o, const struct l
     if (ledger_lookup(s, &found, e) < 0)
         goto fail;
     if (found) {
-        log_info("s3://%s/%s (etag %s) is already in %s", o->bucket, o->key, o->etag,
-                 s->ledger);
+        log_info("s3://%s/%s (etag %s) is already in %s", o->bucket, o->key, o->etag, s->ledger);
         *already_loaded = true;
         load_clear(s);
         return 0;
@@ -375,8 +377,10 @@ static int row_error(struct sink *s, const struct ierr *re, struct ierr *e)
     }
     if ((int64_t)total > s->route->max_errors) {
         *e = *re;
-        snprintf(e->reason, sizeof e->reason, "more than max_errors = %" PRId64 " rejected "
-                 "rows; the last: %.400s", s->route->max_errors, re->reason);
+        snprintf(e->reason, sizeof e->reason,
+                 "more than max_errors = %" PRId64 " rejected "
+                 "rows; the last: %.400s",
+                 s->route->max_errors, re->reason);
         return -1;
     }
     struct sink_reject r = {re->line, re->column, re->reason, re->sample};
@@ -404,8 +408,8 @@ static int ddb_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
             continue;
         }
         s->rows++;
-        if (ddb_writer_add(s->writer, s->item.data, s->item.len, s->itemkey.data,
-                           s->itemkey.len, b->rows[i].line, e) < 0)
+        if (ddb_writer_add(s->writer, s->item.data, s->item.len, s->itemkey.data, s->itemkey.len,
+                           b->rows[i].line, e) < 0)
             goto fail;
     }
     return 0;
@@ -467,8 +471,9 @@ static int ddb_commit(struct sink *s, const struct load_stats *st, bool *already
     if (c->err.kind == AWS_OK) {
         log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into DynamoDB "
                  "table %s: %" PRIu64 " items written, %" PRIu64 " requests, %" PRIu64
-                 " retries, %" PRIu64 " unprocessed", s->rows, rec.rejected, s->bucket, s->key,
-                 s->target->name, ws.written, ws.requests, ws.retries, ws.unprocessed);
+                 " retries, %" PRIu64 " unprocessed",
+                 s->rows, rec.rejected, s->bucket, s->key, s->target->name, ws.written, ws.requests,
+                 ws.retries, ws.unprocessed);
         rc = 0;
     } else if (!strcmp(c->err.code, "ConditionalCheckFailedException")) {
         log_info("s3://%s/%s (etag %s) was loaded meanwhile by another instance: already in %s",
@@ -525,8 +530,10 @@ static int ddb_check(const struct sink_conf *sc, const struct config *cfg, struc
         ierr_set(e, IERR_NONE, "DynamoDB at %s, ledger table %s is %s", ddb_http_endpoint(s->http),
                  s->ledger, status);
     } else if (rc == 1) {
-        ierr_set(e, IERR_NONE, "DynamoDB at %s; the ledger table %s will be created at the "
-                 "first load", ddb_http_endpoint(s->http), s->ledger);
+        ierr_set(e, IERR_NONE,
+                 "DynamoDB at %s; the ledger table %s will be created at the "
+                 "first load",
+                 ddb_http_endpoint(s->http), s->ledger);
         rc = 0;
     }
 out:

@@ -117,12 +117,25 @@ static const char *json_attr(const char *in)
 
 DEF_TEST(numbers)
 {
-    const char *good[] = {"0", "-1.5", "1e10", ".5", "5.", "+3", "007", "1E+5", "0.000",
-                          "12345678901234567890123456789012345678", "9.9e125", "1e-130",
-                          "-0", "1.50"};
-    const char *bad[] = {"", " 1", "1 ", "abc", "NaN", "Infinity", "1e", "--1", "1.2.3",
-                         "0x10", "123456789012345678901234567890123456789", "1e126",
-                         "1e-131", "-", "."};
+    const char *good[] = {
+        "0",       "-1.5",   "1e10", ".5",    "5.",
+        "+3",      "007",    "1E+5", "0.000", "12345678901234567890123456789012345678",
+        "9.9e125", "1e-130", "-0",   "1.50"};
+    const char *bad[] = {"",
+                         " 1",
+                         "1 ",
+                         "abc",
+                         "NaN",
+                         "Infinity",
+                         "1e",
+                         "--1",
+                         "1.2.3",
+                         "0x10",
+                         "123456789012345678901234567890123456789",
+                         "1e126",
+                         "1e-131",
+                         "-",
+                         "."};
     const char *why;
     size_t size;
 
@@ -133,10 +146,10 @@ DEF_TEST(numbers)
         if (ddb_number_check(bad[i], strlen(bad[i]), NULL, &why) == 0)
             TAP_FAIL("'%s' should not be a number", bad[i]);
     /* 38 digits with trailing zeros beyond: trailing zeros are not significant */
-    EXPECT_EQ_INT(0, ddb_number_check("1000000000000000000000000000000000000000000", 43, &size,
-                                      &why));
+    EXPECT_EQ_INT(0,
+                  ddb_number_check("1000000000000000000000000000000000000000000", 43, &size, &why));
     EXPECT_EQ_INT(0, ddb_number_check("12345", 5, &size, &why));
-    EXPECT_EQ_INT(4, size);   /* (5+1)/2 + 1 */
+    EXPECT_EQ_INT(4, size); /* (5+1)/2 + 1 */
 }
 
 /* ---- JSON -> M/L ---- */
@@ -154,17 +167,17 @@ DEF_TEST(json_to_attr)
     EXPECT_EQ_STR("{\"NULL\":true}", json_attr("null"));
     EXPECT_EQ_STR("{\"M\":{\"d\":{\"M\":{\"t\":{\"S\":\"2024-01-01T00:00:00.000Z\"}}}}}",
                   json_attr("{\"d\":{\"t\":\"2024-01-01T00:00:00.000Z\"}}"));
-    EXPECT_TRUE(json_attr("{\"a\":1,\"a\":2}") == NULL);        /* duplicate key */
-    EXPECT_TRUE(json_attr("{\"a\":1,\"\\u0061\":2}") == NULL);  /* the same, escaped */
+    EXPECT_TRUE(json_attr("{\"a\":1,\"a\":2}") == NULL);       /* duplicate key */
+    EXPECT_TRUE(json_attr("{\"a\":1,\"\\u0061\":2}") == NULL); /* the same, escaped */
     EXPECT_TRUE(json_attr("[1,]") == NULL);
     EXPECT_TRUE(json_attr("{\"a\":1} x") == NULL);
     EXPECT_TRUE(json_attr("01") == NULL);
-    EXPECT_TRUE(json_attr("1e999") == NULL);                    /* out of DynamoDB's range */
-    EXPECT_TRUE(json_attr("\"\\ud800\"") == NULL);              /* lone surrogate */
-    EXPECT_TRUE(json_attr("\"a\tb\"") == NULL);                 /* raw control character */
+    EXPECT_TRUE(json_attr("1e999") == NULL);       /* out of DynamoDB's range */
+    EXPECT_TRUE(json_attr("\"\\ud800\"") == NULL); /* lone surrogate */
+    EXPECT_TRUE(json_attr("\"a\tb\"") == NULL);    /* raw control character */
     EXPECT_TRUE(json_attr("tru") == NULL);
     EXPECT_TRUE(json_attr("") == NULL);
-    EXPECT_TRUE(json_attr("\"\\ud83d\\ude00\"") != NULL);       /* surrogate pair */
+    EXPECT_TRUE(json_attr("\"\\ud83d\\ude00\"") != NULL); /* surrogate pair */
 
     char deep[100] = "";
     for (int i = 0; i < 33; i++)
@@ -312,7 +325,7 @@ DEF_TEST(number_keys_and_equality)
     EXPECT_TRUE(k1.len == k2.len && memcmp(k1.data, k2.data, k1.len) == 0);
     EXPECT_TRUE(enc(&l, c, 4, &k2, &e) != NULL);
     EXPECT_TRUE(k1.len != k2.len || memcmp(k1.data, k2.data, k1.len) != 0);
-    EXPECT_TRUE(enc(&l, d, 5, &k2, &e) == NULL);   /* an N key must be a number */
+    EXPECT_TRUE(enc(&l, d, 5, &k2, &e) == NULL); /* an N key must be a number */
     /* the decoded key of an unprocessed item matches */
     struct buf k3;
     buf_init(&k3);
@@ -373,7 +386,8 @@ DEF_TEST(bodies)
     ddb_batch_put(&b, "{\"a\":{\"S\":\"2\"}}", 15, false);
     ddb_batch_close(&b);
     EXPECT_EQ_STR("{\"RequestItems\":{\"t\":[{\"PutRequest\":{\"Item\":{\"a\":{\"S\":\"1\"}}}},"
-                  "{\"PutRequest\":{\"Item\":{\"a\":{\"S\":\"2\"}}}}]}}", b.data);
+                  "{\"PutRequest\":{\"Item\":{\"a\":{\"S\":\"2\"}}}}]}}",
+                  b.data);
     EXPECT_TRUE(b.len <= 30 + ddb_batch_overhead("t", 2));
     buf_reset(&b);
     ddb_ledger_id(&b, "bk", "a#b/c.csv", "abc-2");
@@ -382,12 +396,20 @@ DEF_TEST(bodies)
     struct buf rj;
     buf_init(&rj);
     struct sink_reject r = {7, 2, "bad", "x\xc3\xa9yz"};
-    ddb_reject_append(&rj, &r, "col", 2);   /* cut before the two-byte character */
+    ddb_reject_append(&rj, &r, "col", 2); /* cut before the two-byte character */
     ddb_reject_append(&rj, &r, NULL, 100);
-    struct ddb_ledger_rec rec = {.id = "s3://b/k#e", .bucket = "b", .key = "k", .etag = "e",
-                                 .route = "r", .target = "t", .rows = 3, .rejected = 2,
-                                 .bytes = 99, .loaded_at_ms = 1700000000123,
-                                 .rejects = rj.data, .rejects_dropped = 0};
+    struct ddb_ledger_rec rec = {.id = "s3://b/k#e",
+                                 .bucket = "b",
+                                 .key = "k",
+                                 .etag = "e",
+                                 .route = "r",
+                                 .target = "t",
+                                 .rows = 3,
+                                 .rejected = 2,
+                                 .bytes = 99,
+                                 .loaded_at_ms = 1700000000123,
+                                 .rejects = rj.data,
+                                 .rejects_dropped = 0};
     buf_reset(&b);
     ddb_body_ledger_put(&b, "ingestd_ledger", &rec);
     json_error_t je;
@@ -419,11 +441,12 @@ DEF_TEST(responses)
     char status[32];
     bool found = false;
 
-    const char *desc = "{\"Table\":{\"TableName\":\"t\",\"TableStatus\":\"ACTIVE\","
-                       "\"KeySchema\":[{\"AttributeName\":\"s\",\"KeyType\":\"RANGE\"},"
-                       "{\"AttributeName\":\"p\",\"KeyType\":\"HASH\"}],"
-                       "\"AttributeDefinitions\":[{\"AttributeName\":\"p\",\"AttributeType\":\"S\"},"
-                       "{\"AttributeName\":\"s\",\"AttributeType\":\"N\"}]}}";
+    const char *desc =
+        "{\"Table\":{\"TableName\":\"t\",\"TableStatus\":\"ACTIVE\","
+        "\"KeySchema\":[{\"AttributeName\":\"s\",\"KeyType\":\"RANGE\"},"
+        "{\"AttributeName\":\"p\",\"KeyType\":\"HASH\"}],"
+        "\"AttributeDefinitions\":[{\"AttributeName\":\"p\",\"AttributeType\":\"S\"},"
+        "{\"AttributeName\":\"s\",\"AttributeType\":\"N\"}]}}";
     EXPECT_EQ_INT(0, ddb_parse_describe(desc, strlen(desc), &ks, status, &why));
     EXPECT_EQ_INT(2, ks.n);
     EXPECT_EQ_STR("p", ks.name[0]);
@@ -431,8 +454,9 @@ DEF_TEST(responses)
     EXPECT_EQ_INT(DDB_KEY_N, ks.type[1]);
     EXPECT_EQ_STR("ACTIVE", status);
 
-    const char *resp = "{\"UnprocessedItems\":{\"t\":[{\"PutRequest\":{\"Item\":"
-                       "{\"p\":{\"S\":\"a\\\"b\"},\"s\":{\"N\":\"1.0\"},\"x\":{\"S\":\"\\u00e9\"}}}}]}}";
+    const char *resp =
+        "{\"UnprocessedItems\":{\"t\":[{\"PutRequest\":{\"Item\":"
+        "{\"p\":{\"S\":\"a\\\"b\"},\"s\":{\"N\":\"1.0\"},\"x\":{\"S\":\"\\u00e9\"}}}}]}}";
     EXPECT_EQ_INT(0, ddb_parse_batch(resp, strlen(resp), "t", &ks, &u, &why));
     EXPECT_EQ_INT(1, u.n);
     struct buf k;
@@ -473,15 +497,17 @@ static struct {
     enum script script;
     int requests;
     int failures_left;
-    struct buf bodies;       /* every request body, one per line */
+    struct buf bodies; /* every request body, one per line */
     int items_seen;
 } srv;
 
 static void respond(int fd, int status, const char *body)
 {
     char head[256];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Type: application/x-amz-json-1.0"
-                     "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status, strlen(body));
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d X\r\nContent-Type: application/x-amz-json-1.0"
+                     "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                     status, strlen(body));
     if (write(fd, head, (size_t)n) < 0 || write(fd, body, strlen(body)) < 0)
         return;
 }
@@ -537,7 +563,8 @@ static void *serve(void *arg)
         bool fail = srv.failures_left > 0;
         if (srv.script == THROTTLE_TWICE && fail) {
             srv.failures_left--;
-            respond(c, 400, "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\","
+            respond(c, 400,
+                    "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\","
                     "\"message\":\"slow down\"}");
         } else if (srv.script == FAIL_500_ONCE && fail) {
             srv.failures_left--;
@@ -548,7 +575,8 @@ static void *serve(void *arg)
             respond(c, 200, r);
             free(r);
         } else if (srv.script == VALIDATE_BAD && strstr(body, "\"bad\"")) {
-            respond(c, 400, "{\"__type\":\"com.amazon.coral.validate#ValidationException\","
+            respond(c, 400,
+                    "{\"__type\":\"com.amazon.coral.validate#ValidationException\","
                     "\"message\":\"One or more parameter values were invalid\"}");
         } else {
             srv.items_seen += items;
@@ -642,7 +670,7 @@ DEF_TEST(writer_groups_and_duplicates)
     srv_script(OK_ALL, 0);
     EXPECT_EQ_INT(0, add(&f, "a", "old", 2, &e));
     EXPECT_EQ_INT(0, add(&f, "b", "x", 3, &e));
-    EXPECT_EQ_INT(0, add(&f, "a", "new", 4, &e));   /* last row wins */
+    EXPECT_EQ_INT(0, add(&f, "a", "new", 4, &e)); /* last row wins */
     EXPECT_EQ_INT(0, ddb_writer_flush(f.w, &e));
     EXPECT_EQ_INT(1, srv.requests);
     EXPECT_EQ_INT(2, srv.items_seen);
@@ -659,7 +687,7 @@ DEF_TEST(writer_groups_and_duplicates)
         EXPECT_EQ_INT(0, add(&f, id, "v", (uint64_t)i + 2, &e));
     }
     EXPECT_EQ_INT(0, ddb_writer_flush(f.w, &e));
-    EXPECT_EQ_INT(3, srv.requests);                 /* 25 + 25 + 10 */
+    EXPECT_EQ_INT(3, srv.requests); /* 25 + 25 + 10 */
     EXPECT_EQ_INT(60, srv.items_seen);
     ddb_writer_get_stats(f.w, &st);
     EXPECT_EQ_INT(60, st.written);
