@@ -274,6 +274,12 @@ def backend_checks(c, st, q, dlq, b, client, endpoint):
         assert len(items) == 599, len(items)
         assert items[5] == 580, items[5]
 
+    def check_command_reports_the_ledger():
+        rc, out, err = run(["check", "-c", conf], env=st.env(), timeout=60)
+        text = out + err
+        assert rc == 0, text[-2000:]
+        assert "sink ddb" in text and "ledger table ingestd_ledger" in text, text[-2000:]
+
     for name, fn in [("customers_prior_art", customers_prior_art),
                      ("redelivery_is_already_loaded", redelivery_is_already_loaded),
                      ("every_type_and_last_row_wins", every_type_and_last_row_wins),
@@ -284,7 +290,8 @@ def backend_checks(c, st, q, dlq, b, client, endpoint):
                       missing_table_is_permanent_and_named),
                      ("trades_json", trades_json),
                      ("bulk_600_rows_duplicates_across_batches",
-                      bulk_600_rows_duplicates_across_batches)]:
+                      bulk_600_rows_duplicates_across_batches),
+                     ("check_command_reports_the_ledger", check_command_reports_the_ledger)]:
         c.check(f"{b}: {name}", fn)
 
 
