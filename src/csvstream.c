@@ -621,7 +621,7 @@ static void parse(struct csvstream *s, const unsigned char *d, size_t len)
             fail(s, partial_line(s), (unsigned)s->rec_nfields + 1, NULL,
                  "line %llu: NUL byte at object offset %llu: not a text file (UTF-16?)",
                  (unsigned long long)partial_line(s),
-                 (unsigned long long)(s->in_bytes + (size_t)(nul - d)));
+                 (unsigned long long)s->in_bytes + (unsigned long long)(nul - d));
             return;
         }
         s->in_bytes += n;

@@ -357,7 +357,7 @@ void http_free(struct http *h)
     if (h == NULL)
         return;
     while (h->calls)
-        http_cancel(h->calls);
+        http_cancel(h->calls); /* NOLINT(clang-analyzer-unix.Malloc): it unlinks the call */
     curl_multi_cleanup(h->multi);
     loop_timer_free(h->timer);
     http_settings_free(&h->set);

@@ -399,7 +399,7 @@ static int pg_begin(struct sink *s, const struct load_object *o, const struct lo
     s->bucket = xstrdup(o->bucket);
     s->key = xstrdup(o->key);
     s->etag = xstrdup(o->etag ? o->etag : "");
-    s->route = xstrdup(t->route && t->route->name ? t->route->name : "");
+    s->route = xstrdup(t->route->name ? t->route->name : "");
     if (claim_ledger(s, o, &claimed, e))
         goto fail;
     if (!claimed)

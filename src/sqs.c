@@ -99,7 +99,7 @@ void sqs_free(struct sqs *s)
     if (s == NULL)
         return;
     while (s->ops)
-        sqs_cancel(s->ops);
+        sqs_cancel(s->ops); /* NOLINT(clang-analyzer-unix.Malloc): it unlinks the op */
     free(s->endpoint);
     free(s);
 }
