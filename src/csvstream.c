@@ -512,7 +512,13 @@ static void parse_error(struct csvstream *s, const unsigned char *at)
 
 static void check_pending_field(struct csvstream *s)
 {
-    if (s->p.entry_pos > s->lim.max_field)
+    /* Right after a closing quote (FIELD_MIGHT_HAVE_ENDED) libcsv already holds that quote in
+     * its entry buffer and drops it again when the field ends: it is not part of the field.
+     * (Trailing spaces are kept there too, but never_space means there are none.) Counting it
+     * failed a field of exactly max_field bytes when a chunk ended just after its quote. */
+    size_t pending = s->p.entry_pos - (s->p.pstate == 3 && s->p.entry_pos > 0);
+
+    if (pending > s->lim.max_field)
         fail(s, s->rec_nfields ? s->rec_line : s->line, (unsigned)s->rec_nfields + 1, NULL,
              "line %llu: field %zu is longer than %zu bytes",
              (unsigned long long)(s->rec_nfields ? s->rec_line : s->line), s->rec_nfields + 1,

@@ -384,6 +384,17 @@ DEF_TEST(field_size_limit)
                10);
 }
 
+/* Found by tests/fuzz/fuzz_csvstream: a quoted field of exactly max_field bytes failed as too
+ * long when a chunk ended right after its closing quote (libcsv holds that quote until it
+ * sees what follows). Every chunk size must accept it. */
+DEF_TEST(field_size_limit_quoted_at_the_limit)
+{
+    struct route_conf rc = rc_csv();
+    expect_all(&rc, "a,b\n1,\"0123456789\"\n2,\"x\"\n", 25,
+               "cols:a|b\n2:1|0123456789\n3:2|x\n", 10);
+    expect_all(&rc, "a,b\n1,\"0123456789\"", 18, "cols:a|b\n2:1|0123456789\n", 10);
+}
+
 DEF_TEST(rules)
 {
     struct route_conf rc = rc_csv();
@@ -641,6 +652,7 @@ int main(void)
     RUN_TEST(invalid_utf8);
     RUN_TEST(nul_byte_refused);
     RUN_TEST(field_size_limit);
+    RUN_TEST(field_size_limit_quoted_at_the_limit);
     RUN_TEST(rules);
     RUN_TEST(callback_errors_pass_through);
     RUN_TEST(random_inputs_chunk_invariant);
