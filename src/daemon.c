@@ -28,6 +28,7 @@
 #include "http.h"
 #include "log.h"
 #include "notify.h"
+#include "observe.h"
 #include "poller.h"
 #include "pool.h"
 #include "secret_source.h"
@@ -55,7 +56,7 @@ void app_status(struct app *app)
 
     notify_status("%s; %u/%d workers busy; %llu loaded, %llu duplicate, %llu failed, "
                   "%llu ignored; %llu rows",
-                  app->stopping ? "stopping" : (app->ready_sent ? "polling" : "starting"), busy,
+                  observe_state(app), busy,
                   app->cfg->ingestd.workers, (unsigned long long)app->stats.loaded,
                   (unsigned long long)app->stats.duplicates, (unsigned long long)app->stats.failed,
                   (unsigned long long)app->stats.ignored, (unsigned long long)app->stats.rows);
@@ -105,6 +106,7 @@ static void reload(struct app *app)
                  (unsigned long long)next->generation, next->nsinks, next->nroutes);
         config_unref(old);
     }
+    observe_reload(app, next != NULL);
     strlist_free(&errors);
     notify_ready();
     app_status(app);
@@ -171,6 +173,7 @@ static void on_creds(struct creds_provider *p, bool ok, void *arg)
     struct creds *c;
 
     (void)arg;
+    observe_creds(p, ok);
     if (!ok)
         return;
     c = creds_current(p);
@@ -183,6 +186,8 @@ static int start_parts(struct app *app)
     struct pool_hooks hooks;
     uint64_t wd_usec;
 
+    if (observe_start(app) < 0)
+        return -1;
     app->http = http_new(app->loop, app->cfg);
     if (!app->http)
         return -1;
@@ -222,6 +227,7 @@ static void stop_parts(struct app *app)
     if (app->poller)
         poller_free(app->poller);
     pool_free(app->pool);
+    observe_stop();
     loop_timer_free(app->watchdog_timer);
     loop_timer_free(app->status_timer);
     loop_timer_free(app->shutdown_timer);

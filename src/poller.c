@@ -18,6 +18,7 @@
 #include "event.h"
 #include "job.h"
 #include "log.h"
+#include "observe.h"
 #include "pool.h"
 #include "report.h"
 #include "route.h"
@@ -119,6 +120,7 @@ static void on_deleted(void *arg, const struct aws_error *err, const struct sqs_
 {
     struct msg *m = arg;
 
+    observe_sqs("DeleteMessageBatch", err, e, n);
     if (err->kind != AWS_OK)
         log_err("DeleteMessage %s failed: %s: %s (it will be delivered again; the ledger "
                 "keeps the load from repeating)", m->message_id, err->code, err->message);
@@ -134,6 +136,7 @@ static void on_visibility(void *arg, const struct aws_error *err,
 {
     struct msg *m = arg;
 
+    observe_sqs("ChangeMessageVisibilityBatch", err, e, n);
     if (err->kind != AWS_OK)
         log_warn("ChangeMessageVisibility %s failed: %s: %s", m->message_id, err->code,
                  err->message);
@@ -174,6 +177,7 @@ static void on_report_sent(void *arg, const struct aws_error *err, const char *m
     struct msg *m = arg;
 
     (void)message_id;
+    observe_sqs("SendMessage", err, NULL, 0);
     if (err->kind != AWS_OK) {
         m->report_failed = true;
         log_err("error report for message %s not sent to the DLQ: %s: %s; the message is "
@@ -248,6 +252,7 @@ static void msg_fail_permanent(struct msg *m, const struct ierr *e, const char *
 
     log_fields(LOG_ERR, f, ARRAY_SIZE(f), "message %s: %s", m->message_id, e->reason);
     m->p->app->stats.failed++;
+    observe_message_failed(route, e);
     msg_add_report(m, e, bucket, key, NULL, route);
 }
 
@@ -318,18 +323,21 @@ static void dispatch(struct poller *p, struct sqs_message *sm)
                 log_info("message %s is an s3:TestEvent%s%s: deleted", m->message_id,
                          o->bucket ? " for bucket " : "", o->bucket ? o->bucket : "");
                 p->app->stats.ignored++;
+                observe_event_ignored("test_event");
                 continue;
             }
             if (o->kind == S3_EVENT_IGNORED) {
                 log_info("message %s: %s of s3://%s/%s ignored", m->message_id, o->event_name,
                          o->bucket, o->key);
                 p->app->stats.ignored++;
+                observe_event_ignored("not_created");
                 continue;
             }
             rc = route_match(p->app->cfg, o->bucket, o->key);
             if (!rc) {
                 log_notice("no route for s3://%s/%s: ignored", o->bucket, o->key);
                 p->app->stats.ignored++;
+                observe_event_ignored("no_route");
                 continue;
             }
             submit(p, make_job(p, m, o, rc));
@@ -407,6 +415,7 @@ static void job_returned(struct poller *p, struct job *j)
         }
     }
     log_job_result(j);
+    observe_job(j);
     switch (j->result) {
     case JOB_LOADED:
         st->loaded++;
@@ -455,6 +464,7 @@ static void on_received(void *arg, const struct aws_error *err, struct sqs_messa
     struct poller *p = arg;
 
     p->receive_op = NULL;
+    observe_sqs("ReceiveMessage", err, NULL, 0);
     if (err->kind != AWS_OK) {
         uint64_t delay = backoff_full_jitter_ms(p->receive_failures++, 1000, 60000) + 200;
         complain(&p->receive_complaint, LOG_ERR, "cannot receive from %s: %s: %s",
@@ -489,6 +499,7 @@ static void maybe_receive(struct poller *p)
     if (free_slots <= 0)
         return;
     max = free_slots < cfg->sqs.max_messages ? free_slots : cfg->sqs.max_messages;
+    observe_receive_started();
     /* With --exit-when-idle a short poll tells "empty" quickly. */
     p->receive_op = sqs_receive(p->sqs, cfg->sqs.queue_url, max,
                                 p->app->exit_when_idle && p->ninflight == 0
@@ -524,6 +535,7 @@ static void on_heartbeat(struct loop_timer *t, void *arg)
         if (extend <= 0)
             continue;
         log_debug("extending visibility of %s by %d s", m->message_id, extend);
+        observe_visibility_extended();
         msg_set_visibility(m, extend);
     }
 }
@@ -558,6 +570,7 @@ static void on_queue_attrs(void *arg, const struct aws_error *err,
     struct poller *p = arg;
     const char *url = p->app->cfg->sqs.queue_url;
 
+    observe_sqs("GetQueueAttributes", err, NULL, 0);
     if (err->kind != AWS_OK)
         log_warn("cannot read the attributes of %s: %s: %s", url, err->code, err->message);
     else if (a->has_redrive)

@@ -26,6 +26,7 @@
 #include "decompress.h"
 #include "infer.h"
 #include "log.h"
+#include "observe.h"
 #include "recstream.h"
 #include "route.h"
 #include "s3.h"
@@ -397,6 +398,7 @@ void worker_run(struct worker_state *ws, struct job *job)
                                job->key, &g, on_object_data, &ld, &info, &ae);
 
         if (rc < 0 && !ld.stop) {
+            observe_s3_error(&ae);
             if (strcmp(ae.code, S3_CODE_PRECONDITION) == 0) {
                 job->result = JOB_SUPERSEDED;
                 ld.stop = true;
