@@ -16,6 +16,7 @@ PACKAGES=(
     libsystemd-dev zlib1g-dev libzstd-dev libinih-dev
     postgresql postgresql-client mariadb-server mariadb-client
     mandoc valgrind clang libclang-rt-14-dev systemd curl ca-certificates
+    cppcheck clang-tidy clang-format
     python3 gzip zstd procps
 )
 

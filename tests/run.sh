@@ -4,7 +4,9 @@
 # Steps: tests/install-deps.sh; autoreconf -fi; configure in build/ (with --enable-sanitizers
 # when SANITIZE=1 or CI=true); make -j2; make -j2 -k check (every test runs even when some
 # fail); with CI=true or FUZZ_SECONDS set, make check-fuzz (one PASS/FAIL line and one test
-# per fuzz target). Then the log tail of every failed test, and as the last line
+# per fuzz target); with CI=true or LINT=1, the lint phase: tests/lint-cppcheck.sh,
+# tests/lint-clang-tidy.sh, tests/format-check.sh, tests/valgrind-unit.sh (one test each, timed;
+# valgrind builds in build-valgrind/). Then the log tail of every failed test, and as the last line
 # `N passed, M failed` (`, K skipped` appended when tests skipped), summed from automake's .trs
 # files: PASS and XPASS count as passed, FAIL, XFAIL and ERROR as failed; a registered test with no .trs (its program
 # did not build) counts as failed. Exits non-zero when anything failed or did not build.
@@ -139,6 +141,25 @@ for l in "${logs[@]}"; do
     done < <(grep '^:test-result:' "$trs")
     [ "$bad" = 1 ] && failed_logs+=("$l")
 done
+
+# Lint phase (CI=true, or LINT=1): each script counts as one test; a skip (77) counts as skipped.
+# After make check so that it does not compete with the timed integration tests for the cores.
+if [ "${CI:-}" = true ] || [ "${LINT:-}" = 1 ]; then
+    for t in tests/lint-cppcheck.sh tests/lint-clang-tidy.sh tests/format-check.sh \
+             tests/valgrind-unit.sh; do
+        l="$build/$(basename "$t" .sh).lint.log"
+        t0=$SECONDS
+        INGESTD_SRCDIR="$top" INGESTD_BUILDDIR="$build" VALGRIND_BUILDDIR="$top/build-valgrind" \
+            JOBS="$jobs" bash "$top/$t" >"$l" 2>&1
+        rc=$?
+        case $rc in
+            0) passed=$((passed + 1)); res=PASS ;;
+            77) skipped=$((skipped + 1)); res=SKIP ;;
+            *) failed=$((failed + 1)); res=FAIL; failed_logs+=("$l") ;;
+        esac
+        say "$res: $t ($((SECONDS - t0)) s)"
+    done
+fi
 
 # Fuzzing (tests/fuzz/README.md), only in CI or when FUZZ_SECONDS is set: every target for
 # FUZZ_SECONDS (default 60) over its corpus, two at a time; each target counts as one test.
