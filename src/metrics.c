@@ -23,9 +23,9 @@
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
 struct series {
-    char **values;           /* one per label name */
-    double value;            /* counter, gauge */
-    uint64_t *buckets;       /* histogram: count per bound (not cumulative), then +Inf */
+    char **values;     /* one per label name */
+    double value;      /* counter, gauge */
+    uint64_t *buckets; /* histogram: count per bound (not cumulative), then +Inf */
     double sum;
     uint64_t count;
 };
@@ -162,8 +162,7 @@ struct metric *metrics_gauge(struct metrics *r, const char *name, const char *he
 }
 
 struct metric *metrics_histogram(struct metrics *r, const char *name, const char *help,
-                                 const char *const *labels, const double *bounds,
-                                 size_t nbounds)
+                                 const char *const *labels, const double *bounds, size_t nbounds)
 {
     return declare(r, METRIC_HISTOGRAM, name, help, labels, bounds, nbounds);
 }

@@ -30,7 +30,7 @@ struct metrics;
 struct metric;
 
 struct metrics *metrics_new(void);
-void metrics_free(struct metrics *r);        /* NULL-safe; frees every metric */
+void metrics_free(struct metrics *r); /* NULL-safe; frees every metric */
 
 /*
  * Declares a metric. name must match [a-zA-Z_:][a-zA-Z0-9_:]* and be new in r;
@@ -44,8 +44,7 @@ struct metric *metrics_counter(struct metrics *r, const char *name, const char *
 struct metric *metrics_gauge(struct metrics *r, const char *name, const char *help,
                              const char *const *labels);
 struct metric *metrics_histogram(struct metrics *r, const char *name, const char *help,
-                                 const char *const *labels, const double *bounds,
-                                 size_t nbounds);
+                                 const char *const *labels, const double *bounds, size_t nbounds);
 
 /* Counter or gauge: adds v (a counter ignores v < 0). values: see above; NULL when the
  * metric has no labels. */

@@ -27,9 +27,9 @@
 
 #include "log.h"
 
-#define LINGER_MS 2000
-#define TIMEOUT_WRITE_MS 1000        /* for a 408 to a client that stopped sending */
-#define ACCEPT_RETRY_MS 1000
+#define LINGER_MS        2000
+#define TIMEOUT_WRITE_MS 1000 /* for a 408 to a client that stopped sending */
+#define ACCEPT_RETRY_MS  1000
 
 enum conn_state { CONN_READ, CONN_WRITE, CONN_LINGER };
 
@@ -51,7 +51,7 @@ struct metrics_http {
     void *arg;
     int lfd;
     char *addr;
-    struct loop_timer *accept_retry;   /* after EMFILE and friends */
+    struct loop_timer *accept_retry; /* after EMFILE and friends */
     struct conn *conns;
     size_t nconns;
 };
@@ -113,7 +113,8 @@ static long line_at(const char *s, const char *end, const char **next)
 }
 
 /* The request line: 0, or the status to answer. */
-static int parse_request_line(const char *s, size_t n, struct metrics_http_request *rq, bool *http11)
+static int parse_request_line(const char *s, size_t n, struct metrics_http_request *rq,
+                              bool *http11)
 {
     const char *sp1 = memchr(s, ' ', n), *sp2, *target, *v, *end = s + n, *q;
     size_t tlen;
@@ -257,8 +258,7 @@ static void respond_error(struct conn *c, int status, uint64_t timeout_ms)
     int n = snprintf(body, sizeof body, "%s\n", metrics_http_reason(status));
 
     conn_respond(c, status, "text/plain; charset=utf-8",
-                 status == 405 ? "Allow: GET, HEAD\r\n" : NULL, body, (size_t)n, false,
-                 timeout_ms);
+                 status == 405 ? "Allow: GET, HEAD\r\n" : NULL, body, (size_t)n, false, timeout_ms);
 }
 
 static void dispatch(struct conn *c, size_t headlen)
@@ -322,7 +322,7 @@ static void conn_read(struct conn *c)
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             break;
         if (n <= 0) {
-            conn_close(c);      /* the client went away before asking */
+            conn_close(c); /* the client went away before asking */
             return;
         }
         c->inlen += (size_t)n;
@@ -506,8 +506,7 @@ static int open_listener(const char *addr, char *err, size_t errlen)
         snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
         return -1;
     }
-    fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                res->ai_protocol);
+    fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
         goto fail;

@@ -24,10 +24,10 @@
 #include "loop.h"
 #include "util.h"
 
-#define METRICS_HTTP_MAX_REQUEST 8192
-#define METRICS_HTTP_MAX_CONNS 32
+#define METRICS_HTTP_MAX_REQUEST        8192
+#define METRICS_HTTP_MAX_CONNS          32
 #define METRICS_HTTP_REQUEST_TIMEOUT_MS 5000
-#define METRICS_HTTP_WRITE_TIMEOUT_MS 10000
+#define METRICS_HTTP_WRITE_TIMEOUT_MS   10000
 
 struct metrics_http;
 

@@ -32,18 +32,18 @@
 
 #define CONTENT_TYPE_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
 
-static const double duration_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
-                                         300, 600, 1800, 3600};
-static const double lag_bounds[] = {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
-                                    7200, 21600, 86400};
+static const double duration_bounds[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,   10,
+                                         30,   60,  120,  300, 600, 1800, 3600};
+static const double lag_bounds[] = {0.5, 1,   2,    5,    10,   30,    60,   120,
+                                    300, 600, 1800, 3600, 7200, 21600, 86400};
 
 static struct {
     struct metrics *reg;
     struct metrics_http *http;
-    uint64_t started_ms;             /* monotonic */
-    uint64_t last_receive_ok_ms;     /* 0: never */
-    uint64_t cycle_since_ms;         /* first ReceiveMessage since the last success; 0: none */
-    char last_error[256];            /* the last failed SQS call, for the health reason */
+    uint64_t started_ms;         /* monotonic */
+    uint64_t last_receive_ok_ms; /* 0: never */
+    uint64_t cycle_since_ms;     /* first ReceiveMessage since the last success; 0: none */
+    char last_error[256];        /* the last failed SQS call, for the health reason */
 
     struct metric *up, *build_info, *start_time;
     struct metric *received, *deleted, *returned, *inflight, *visibility;
@@ -62,10 +62,10 @@ static void declare(void)
     O.up = metrics_gauge(r, "ingestd_up", "1 while the daemon runs", NULL);
     O.build_info = metrics_gauge(r, "ingestd_build_info", "The running version (value 1)",
                                  NAMES("version"));
-    O.start_time = metrics_gauge(r, "ingestd_start_time_seconds",
-                                 "Start of the process, Unix time", NULL);
-    O.received = metrics_counter(r, "ingestd_sqs_messages_received_total",
-                                 "SQS messages received", NULL);
+    O.start_time = metrics_gauge(r, "ingestd_start_time_seconds", "Start of the process, Unix time",
+                                 NULL);
+    O.received = metrics_counter(r, "ingestd_sqs_messages_received_total", "SQS messages received",
+                                 NULL);
     O.deleted = metrics_counter(r, "ingestd_sqs_messages_deleted_total",
                                 "SQS messages deleted after they were settled", NULL);
     O.returned = metrics_counter(r, "ingestd_sqs_messages_returned_total",
@@ -105,10 +105,10 @@ static void declare(void)
                                    "Time to load one object that committed", NAMES("route"),
                                    duration_bounds, ARRAY_SIZE(duration_bounds));
     O.lag = metrics_histogram(r, "ingestd_event_lag_seconds",
-                              "From the S3 event time to the commit of its rows", NULL,
-                              lag_bounds, ARRAY_SIZE(lag_bounds));
-    O.creds = metrics_counter(r, "ingestd_credential_refreshes_total",
-                              "AWS credential resolutions", NAMES("source", "result"));
+                              "From the S3 event time to the commit of its rows", NULL, lag_bounds,
+                              ARRAY_SIZE(lag_bounds));
+    O.creds = metrics_counter(r, "ingestd_credential_refreshes_total", "AWS credential resolutions",
+                              NAMES("source", "result"));
     O.workers = metrics_gauge(r, "ingestd_workers", "Configured load threads", NULL);
     O.workers_busy = metrics_gauge(r, "ingestd_workers_busy", "Jobs queued or running", NULL);
     O.generation = metrics_gauge(r, "ingestd_config_generation",

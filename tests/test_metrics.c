@@ -74,7 +74,7 @@ DEF_TEST(counters_and_gauges)
     metric_add(c, ML("a", "pg"), 1);
     metric_add(c, ML("a", "pg"), 2);
     metric_add(c, ML("b", "pg"), 5);
-    metric_add(c, ML("a", "pg"), -7);        /* a counter never goes down */
+    metric_add(c, ML("a", "pg"), -7); /* a counter never goes down */
     EXPECT_EQ_INT(3, metric_get(c, ML("a", "pg")));
     EXPECT_EQ_INT(5, metric_get(c, ML("b", "pg")));
     EXPECT_EQ_INT(0, metric_get(c, ML("c", "pg")));
@@ -128,7 +128,7 @@ DEF_TEST(label_escaping)
     free(s);
 
     metric_add(c, ML("in \"q\"\n"), 1);
-    metric_add(c, ML(NULL), 1);              /* NULL reads as "" */
+    metric_add(c, ML(NULL), 1); /* NULL reads as "" */
     metric_add(c, ML(""), 1);
     text = render(r);
     EXPECT_EQ_STR("# HELP e_total Back\\\\slash help\n"
@@ -146,11 +146,19 @@ DEF_TEST(value_format)
         double v;
         const char *s;
     } cases[] = {
-        {0, "0"},           {-0.0, "0"},      {1, "1"},
-        {42, "42"},         {-3, "-3"},       {1e15, "1000000000000000"},
-        {0.1, "0.1"},       {0.25, "0.25"},   {1.5e-7, "1.5e-07"},
-        {1.0 / 3, "0.3333333333333333"},      {9007199254740993.0, "9007199254740992"},
-        {1e300, "1e+300"},        {0.1 + 0.2, "0.30000000000000004"},
+        {0, "0"},
+        {-0.0, "0"},
+        {1, "1"},
+        {42, "42"},
+        {-3, "-3"},
+        {1e15, "1000000000000000"},
+        {0.1, "0.1"},
+        {0.25, "0.25"},
+        {1.5e-7, "1.5e-07"},
+        {1.0 / 3, "0.3333333333333333"},
+        {9007199254740993.0, "9007199254740992"},
+        {1e300, "1e+300"},
+        {0.1 + 0.2, "0.30000000000000004"},
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -179,11 +187,11 @@ DEF_TEST(histogram_buckets)
     struct metric *u = metrics_histogram(r, "u_seconds", "No labels", NULL, bounds, 1);
     char *text;
 
-    metric_observe(h, ML("r"), 0.5);         /* on a bound: counted in it (le) */
+    metric_observe(h, ML("r"), 0.5); /* on a bound: counted in it (le) */
     metric_observe(h, ML("r"), 0.7);
     metric_observe(h, ML("r"), 1);
     metric_observe(h, ML("r"), 100);
-    metric_observe(h, ML("r"), NAN);         /* ignored */
+    metric_observe(h, ML("r"), NAN); /* ignored */
     metric_observe(u, NULL, 3);
     EXPECT_EQ_INT(4, metric_get(h, ML("r")));
     text = render(r);
@@ -227,7 +235,7 @@ DEF_TEST(series_cap)
     metrics_free(r);
 }
 
-#define THREADS 4
+#define THREADS    4
 #define PER_THREAD 20000
 
 struct thread_arg {
@@ -295,13 +303,11 @@ DEF_TEST(http_parser)
     EXPECT_EQ_INT(0, parse("HEAD /healthz?verbose=1#f HTTP/1.0\n\n", &rq));
     EXPECT_EQ_STR("HEAD", rq.method);
     EXPECT_EQ_STR("/healthz", rq.path);
-    EXPECT_EQ_INT(0, parse("GET http://127.0.0.1:9464/metrics?x HTTP/1.1\r\nHost: a\r\n\r\n",
-                           &rq));
+    EXPECT_EQ_INT(0, parse("GET http://127.0.0.1:9464/metrics?x HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
     EXPECT_EQ_STR("/metrics", rq.path);
     EXPECT_EQ_INT(0, parse("GET http://127.0.0.1:9464 HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
     EXPECT_EQ_STR("/", rq.path);
-    EXPECT_EQ_INT(0, parse("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
-                           &rq));
+    EXPECT_EQ_INT(0, parse("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n", &rq));
     EXPECT_EQ_STR("POST", rq.method);
     EXPECT_EQ_INT(0, parse("GET / HTTP/1.1\r\nHost: a\r\nX-Tab:\tv\r\n\r\n", &rq));
 
@@ -312,7 +318,7 @@ DEF_TEST(http_parser)
     EXPECT_EQ_INT(400, parse("G(T /metrics HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
     EXPECT_EQ_INT(400, parse("GET metrics HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
     EXPECT_EQ_INT(400, parse("GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET /metrics HTTP/1.1\r\n\r\n", &rq));          /* no Host */
+    EXPECT_EQ_INT(400, parse("GET /metrics HTTP/1.1\r\n\r\n", &rq)); /* no Host */
     EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &rq));
     EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost : a\r\n\r\n", &rq));
     EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", &rq));
