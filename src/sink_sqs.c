@@ -6,7 +6,9 @@
  *   begin   the ledger table is described once per sink and created when missing
  *           (partition key id (S), on-demand, as the DynamoDB sink does; the two
  *           sinks may share it). GetItem(ledger, "s3://BUCKET/KEY#ETAG"), strongly
- *           consistent: present -> already loaded, nothing is sent.
+ *           consistent: present -> already loaded, nothing is sent. Otherwise the
+ *           object is claimed (sqs_ledger.h): a worker handling a duplicate event
+ *           for the same object at the same moment waits for the first to finish.
  *   write   each row is encoded into its message and appended to a spool file (an
  *           unlinked temporary file in $TMPDIR): nothing is sent while the object is
  *           still being read, so an object that fails (a bad row under
@@ -24,10 +26,11 @@
  *   - a redelivered S3 event, or any event for an object version whose ledger item
  *     exists, sends nothing;
  *   - a load that fails before commit sends nothing;
+ *   - two events for the same version handled at the same moment send once (the
+ *     claim), unless the first load runs longer than the claim's lease;
  *   - a load that fails while sending (SQS unreachable after the retries, a crash)
  *     has sent a prefix of the rows; the event is retried and the whole object is
- *     sent again, and two events for the same version processed at the same moment
- *     by two workers may both send before either writes the ledger item.
+ *     sent again.
  * In those last cases a row is sent more than once, always with the same
  * ingestd_row_id attribute (bucket, key, etag, line): consumers dedupe on it. On a
  * FIFO queue (URL ending in .fifo) it is the MessageDeduplicationId, so SQS itself
@@ -47,17 +50,15 @@
 
 #include "aws_endpoint.h"
 #include "creds.h"
-#include "ddb_http.h"
 #include "ddb_proto.h"
 #include "http.h"
 #include "log.h"
 #include "secret_source.h"
 #include "sink.h"
+#include "sqs_ledger.h"
 #include "sqs_msg.h"
 
-#define SQS_CALL_ATTEMPTS  5 /* ledger calls */
 #define SQS_ENTRY_ATTEMPTS 8 /* sends of one entry the answer lists as Failed */
-#define SQS_LEDGER_WAIT_MS 60000
 #define SQS_REJECTS_STORED 100
 #define SQS_REJECT_RAW_MAX 1024
 
@@ -78,8 +79,7 @@ struct sink {
     char *name, *queue_url, *ledger, *endpoint;
     bool fifo;
     const struct config *cfg; /* the snapshot this sink was opened for */
-    struct ddb_http *ddb;
-    bool ledger_ready;
+    struct sqs_ledger *ledger_db;
 
     /* The load in progress. */
     bool in_load;
@@ -106,135 +106,10 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-/* ---- AWS errors ---- */
-
-static enum ierr_class class_of(const struct aws_error *ae)
-{
-    if (ae->retryable || ae->kind == AWS_ERR_NETWORK || ae->kind == AWS_ERR_CREDENTIALS ||
-        strstr(ae->code, "ExpiredToken"))
-        return IERR_TRANSIENT;
-    if (strstr(ae->code, "AccessDenied") || strstr(ae->code, "NonExistentQueue") ||
-        !strcmp(ae->code, "QueueDoesNotExist") ||
-        !strcmp(ae->code, "UnrecognizedClientException") ||
-        !strcmp(ae->code, "InvalidSignatureException") || !strcmp(ae->code, "InvalidAddress"))
-        return IERR_CONFIG;
-    return IERR_PERMANENT;
-}
-
-static void set_aws_error(struct ierr *e, const struct aws_error *ae, const char *what)
-{
-    char eb[800];
-    ierr_set(e, class_of(ae), "%s: %s", what, aws_error_str(ae, eb, sizeof eb));
-}
-
-/* ---- the ledger (DynamoDB) ---- */
-
-static struct ddb_call *ddb_call(struct sink *s, const char *op, struct buf *body)
-{
-    return ddb_http_call(s->ddb, op, body, SQS_CALL_ATTEMPTS);
-}
-
-/* DescribeTable of the ledger: 0 usable, 1 missing, 2 not ACTIVE yet, -1 error. */
-static int ledger_describe(struct sink *s, struct ierr *e)
-{
-    struct ddb_key_schema ks;
-    char status[32];
-    const char *why;
-    struct buf body;
-    int rc = -1;
-
-    buf_init(&body);
-    ddb_body_table(&body, s->ledger);
-    struct ddb_call *c = ddb_call(s, "DescribeTable", &body);
-    if (c->err.kind != AWS_OK) {
-        if (!strcmp(c->err.code, "ResourceNotFoundException"))
-            rc = 1;
-        else
-            set_aws_error(e, &c->err, "ledger DescribeTable");
-    } else if (ddb_parse_describe(c->resp.data, c->resp.len, &ks, status, &why) < 0) {
-        ierr_set(e, IERR_TRANSIENT, "ledger DescribeTable: %s", why);
-    } else {
-        bool good = ks.n == 1 && !strcmp(ks.name[0], "id") && ks.type[0] == DDB_KEY_S;
-        ddb_key_schema_free(&ks);
-        if (!good)
-            ierr_set(e, IERR_CONFIG,
-                     "ledger table %s: its key must be a partition key named id of type S",
-                     s->ledger);
-        else
-            rc = !strcmp(status, "ACTIVE") || !strcmp(status, "UPDATING") ? 0 : 2;
-    }
-    ddb_call_free(c);
-    return rc;
-}
-
-static int ensure_ledger(struct sink *s, struct ierr *e)
-{
-    uint64_t deadline = now_monotonic_ms() + SQS_LEDGER_WAIT_MS;
-    bool created = false;
-
-    for (;;) {
-        int rc = ledger_describe(s, e);
-        if (rc < 0)
-            return -1;
-        if (rc == 0) {
-            s->ledger_ready = true;
-            return 0;
-        }
-        if (rc == 1 && !created) {
-            struct buf body;
-            buf_init(&body);
-            ddb_body_create_ledger(&body, s->ledger);
-            struct ddb_call *c = ddb_call(s, "CreateTable", &body);
-            bool ok = c->err.kind == AWS_OK || !strcmp(c->err.code, "ResourceInUseException");
-            if (!ok)
-                set_aws_error(e, &c->err, "creating the ledger table");
-            else
-                log_notice("sink %s: created the ledger table %s (partition key id, string)",
-                           s->name, s->ledger);
-            ddb_call_free(c);
-            if (!ok)
-                return -1;
-            created = true;
-            continue;
-        }
-        if (now_monotonic_ms() > deadline) {
-            ierr_set(e, IERR_TRANSIENT, "ledger table %s is not ACTIVE after %d s", s->ledger,
-                     SQS_LEDGER_WAIT_MS / 1000);
-            return -1;
-        }
-        struct timespec ts = {0, 500 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
-static int ledger_lookup(struct sink *s, bool *found, struct ierr *e)
-{
-    struct buf body;
-    const char *why;
-    int rc = -1;
-
-    buf_init(&body);
-    ddb_body_ledger_get(&body, s->ledger, s->ledger_id);
-    struct ddb_call *c = ddb_call(s, "GetItem", &body);
-    if (c->err.kind != AWS_OK) {
-        set_aws_error(e, &c->err, "ledger GetItem");
-        if (!strcmp(c->err.code, "ResourceNotFoundException"))
-            s->ledger_ready = false;
-    } else if (ddb_parse_get(c->resp.data, c->resp.len, found, &why) < 0) {
-        ierr_set(e, IERR_TRANSIENT, "ledger GetItem: %s", why);
-    } else {
-        rc = 0;
-    }
-    ddb_call_free(c);
-    return rc;
-}
-
-/* PutItem of the ledger item: 0 written, 1 another instance wrote it first, -1 error. */
+/* The ledger item: 0 written, 1 another instance wrote it first, -1 error. */
 static int ledger_put(struct sink *s, const struct load_stats *st, struct ierr *e)
 {
     struct ddb_ledger_rec rec;
-    struct buf body;
-    int rc = -1;
 
     memset(&rec, 0, sizeof rec);
     rec.id = s->ledger_id;
@@ -251,23 +126,14 @@ static int ledger_put(struct sink *s, const struct load_stats *st, struct ierr *
     rec.loaded_at_ms = now_realtime_ms();
     rec.rejects = s->rejects.data ? s->rejects.data : "";
     rec.rejects_dropped = s->not_stored;
-    buf_init(&body);
-    ddb_body_ledger_put(&body, s->ledger, &rec);
-    struct ddb_call *c = ddb_call(s, "PutItem", &body);
-    if (c->err.kind == AWS_OK)
-        rc = 0;
-    else if (!strcmp(c->err.code, "ConditionalCheckFailedException"))
-        rc = 1;
-    else
-        set_aws_error(e, &c->err, "ledger PutItem");
-    ddb_call_free(c);
-    return rc;
+    return sqs_ledger_put(s->ledger_db, &rec, e);
 }
 
 /* ---- load state ---- */
 
 static void load_clear(struct sink *s)
 {
+    sqs_ledger_release(s->ledger_db);
     if (s->spool)
         fclose(s->spool);
     s->spool = NULL;
@@ -293,7 +159,7 @@ static void load_clear(struct sink *s)
     s->route = NULL;
     s->creds = NULL;
     s->in_load = false;
-    ddb_http_set_creds(s->ddb, NULL);
+    sqs_ledger_set_creds(s->ledger_db, NULL);
 }
 
 /* An unlinked temporary file in $TMPDIR (or /tmp). */
@@ -322,25 +188,26 @@ static FILE *spool_open(struct ierr *e)
 static int sqs_open(const struct sink_conf *sc, const struct config *cfg, struct sink **out,
                     struct ierr *e)
 {
-    struct ddb_http *h;
+    struct sqs_ledger *l;
     struct sink *s;
+    const char *table = !str_empty(sc->ledger_table) ? sc->ledger_table : "ingestd_ledger";
 
     *out = NULL;
     if (str_empty(sc->queue_url)) {
         ierr_set(e, IERR_CONFIG, "sink %s: queue_url is required", sc->name);
         return -1;
     }
-    h = ddb_http_new(cfg, e);
-    if (!h)
+    l = sqs_ledger_new(cfg, sc->name ? sc->name : "sqs", table, e);
+    if (!l)
         return -1;
     s = xcalloc(1, sizeof *s);
     s->name = xstrdup(sc->name ? sc->name : "sqs");
     s->queue_url = xstrdup(sc->queue_url);
-    s->ledger = xstrdup(!str_empty(sc->ledger_table) ? sc->ledger_table : "ingestd_ledger");
+    s->ledger = xstrdup(table);
     s->endpoint = aws_endpoint_url(cfg, "sqs");
     s->fifo = sqs_queue_is_fifo(sc->queue_url);
     s->cfg = cfg;
-    s->ddb = h;
+    s->ledger_db = l;
     log_debug("sink %s: SQS queue %s%s via %s, ledger table %s", s->name, s->queue_url,
               s->fifo ? " (FIFO)" : "", s->endpoint, s->ledger);
     *out = s;
@@ -366,14 +233,14 @@ static int sqs_begin(struct sink *s, const struct load_object *o, const struct l
         return -1;
     }
     s->creds = o->creds;
-    ddb_http_set_creds(s->ddb, o->creds);
+    sqs_ledger_set_creds(s->ledger_db, o->creds);
     buf_init(&id);
     ddb_ledger_id(&id, o->bucket, o->key, o->etag);
     s->ledger_id = buf_steal(&id);
     s->in_load = true;
-    if (!s->ledger_ready && ensure_ledger(s, e) < 0)
+    if (sqs_ledger_lookup(s->ledger_db, s->ledger_id, &found, e) < 0)
         goto fail;
-    if (ledger_lookup(s, &found, e) < 0)
+    if (!found && sqs_ledger_claim(s->ledger_db, s->ledger_id, &found, e) < 0)
         goto fail;
     if (found) {
         log_info("s3://%s/%s (etag %s) is already in %s: no message sent", o->bucket, o->key,
@@ -519,7 +386,7 @@ static int send_once(struct sink *s, struct ierr *e)
     req.creds = s->creds; /* NULL: fails as AWS_ERR_CREDENTIALS, a transient error */
     req.label = "sqs SendMessageBatch";
     if (http_perform_blocking(s->cfg, &req, &resp) < 0) {
-        set_aws_error(e, &resp.err, "SQS SendMessageBatch");
+        sqs_set_aws_error(e, &resp.err, "SQS SendMessageBatch");
         goto out;
     }
     if (sqs_batch_parse(resp.body.data, resp.body.len, failed, SQS_BATCH_MAX_ENTRIES, &nfailed,
@@ -634,7 +501,7 @@ static int sqs_commit(struct sink *s, const struct load_stats *st, bool *already
     }
     if (send_spool(s, e) < 0)
         goto out;
-    switch (ledger_put(s, st, e)) {
+    switch (ledger_put(s, st, e)) { /* the claim is released by load_clear() */
     case 0:
         log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s as messages "
                  "to %s",
@@ -667,7 +534,7 @@ static void sqs_close(struct sink *s)
     if (!s)
         return;
     load_clear(s);
-    ddb_http_free(s->ddb);
+    sqs_ledger_free(s->ledger_db);
     for (size_t i = 0; i < SQS_BATCH_MAX_ENTRIES; i++)
         buf_free(&s->batch[i].text);
     buf_free(&s->body);
@@ -708,13 +575,13 @@ static int sqs_check(const struct sink_conf *sc, const struct config *cfg, struc
     req.creds = cr ? &cr->aws : NULL;
     req.label = "sqs GetQueueAttributes";
     if (http_perform_blocking(cfg, &req, &resp) < 0) {
-        set_aws_error(e, &resp.err, "SQS GetQueueAttributes");
+        sqs_set_aws_error(e, &resp.err, "SQS GetQueueAttributes");
         http_response_free(&resp);
         goto out;
     }
     http_response_free(&resp);
-    ddb_http_set_creds(s->ddb, cr ? &cr->aws : NULL);
-    rc = ledger_describe(s, e);
+    sqs_ledger_set_creds(s->ledger_db, cr ? &cr->aws : NULL);
+    rc = sqs_ledger_describe(s->ledger_db, e);
     if (rc >= 0) {
         ierr_set(e, IERR_NONE, "SQS queue %s%s; ledger table %s %s", s->queue_url,
                  s->fifo ? " (FIFO)" : "", s->ledger,

@@ -173,6 +173,21 @@ def main():
             assert "already in" in err, err[-2000:]
             assert st.queue_count(q) == 0
 
+        def simultaneous_duplicate_events_send_once():
+            # S3 may notify twice; with two workers both events run at the same moment.
+            rows = "".join(f"{i},n{i}\n" for i in range(300))
+            etag = st.put_object("inbox", "customers/twice.csv", "customer_id,customer_name\n" + rows)
+            st.purge(q)
+            st.send(q, event("inbox", "customers/twice.csv", etag))
+            st.send(q, event("inbox", "customers/twice.csv", etag))
+            err = drain(st, conf)
+            got = sorted(b["customer_id"] for b, _ in receive(st, out))
+            assert got == list(range(300)), f"{len(got)} messages for 300 rows"
+            assert "already in" in err, err[-2000:]
+            claims = st.client("dynamodb").scan(TableName="ingestd_ledger")["Items"]
+            assert not [i for i in claims if i["id"]["S"].startswith("claim#")], claims
+            assert st.queue_count(q) == 0
+
         def lost_ledger_resends_same_row_ids_fifo_dedupes():
             etag = st.put_object("inbox", "fifo/f.csv", "id,name\n1,a\n2,b\n3,c\n")
             drain(st, conf)
@@ -186,7 +201,8 @@ def main():
             st.send(q, event("inbox", "fifo/f.csv", etag))
             drain(st, conf)
             got = receive(st, fifo)
-            assert [b["id"] for b, _ in got] == [1, 2, 3], f"FIFO: each row once, in order: {got}"
+            ids = [b["id"] for b, _ in got]
+            assert ids == [1, 2, 3], f"FIFO: each row once, in order: {ids}"
             assert ledger_item(st, "inbox", "fifo/f.csv", etag) is None  # other ledger table
             # The same on a standard queue: the rows come again, with the same row ids.
             etag = st.put_object("inbox", "customers/c2.csv", "customer_id,customer_name\n5,a\n")
@@ -197,7 +213,7 @@ def main():
             st.send(q, event("inbox", "customers/c2.csv", etag))
             drain(st, conf)
             two = receive(st, out)
-            assert len(one) == 1 and len(two) == 1, (one, two)
+            assert len(one) == 1 and len(two) == 1, (len(one), len(two))
             assert one[0][1]["ingestd_row_id"] == two[0][1]["ingestd_row_id"], (one, two)
 
         def oversized_row_is_a_row_error():
@@ -244,6 +260,8 @@ def main():
         c.check("types N, BOOL, JSON; NULL left out", typed_fields)
         c.check("null_as = NULL; JSON Lines input", null_as_null_and_jsonl_input)
         c.check("redelivered event: nothing sent again", redelivery_sends_nothing)
+        c.check("two events for one object at the same moment: sent once",
+                simultaneous_duplicate_events_send_once)
         c.check("lost ledger item: same row ids resent; the FIFO queue drops them",
                 lost_ledger_resends_same_row_ids_fifo_dedupes)
         c.check("SendMessageBatch: 503 answers retried; 10 messages and 256 KiB a request",
