@@ -42,7 +42,11 @@
 
 #define MY_REJECTS_FLUSH ((size_t)1 << 20)
 #define MY_CONNECT_TIMEOUT 10u
-#define MY_IO_TIMEOUT 600u       /* per read/write: a merge of a large stage can be slow */
+/* libmariadb's per-call socket timeouts. A server that takes no bytes for a minute is
+ * gone (and the worker's write() waits on the pipe behind it); one that answers nothing
+ * for 15 minutes may still be merging a very large stage. */
+#define MY_WRITE_TIMEOUT 60u
+#define MY_READ_TIMEOUT 900u
 #define MY_KEY_LOCK_WAIT 60
 #define MY_DELETE_CHUNK 1000
 
@@ -184,7 +188,8 @@ static int apply_tls(MYSQL *m, const struct my_conn_params *p, const char *name,
 
 static MYSQL *connect_db(const struct my_conn_params *p, const char *name, struct ierr *e)
 {
-    unsigned connect_timeout = MY_CONNECT_TIMEOUT, io_timeout = MY_IO_TIMEOUT, on = 1;
+    unsigned connect_timeout = MY_CONNECT_TIMEOUT, read_timeout = MY_READ_TIMEOUT;
+    unsigned write_timeout = MY_WRITE_TIMEOUT, on = 1;
 
     pthread_once(&lib_once, lib_init);
     MYSQL *m = mysql_init(NULL);
@@ -193,8 +198,8 @@ static MYSQL *connect_db(const struct my_conn_params *p, const char *name, struc
         return NULL;
     }
     mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &write_timeout);
     mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &on);
     mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_optionsv(m, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "ingestd");
@@ -625,7 +630,9 @@ static int my_reject(struct sink *s, const struct sink_reject *rj, struct ierr *
 
 /* ---- commit ---- */
 
-/* Warnings of the last statement other than notes fail it (the merge runs strict). */
+/* Warnings of the last statement other than notes fail it (the merge runs strict).
+ * 1287 is MySQL 8's deprecation of VALUES() in ON DUPLICATE KEY UPDATE, which MariaDB
+ * has no alternative to. */
 static int no_warnings(struct sink *s, const char *what, struct ierr *e)
 {
     if (!s->conn || mysql_warning_count(s->conn) == 0)
@@ -636,7 +643,7 @@ static int no_warnings(struct sink *s, const char *what, struct ierr *e)
     MYSQL_ROW row;
     int rc = 0;
     while (rc == 0 && (row = mysql_fetch_row(r))) {
-        if (row[0] && !strcmp(row[0], "Note"))
+        if ((row[0] && !strcmp(row[0], "Note")) || (row[1] && !strcmp(row[1], "1287")))
             continue;
         ierr_set(e, IERR_PERMANENT, "%s into %s: %s (MySQL %s %s)", what, s->qtable,
                  row[2] ? row[2] : "", row[0] ? row[0] : "", row[1] ? row[1] : "");

@@ -312,6 +312,55 @@ def main():
                                                          "loaded"], out
             assert one(st, "SELECT count(*) FROM race_items") == "100"
 
+        def worker_abort_mid_stream_rolls_back_and_the_connection_goes_on():
+            # 200k good rows (the pipe is full and LOAD DATA runs), then a quote that never
+            # closes: the parser fails, the running LOAD DATA is cancelled, nothing commits,
+            # and the same daemon loads the next object on its kept connection.
+            body = "id,payload\n" + "".join(f"{i},p{i}\n" for i in range(5_000_000, 5_200_000))
+            st.put_object("inbox", "rows/broken.csv", body + '5200000,"never closed\n')
+            drain(st, conf)
+            rep = [r for r in dlq_reports(st, dlq) if r and r["key"] == "rows/broken.csv"]
+            assert len(rep) == 1 and rep[0]["line"] == 200_002, rep
+            assert one(st, "SELECT count(*) FROM items WHERE id >= 5000000") == "0"
+            st.put_object("inbox", "rows/after.csv", "id,payload\n6000000,ok\n")
+            err = drain(st, conf)
+            assert one(st, "SELECT count(*) FROM items WHERE id >= 5000000") == "1"
+            assert "reconnected" not in err, err[-2000:]
+
+        def many_rejects_flushed_mid_load():
+            # > 1 MB of rejects ends the running LOAD DATA, inserts them and starts another:
+            # later server warnings must still map to the right lines and ordinals.
+            path = st.path("rejects.csv")
+            lines = ["id,name,score"]
+            for i in range(20000):
+                if i % 5 == 4:
+                    lines.append(f"{i},{'r' * 400}")          # ragged: a stream reject
+                elif i == 19_998:
+                    lines.append(f"{i},late,notanumber")      # a server warning, late
+                else:
+                    lines.append(f"{i},n{i},{i % 100}")
+            with open(path, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            st.mysql("CREATE TABLE many_rej (id INT PRIMARY KEY, name VARCHAR(20), "
+                     "score DECIMAL(6,2))")
+            argv = [MYLOAD, "--host", st.mysql_host, "--port", str(st.mysql_port), "--user",
+                    st.mysql_user, "--password", st.mysql_password, "--database",
+                    st.mysql_database, "--table", "many_rej", "--file", path, "--etag", "mr",
+                    "--object-key", "many-rejects.csv", "--on-error", "skip_row",
+                    "--max-errors", "5000"]
+            p = subprocess.run(argv, capture_output=True, timeout=120)
+            out = json.loads(p.stdout.decode().splitlines()[-1])
+            assert p.returncode == 0, (out, p.stderr.decode()[-2000:])
+            assert one(st, "SELECT count(*) FROM many_rej") == str(20000 - 4000 - 1)
+            assert one(st, "SELECT count(*) FROM ingestd_rejects WHERE `key` = "
+                           "'many-rejects.csv'") == "4001"
+            late = st.mysql("SELECT line, column_name FROM ingestd_rejects WHERE `key` = "
+                            "'many-rejects.csv' AND reason LIKE '%notanumber%'")
+            assert late == [("20000", "score")], late
+            assert one(st, "SELECT count(*) FROM many_rej WHERE id = 19998") == "0"
+            assert one(st, "SELECT `rows` FROM ingestd_ledger WHERE `key` = 'many-rejects.csv'") \
+                == str(20000 - 4000 - 1)
+
         def check_and_ssl_mode():
             base = [MYLOAD, "--host", st.mysql_host, "--port", str(st.mysql_port), "--user",
                     st.mysql_user, "--password", st.mysql_password, "--database",
@@ -350,6 +399,10 @@ def main():
                 prior_art_transactions_append)
         c.check("three loaders race on one object: exactly one loads",
                 race_of_three_loaders_loads_once)
+        c.check("worker aborts mid-stream: LOAD DATA cancelled, nothing kept, next load fine",
+                worker_abort_mid_stream_rolls_back_and_the_connection_goes_on)
+        c.check("skip_row: over 1 MB of rejects flushed mid-load, later warnings still placed",
+                many_rejects_flushed_mid_load)
         c.check("check(): version, ssl_mode disabled/required, bad password is config",
                 check_and_ssl_mode)
         c.check("MariaDB killed during a load: transient, retried, loaded once",
