@@ -154,23 +154,16 @@ void log_format_line(struct buf *out, int64_t realtime_ms, int level,
         buf_putc(out, ']');
 }
 
-#ifdef WITH_SYSTEMD
-/* One journal record: MESSAGE, PRIORITY, CODE_*, SYSLOG_IDENTIFIER, context and extra fields. */
-static void journal_write(int level, const char *file, int line, const char *func,
-                          const struct log_field *fields, size_t nfields, const char *msg)
+size_t log_journal_record(char **out, size_t max, int level, const char *file, int line,
+                          const char *func, const struct log_field *fields, size_t nfields,
+                          const char *msg)
 {
-    struct iovec iov[8 + 2 * LOG_CONTEXT_MAX + 16];
-    char *owned[ARRAY_SIZE(iov)];
     size_t n = 0;
 
 #define ADD(...)                                                                                  \
     do {                                                                                          \
-        if (n < ARRAY_SIZE(iov)) {                                                                \
-            owned[n] = xasprintf(__VA_ARGS__);                                                    \
-            iov[n].iov_base = owned[n];                                                           \
-            iov[n].iov_len = strlen(owned[n]);                                                    \
-            n++;                                                                                  \
-        }                                                                                         \
+        if (n < max)                                                                              \
+            out[n++] = xasprintf(__VA_ARGS__);                                                    \
     } while (0)
     ADD("MESSAGE=%s", msg);
     ADD("PRIORITY=%d", level);
@@ -185,6 +178,22 @@ static void journal_write(int level, const char *file, int line, const char *fun
         if (fields[i].value)
             ADD("%s=%s", fields[i].name, fields[i].value);
 #undef ADD
+    return n;
+}
+
+#ifdef WITH_SYSTEMD
+static void journal_write(int level, const char *file, int line, const char *func,
+                          const struct log_field *fields, size_t nfields, const char *msg)
+{
+    char *owned[LOG_JOURNAL_MAX];
+    struct iovec iov[LOG_JOURNAL_MAX];
+    size_t n = log_journal_record(owned, ARRAY_SIZE(owned), level, file, line, func, fields,
+                                  nfields, msg);
+
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = owned[i];
+        iov[i].iov_len = strlen(owned[i]);
+    }
     sd_journal_sendv(iov, (int)n);
     for (size_t i = 0; i < n; i++)
         free(owned[i]);

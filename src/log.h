@@ -50,6 +50,17 @@ void log_write(int level, const char *file, int line, const char *func,
 /* With extra fields for this record only: log_fields(LOG_INFO, f, ARRAY_SIZE(f), "fmt", ...) */
 #define log_fields(level, f, n, ...) log_write(level, __FILE__, __LINE__, __func__, f, n, __VA_ARGS__)
 
+/*
+ * The journald record of a message, as journal fields "NAME=value" (MESSAGE, PRIORITY,
+ * CODE_FILE, CODE_LINE, CODE_FUNC, SYSLOG_IDENTIFIER, then the calling thread's
+ * context and `fields`; NULL values are left out) into out[0..max). Returns the count;
+ * the caller frees each string. This is what is sent to journald; exposed for tests.
+ */
+#define LOG_JOURNAL_MAX (8 + 2 * LOG_CONTEXT_MAX + 16)
+size_t log_journal_record(char **out, size_t max, int level, const char *file, int line,
+                          const char *func, const struct log_field *fields, size_t nfields,
+                          const char *msg);
+
 /* Format one stderr line (no trailing newline) into out; exposed for tests. */
 void log_format_line(struct buf *out, int64_t realtime_ms, int level,
                      const struct log_field *ctx, size_t nctx,

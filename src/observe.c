@@ -259,6 +259,28 @@ void observe_job(const struct job *j)
     }
 }
 
+void observe_job_fields(const struct job *j, struct observe_job_fields *jf)
+{
+    const struct log_field f[] = {
+        {"S3_BUCKET", j->bucket},
+        {"S3_KEY", j->key},
+        {"ROUTE", j->route->name},
+        {"SINK", j->route->sink->name},
+        {"ROWS", jf->rows},
+        {"BYTES", jf->bytes},
+        {"DURATION_MS", jf->ms},
+        {"SQS_MESSAGE_ID", j->message_id},
+        {"ERROR_CLASS", j->result == JOB_FAILED ? ierr_class_name(j->err.cls) : NULL},
+    };
+
+    _Static_assert(ARRAY_SIZE(f) == ARRAY_SIZE(jf->f), "observe_job_fields: size");
+    snprintf(jf->rows, sizeof jf->rows, "%llu", (unsigned long long)j->stats.rows);
+    snprintf(jf->bytes, sizeof jf->bytes, "%llu", (unsigned long long)j->stats.bytes);
+    snprintf(jf->ms, sizeof jf->ms, "%llu", (unsigned long long)j->duration_ms);
+    memcpy(jf->f, f, sizeof f);
+    jf->n = ARRAY_SIZE(f);
+}
+
 void observe_message_failed(const char *route, const struct ierr *e)
 {
     metric_add(O.failed, ML(route ? route : "", ierr_class_name(e->cls)), 1);

@@ -1,6 +1,7 @@
 /*
  * observe.h: ingestd's metrics, its health, and the HTTP listener that serves both.
  *
+ * It also builds the journal fields of a load's log record (observe_job_fields()).
  * The daemon calls one observe_*() function per event where the event happens;
  * this module turns it into Prometheus series (metrics.h) and keeps what /healthz
  * needs. Counters the daemon already keeps in struct app_stats (received, deleted,
@@ -18,6 +19,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "log.h"
 
 struct app;
 struct aws_error;
@@ -57,6 +60,16 @@ void observe_sqs(const char *operation, const struct aws_error *err,
 void observe_s3_error(const struct aws_error *err);
 /* A credential resolution finished (the creds_event_fn of creds.h). */
 void observe_creds(struct creds_provider *p, bool ok);
+
+/* The structured fields of the record logged for a job's result: S3_BUCKET, S3_KEY,
+ * ROUTE, SINK, ROWS, BYTES, DURATION_MS, SQS_MESSAGE_ID, and ERROR_CLASS when it failed
+ * (NULL otherwise, which leaves it out). Values point into j and into jf. */
+struct observe_job_fields {
+    struct log_field f[9];
+    size_t n;
+    char rows[24], bytes[24], ms[24];
+};
+void observe_job_fields(const struct job *j, struct observe_job_fields *jf);
 
 /* The one-word state for STATUS=: "starting", "polling", "stopping" or
  * "queue-unreachable"; a static string. */

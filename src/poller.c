@@ -351,52 +351,40 @@ static void dispatch(struct poller *p, struct sqs_message *sm)
 
 static void log_job_result(const struct job *j)
 {
-    char rows[24], bytes[24], ms[24];
-    const struct log_field f[] = {
-        {"S3_BUCKET", j->bucket},
-        {"S3_KEY", j->key},
-        {"ROUTE", j->route->name},
-        {"SINK", j->route->sink->name},
-        {"ROWS", rows},
-        {"BYTES", bytes},
-        {"DURATION_MS", ms},
-        {"SQS_MESSAGE_ID", j->message_id},
-        {"ERROR_CLASS", j->result == JOB_FAILED ? ierr_class_name(j->err.cls) : NULL},
-    };
+    struct observe_job_fields jf;
+    const struct log_field *f = jf.f;
 
-    snprintf(rows, sizeof rows, "%llu", (unsigned long long)j->stats.rows);
-    snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)j->stats.bytes);
-    snprintf(ms, sizeof ms, "%llu", (unsigned long long)j->duration_ms);
+    observe_job_fields(j, &jf);
     switch (j->result) {
     case JOB_LOADED:
-        log_fields(LOG_INFO, f, ARRAY_SIZE(f),
+        log_fields(LOG_INFO, f, jf.n,
                    "loaded s3://%s/%s into %s: %llu rows (%llu rejected), %llu bytes in %llu ms",
                    j->bucket, j->key, j->table ? j->table : "?",
                    (unsigned long long)j->stats.rows, (unsigned long long)j->stats.rejected,
                    (unsigned long long)j->stats.bytes, (unsigned long long)j->duration_ms);
         break;
     case JOB_DUPLICATE:
-        log_fields(LOG_INFO, f, ARRAY_SIZE(f), "s3://%s/%s (etag %s) already loaded: skipped",
+        log_fields(LOG_INFO, f, jf.n, "s3://%s/%s (etag %s) already loaded: skipped",
                    j->bucket, j->key, j->etag);
         break;
     case JOB_SUPERSEDED:
-        log_fields(LOG_NOTICE, f, ARRAY_SIZE(f),
+        log_fields(LOG_NOTICE, f, jf.n,
                    "s3://%s/%s changed since the event (etag %s): superseded by a newer event",
                    j->bucket, j->key, j->etag);
         break;
     case JOB_CANCELLED:
-        log_fields(LOG_WARNING, f, ARRAY_SIZE(f), "load of s3://%s/%s cancelled: rolled back",
+        log_fields(LOG_WARNING, f, jf.n, "load of s3://%s/%s cancelled: rolled back",
                    j->bucket, j->key);
         break;
     case JOB_FAILED:
         /* Parser reasons already start with "line N:"; others get the position appended. */
         if (j->err.line && !str_has_prefix(j->err.reason, "line "))
-            log_fields(LOG_ERR, f, ARRAY_SIZE(f), "%s failure loading s3://%s/%s: %s (line %llu%s%s)",
+            log_fields(LOG_ERR, f, jf.n, "%s failure loading s3://%s/%s: %s (line %llu%s%s)",
                        ierr_class_name(j->err.cls), j->bucket, j->key, j->err.reason,
                        (unsigned long long)j->err.line, j->err.column_name[0] ? ", column " : "",
                        j->err.column_name);
         else
-            log_fields(LOG_ERR, f, ARRAY_SIZE(f), "%s failure loading s3://%s/%s: %s",
+            log_fields(LOG_ERR, f, jf.n, "%s failure loading s3://%s/%s: %s",
                        ierr_class_name(j->err.cls), j->bucket, j->key, j->err.reason);
         break;
     }

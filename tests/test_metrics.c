@@ -1,15 +1,20 @@
 /*
  * test_metrics.c: the metric registry (declaration rules, counters, gauges,
  * histograms, threads), the text exposition format 0.0.4 (value formatting,
- * label escaping, bucket lines) and the HTTP request parser of the listener.
+ * label escaping, bucket lines), the HTTP request parser of the listener, and the
+ * journal record of a load as journald would receive it (fields looked up by exact
+ * NAME=value, as `journalctl S3_KEY=...` does).
  */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "job.h"
+#include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "observe.h"
 #include "tap.h"
 #include "util.h"
 
@@ -343,6 +348,111 @@ DEF_TEST(http_parser)
     EXPECT_EQ_STR("Not Found", metrics_http_reason(404));
 }
 
+/* The record's entries, each checked to be NAME=value with a name journald accepts. */
+static size_t journal_record(char **rec, const struct job *j, bool *names_ok)
+{
+    struct observe_job_fields jf;
+    size_t n;
+
+    observe_job_fields(j, &jf);
+    n = log_journal_record(rec, LOG_JOURNAL_MAX, LOG_INFO, "poller.c", 1, "log_job_result", jf.f,
+                           jf.n, "loaded s3://inbox/people/a b.csv");
+    *names_ok = true;
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(rec[i], '=');
+        *names_ok = *names_ok && eq && eq != rec[i] && rec[i][0] != '_' &&
+                    !(rec[i][0] >= '0' && rec[i][0] <= '9');
+        for (const char *p = rec[i]; eq && p < eq; p++)
+            *names_ok = *names_ok &&
+                        ((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_');
+    }
+    return n;
+}
+
+static bool has(char **rec, size_t n, const char *entry)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rec[i], entry) == 0)
+            return true;
+    return false;
+}
+
+static bool has_name(char **rec, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(rec[i], name, len) == 0 && rec[i][len] == '=')
+            return true;
+    return false;
+}
+
+static void free_record(char **rec, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rec[i]);
+}
+
+DEF_TEST(journal_fields_of_a_load)
+{
+    struct sink_conf sc;
+    struct route_conf rc;
+    struct job j;
+    const struct log_field ctx[] = {{"JOB_CONTEXT", "worker-1"}, {"UNSET", NULL}};
+    char *rec[LOG_JOURNAL_MAX];
+    bool names_ok;
+    size_t n;
+
+    memset(&sc, 0, sizeof sc);
+    memset(&rc, 0, sizeof rc);
+    memset(&j, 0, sizeof j);
+    sc.name = (char *)"pg";
+    rc.name = (char *)"people";
+    rc.sink = &sc;
+    j.route = &rc;
+    j.bucket = (char *)"inbox";
+    j.key = (char *)"people/a b.csv";
+    j.message_id = (char *)"0f1e-msg";
+    j.stats.rows = 2;
+    j.stats.bytes = 20;
+    j.duration_ms = 53;
+    j.result = JOB_LOADED;
+
+    n = journal_record(rec, &j, &names_ok);
+    EXPECT_TRUE(names_ok);
+    EXPECT_TRUE(has(rec, n, "MESSAGE=loaded s3://inbox/people/a b.csv"));
+    EXPECT_TRUE(has(rec, n, "PRIORITY=6"));
+    EXPECT_TRUE(has(rec, n, "SYSLOG_IDENTIFIER=ingestd"));
+    EXPECT_TRUE(has(rec, n, "S3_BUCKET=inbox"));
+    EXPECT_TRUE(has(rec, n, "S3_KEY=people/a b.csv"));
+    EXPECT_TRUE(has(rec, n, "ROUTE=people"));
+    EXPECT_TRUE(has(rec, n, "SINK=pg"));
+    EXPECT_TRUE(has(rec, n, "ROWS=2"));
+    EXPECT_TRUE(has(rec, n, "BYTES=20"));
+    EXPECT_TRUE(has(rec, n, "DURATION_MS=53"));
+    EXPECT_TRUE(has(rec, n, "SQS_MESSAGE_ID=0f1e-msg"));
+    EXPECT_TRUE(!has_name(rec, n, "ERROR_CLASS"));
+    free_record(rec, n);
+
+    /* A failure names its class; the thread's context is part of the record. */
+    j.result = JOB_FAILED;
+    j.err.cls = IERR_PERMANENT;
+    log_context_set(ctx, ARRAY_SIZE(ctx));
+    n = journal_record(rec, &j, &names_ok);
+    log_context_clear();
+    EXPECT_TRUE(names_ok);
+    EXPECT_TRUE(has(rec, n, "ERROR_CLASS=permanent"));
+    EXPECT_TRUE(has(rec, n, "JOB_CONTEXT=worker-1"));
+    EXPECT_TRUE(!has_name(rec, n, "UNSET"));
+    EXPECT_TRUE(has(rec, n, "S3_KEY=people/a b.csv"));
+    free_record(rec, n);
+
+    j.err.cls = IERR_TRANSIENT;
+    n = journal_record(rec, &j, &names_ok);
+    EXPECT_TRUE(has(rec, n, "ERROR_CLASS=transient"));
+    free_record(rec, n);
+}
+
 int main(void)
 {
     RUN_TEST(declaration_rules);
@@ -354,5 +464,6 @@ int main(void)
     RUN_TEST(series_cap);
     RUN_TEST(threads);
     RUN_TEST(http_parser);
+    RUN_TEST(journal_fields_of_a_load);
     return tap_done();
 }
