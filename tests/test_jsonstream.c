@@ -271,12 +271,14 @@ DEF_TEST(raw_nul_byte_is_invalid_json)
 
     expect_all(&rc, in, sizeof(in) - 1,
                "cols:a\nerror permanent line 2 col 0 [] {{\"a\":1\\x00}}: line 2, byte offset 14: "
-               "invalid JSON: NUL byte\n", 0);
+               "invalid JSON: NUL byte\n",
+               0);
     rc.on_error = ON_ERROR_SKIP_ROW;
     rc.max_errors = 1;
     expect_all(&rc, in, sizeof(in) - 1,
                "cols:a\n1:1\n3:3\nreject 2 c0: line 2, byte offset 14: invalid JSON: NUL byte "
-               "[{\"a\":1\\x00}]\n", 0);
+               "[{\"a\":1\\x00}]\n",
+               0);
 }
 
 DEF_TEST(record_size_limit)
