@@ -191,6 +191,51 @@ def main():
                     reports = st.receive_all(dlq, wait=0.5)
                     assert len(reports) == 1 and reports[0]["body"]["class"] == "permanent"
 
+                def s3_error_by_code():
+                    event = {"Records": [{
+                        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                        "eventTime": "2026-01-01T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+                        "s3": {"bucket": {"name": "inbox"},
+                               "object": {"key": "people/missing.csv", "size": 10,
+                                          "eTag": "0123456789abcdef0123456789abcdef",
+                                          "sequencer": "0A1B2C3D4E5F678901"}}}]}
+                    st.send(q, event)
+
+                    def settled():
+                        v, _ = parse_metrics(scrape()[1])
+                        return v if val(v, "ingestd_sqs_messages_deleted_total") == 5 else None
+
+                    v = wait_until("the fifth message deleted", settled, 60)
+                    assert val(v, "ingestd_s3_request_errors_total", code="NoSuchKey") == 1, \
+                        {k: x for k, x in v.items() if "s3_request" in k[0]}
+                    assert val(v, "ingestd_objects_failed_total", route="people",
+                               **{"class": "permanent"}) == 2
+                    assert val(v, "ingestd_dlq_reports_total") == 2
+                    # the lag of an event from the past is observed only for commits
+                    assert val(v, "ingestd_event_lag_seconds_count") == 1
+                    reports = st.receive_all(dlq, wait=0.5)
+                    assert [r["body"]["key"] for r in reports] == ["people/missing.csv"], reports
+
+                def sqs_error_by_code():
+                    bad = base.replace(f"queue_url = {q}", f"queue_url = {q}-gone")
+                    assert bad != base
+                    st.write_config(with_listen(bad, f"127.0.0.1:{state['port']}"))
+                    d.signal(signal.SIGHUP)
+                    try:
+                        def counted():
+                            v, _ = parse_metrics(scrape()[1])
+                            errs = {dict(k[1])["code"]: x for k, x in v.items()
+                                    if k[0] == "ingestd_sqs_request_errors_total"
+                                    and dict(k[1])["operation"] == "ReceiveMessage"}
+                            return errs or None
+                        errs = wait_until("a ReceiveMessage error", counted, 20)
+                        assert set(errs) <= {"AWS.SimpleQueueService.NonExistentQueue",
+                                             "QueueDoesNotExist"}, errs
+                    finally:
+                        st.write_config(with_listen(base, f"127.0.0.1:{state['port']}"))
+                        d.signal(signal.SIGHUP)
+                    wait_until("receiving again", lambda: _received_ok(d), 20)
+
                 def format_and_docs():
                     headers, text = scrape()
                     assert headers["content-type"] == \
@@ -318,6 +363,8 @@ def main():
                 c.check("/healthz is 200 once the queue answered", healthy_after_start)
                 c.check("exact counters after a good, a bad, an unrouted object and a test event",
                         loads_counted)
+                c.check("a missing object: S3 errors by code, failed permanent, DLQ",
+                        s3_error_by_code)
                 c.check("text format 0.0.4, every metric documented in ingestd(8)",
                         format_and_docs)
                 c.check("404, 405, HEAD, malformed, oversized, HTTP/2, bare LF", http_edges)
@@ -325,6 +372,8 @@ def main():
                 c.check("idle connections beyond the limit do not block the listener",
                         idle_connections_do_not_block)
                 c.check("SIGHUP moves the listener; a failed bind keeps it", rebind_on_sighup)
+                c.check("SQS errors by operation and code (a queue that does not exist)",
+                        sqs_error_by_code)
                 c.check(f"/healthz 503 within {WINDOW} s of a hung queue, 200 after",
                         health_follows_the_queue)
 
@@ -367,6 +416,11 @@ class Drainer(threading.Thread):
 def expect_status(ns, prefix, timeout):
     wait_until(f"a {prefix} notification",
                lambda: any(m.startswith(prefix) for m in list(ns.messages)), timeout, 0.2)
+
+
+def _received_ok(d):
+    return "receiving from" in d.log_text().rsplit("configuration reloaded", 1)[-1] or \
+        "recovered" in d.log_text().rsplit("configuration reloaded", 1)[-1]
 
 
 def _try_health(port):
