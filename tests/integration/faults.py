@@ -9,6 +9,7 @@ text is used only to count rate-limited messages, never as the proof of a load.
 
 import os
 import re
+import threading
 import time
 
 LONG = os.environ.get("INGESTD_LONG", "") not in ("", "0")
@@ -49,26 +50,45 @@ def sanitizer_report(text):
 class Pg:
     """Counting queries on a table with columns (id, payload) and on the ledger."""
 
+    name = "PostgreSQL"
+    quote = '"'
+
     def __init__(self, st, table):
         self.st = st
         self.table = table
 
+    def sql(self, text):
+        return self.st.psql(text)
+
+    def loading(self):
+        """True while a bulk load (COPY) runs."""
+        return self.st.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'ingest' "
+                            "AND state = 'active' AND query LIKE 'COPY%'",
+                            superuser=True) != [("0",)]
+
+    def restart(self):
+        """A crash-like stop (immediate: no checkpoint, recovery at start), then a start."""
+        self.st.pg_stop("immediate")
+        time.sleep(0.5)
+        self.st.pg_start()
+
     def create(self, key=False):
-        self.st.psql(f"DROP TABLE IF EXISTS {self.table}")
-        self.st.psql(f"CREATE TABLE {self.table} (id bigint{' PRIMARY KEY' if key else ''}, "
-                     "payload text)")
+        self.sql(f"DROP TABLE IF EXISTS {self.table}")
+        self.sql(f"CREATE TABLE {self.table} (id bigint{' PRIMARY KEY' if key else ''}, "
+                 "payload text)")
 
     def count(self):
-        return int(self.st.psql(f"SELECT count(*) FROM {self.table}")[0][0])
+        return int(self.sql(f"SELECT count(*) FROM {self.table}")[0][0])
 
     def distinct(self):
-        return int(self.st.psql(f"SELECT count(DISTINCT id) FROM {self.table}")[0][0])
+        return int(self.sql(f"SELECT count(DISTINCT id) FROM {self.table}")[0][0])
 
     def ledger(self, prefix):
         """Ledger rows per key under prefix: {key: count} (a correct run has 1 each)."""
         try:
-            rows = self.st.psql("SELECT key, count(*) FROM ingestd_ledger "
-                                f"WHERE key LIKE '{prefix}%' GROUP BY key")
+            k = f"{self.quote}key{self.quote}"    # a reserved word in MariaDB
+            rows = self.sql(f"SELECT {k}, count(*) FROM ingestd_ledger "
+                            f"WHERE {k} LIKE '{prefix}%' GROUP BY {k}")
         except Exception:  # noqa: BLE001 - no ledger yet: nothing was loaded
             return {}
         return {k: int(n) for k, n in rows}
@@ -77,6 +97,26 @@ class Pg:
         """Asserts every row is there once: count == distinct == expected."""
         n, d = self.count(), self.distinct()
         assert n == d == expected, f"{self.table}: {n} rows, {d} distinct, expected {expected}"
+
+
+class My(Pg):
+    """The same queries on MariaDB."""
+
+    name = "MariaDB"
+    quote = "`"
+
+    def sql(self, text):
+        return self.st.mysql(text)
+
+    def loading(self):
+        return self.st.mysql("SELECT count(*) FROM information_schema.processlist "
+                             "WHERE info LIKE 'LOAD DATA%'", root=True) != [("0",)]
+
+    def restart(self):
+        """SIGKILL (InnoDB recovers at start), then a start."""
+        self.st.mysql_stop(kill=True)
+        time.sleep(0.5)
+        self.st.mysql_start()
 
 
 def dlq_reports(st, dlq):
@@ -112,3 +152,63 @@ def stop_cleanly(d, timeout=60):
     report = sanitizer_report(d.log_text())
     assert report is None, f"sanitizer: {report}"
     assert rc == 0, f"exit status {rc}"
+
+
+def crash_restarts(st, d, db, q, dlq, prefix, files, rows, restarts):
+    """Crash-restarts db `restarts` times, each while a bulk load runs, as `files` objects of
+    `rows` rows under prefix are uploaded to bucket "inbox" (S3 events to queue q) and loaded
+    by the running daemon d. Asserts every row once, one ledger row per object, main queue
+    empty, no report on dlq, and that loads were really interrupted."""
+    db.create()
+    log_before = len(d.log_text())
+    expected = files * rows
+    st.client("s3")     # made here: clients are made in the main thread
+    # Upload from a thread: the loads start while the uploads go on, and the restarts stay in
+    # this thread (the servers' death signal follows the thread that starts them).
+    uploader = threading.Thread(target=lambda: [
+        st.put_object("inbox", f"{prefix}{f:03d}.csv", csv_rows(f * 100_000, rows))
+        for f in range(files)])
+    uploader.start()
+
+    def load_running():
+        """Waits for a bulk load in progress; False when nothing is left to load."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if db.loading():
+                return True
+            if not uploader.is_alive() and st.queue_count(q) == 0:
+                return False
+            time.sleep(0.02)
+        return False
+
+    done = 0
+    for _ in range(restarts):
+        # Crash while a bulk load runs: its transaction is open, nothing committed.
+        if not load_running():
+            break
+        db.restart()
+        done += 1
+    uploader.join()
+    try:
+        wait_until(lambda: st.queue_count(q) == 0 and db.count() >= expected, 240,
+                   f"{expected} rows and an empty queue")
+    except AssertionError as e:
+        div = "DIV" if db.quote == "`" else "/"
+        per_file = dict(db.sql(f"SELECT id {div} 100000, count(*) FROM {db.table} GROUP BY 1"))
+        missing = [f"{prefix}{f:03d}.csv" for f in range(files)
+                   if int(per_file.get(str(f), 0)) != rows]
+        raise AssertionError(f"{e}: queue {st.queue_count(q)}, {db.count()} rows; files not "
+                             f"loaded once: {missing}; ledger: {db.ledger(prefix)}") from None
+    time.sleep(1)
+    db.exactly_once(expected)
+    ledger = db.ledger(prefix)
+    assert len(ledger) == files and set(ledger.values()) == {1}, ledger
+    reports = dlq_reports(st, dlq)
+    assert reports == [], f"DLQ reports: {reports}"
+    log = d.log_text()[log_before:]
+    interrupted = len(re.findall(r"transient failure loading s3://inbox/" + prefix, log))
+    print(f"# {db.name}: {done} crash-restarts, {interrupted} loads failed as transient and "
+          f"were retried, {files} files, {expected} rows", flush=True)
+    assert done >= 1 and interrupted >= 1, "no load was interrupted"
+    assert "permanent failure" not in log, log[-3000:]
+    assert d.alive()
