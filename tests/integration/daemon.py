@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,12 +33,20 @@ def require_binary():
 
 
 class NotifySocket:
+    """A background thread reads every datagram at once, as systemd does: an unread
+    notify socket fills up and then blocks the daemon's sd_notify() calls."""
+
     def __init__(self, tmpdir):
         self.path = os.path.join(tmpdir, f"notify-{os.getpid()}-{time.monotonic_ns()}.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
         os.chmod(self.path, 0o777)
         self.messages = []
+        self.cond = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._reader, daemon=True)
+        self.thread.start()
 
     def env(self, watchdog_usec=None):
         e = {"NOTIFY_SOCKET": self.path}
@@ -45,39 +54,45 @@ class NotifySocket:
             e["WATCHDOG_USEC"] = str(watchdog_usec)
         return e
 
-    def _drain(self, timeout):
-        self.sock.settimeout(timeout)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return False
-        self.messages.extend(data.decode("utf-8", "replace").split("\n"))
-        return True
+    def _reader(self):
+        while not self.closed:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.cond:
+                self.messages.extend(data.decode("utf-8", "replace").split("\n"))
+                self.cond.notify_all()
 
     def expect(self, line, timeout=10.0, start=0):
         """Waits until a message line equal to (or starting with, for 'X=') `line` arrives
         at an index >= start; returns its index."""
         deadline = time.monotonic() + timeout
-        while True:
-            for i in range(start, len(self.messages)):
-                m = self.messages[i]
-                if m == line or (line.endswith("=") and m.startswith(line)):
-                    return i
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {line!r} from the daemon within {timeout}s; "
-                                     f"got {self.messages!r}")
-            self._drain(min(left, 0.5))
+        with self.cond:
+            while True:
+                for i in range(start, len(self.messages)):
+                    m = self.messages[i]
+                    if m == line or (line.endswith("=") and m.startswith(line)):
+                        return i
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {line!r} from the daemon within {timeout}s; "
+                                         f"got {self.messages!r}")
+                self.cond.wait(min(left, 0.5))
 
     def count(self, line):
-        while self._drain(0.05):
-            pass
-        return sum(1 for m in self.messages if m == line)
+        time.sleep(0.1)
+        with self.cond:
+            return sum(1 for m in self.messages if m == line)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        self.closed = True
+        self.thread.join(2)
         self.sock.close()
         try:
             os.unlink(self.path)
