@@ -398,11 +398,11 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
      * values are kept as written: the field would hold a NUL that no sink can store. */
     nul = memchr(text, '\0', len);
     if (nul) {
-        uint64_t l = s->rec_line;
+        uint64_t l = s->rec_line, o = s->rec_off + (uint64_t)(nul - text);
         for (const char *q = text; q < nul; q++)
             l += *q == '\n';
         row_problem(s, 0, "line %llu, byte offset %llu: invalid JSON: NUL byte",
-                    (unsigned long long)l, (unsigned long long)(s->rec_off + (size_t)(nul - text)));
+                    (unsigned long long)l, (unsigned long long)o);
         utf8_sample(s->row_sample, sizeof(s->row_sample), text, len);
         bad_row(s, text, len);
         return;

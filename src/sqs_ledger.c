@@ -228,7 +228,7 @@ static void claim_key(struct sqs_ledger *l, struct buf *b, const char *what)
 /* 0 claimed, 1 held by another worker, -1 error. */
 static int claim_put(struct sqs_ledger *l, struct ierr *e)
 {
-    int64_t now = now_realtime_ms();
+    int64_t now = now_realtime_ms(), expires = now + (int64_t)SQS_CLAIM_LEASE_MS;
     struct buf body;
     int rc = -1;
 
@@ -238,7 +238,7 @@ static int claim_put(struct sqs_ledger *l, struct ierr *e)
                ",\"claim_owner\":{\"S\":\"%s\"},\"expires_ms\":{\"N\":\"%lld\"}},"
                "\"ConditionExpression\":\"attribute_not_exists(id) OR expires_ms < :now\","
                "\"ExpressionAttributeValues\":{\":now\":{\"N\":\"%lld\"}}}",
-               l->owner, (long long)(now + SQS_CLAIM_LEASE_MS), (long long)now);
+               l->owner, (long long)expires, (long long)now);
     struct ddb_call *c = call(l, "PutItem", &body);
     if (c->err.kind == AWS_OK)
         rc = 0;
