@@ -503,7 +503,7 @@ DEF_TEST(random_inputs_chunk_invariant)
                                   "\"\\u00e9\""};
     unsigned seed = 12345;
 
-    for (int iter = 0; iter < 1500; iter++) {
+    for (int iter = 0; iter < 600; iter++) {
         struct route_conf rc = rc_json(iter % 2 ? FORMAT_JSON : FORMAT_JSONL);
         struct buf in;
         char *want;
