@@ -255,6 +255,18 @@ def main():
             assert got == list(range(5)), got
             assert sends == 3, f"5 messages of 100 KiB need 3 requests: {sends}"
 
+        def check_command_reports_queue_and_ledger():
+            rc, o, e = run(["check", "-c", conf], env=st.env(), timeout=60)
+            text = o + e
+            assert rc == 0, text[-2000:]
+            assert f"SQS queue {fifo} (FIFO); ledger table sqs_ledger" in text, text[-2000:]
+            bad = st.ingestd_config(ROUTES, name="bad.conf", queue_url=q, dlq_url=dlq,
+                                    sinks=sinks.replace("/rows\n", "/nosuchqueue\n"))
+            rc, o, e = run(["check", "-c", bad], env=st.env(), timeout=60)
+            text = o + e
+            assert rc != 0 and "sink rows" in text and "GetQueueAttributes" in text, text[-2000:]
+            assert "NonExistentQueue" in text or "QueueDoesNotExist" in text, text[-2000:]
+
         c.check("customers CSV: one typed message per row with ingestd_* attributes",
                 customers_one_message_per_row)
         c.check("types N, BOOL, JSON; NULL left out", typed_fields)
@@ -266,6 +278,8 @@ def main():
                 lost_ledger_resends_same_row_ids_fifo_dedupes)
         c.check("SendMessageBatch: 503 answers retried; 10 messages and 256 KiB a request",
                 server_errors_are_retried)
+        c.check("ingestd check: queue and ledger table; a missing queue fails",
+                check_command_reports_queue_and_ledger)
         c.check("a row over 256 KiB: DLQ under abort, rejected under skip_row",
                 oversized_row_is_a_row_error)
     return c.done()
