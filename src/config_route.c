@@ -202,11 +202,112 @@ int cfg_set_null(void *base, const struct cfg_key *k, const struct cfg_value *v,
     return 0;
 }
 
+#define REGEX_MAX_COPIES 100000 /* far above any real pattern; about 10 MB in regcomp */
+#define REGEX_MAX_NESTING 64
+
+/* Skips a bracket expression starting at p ('['); returns what follows it. */
+static const char *skip_bracket(const char *p)
+{
+    p++;
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++; /* a leading ']' is a member */
+    while (*p && *p != ']') {
+        if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+            const char *e = p + 2;
+            while (*e && !(e[0] == p[1] && e[1] == ']'))
+                e++;
+            p = *e ? e + 2 : e;
+        } else {
+            p++;
+        }
+    }
+    return *p ? p + 1 : p;
+}
+
+/*
+ * How many pattern nodes glibc's regcomp builds, roughly: it copies the operand of '+' once
+ * and of {m,n} n times (also when the operand is itself repeated or a group holding
+ * repetitions), so "a++++..." or "((a+)+)+..." grow exponentially with the pattern's length
+ * and a short typo in a config file could exhaust memory at load or reload. Saturates.
+ */
+static size_t regex_copies(const char *p)
+{
+    size_t stack[REGEX_MAX_NESTING], depth = 0, cur = 0, last = 0;
+
+    while (*p) {
+        size_t mult = 0;
+
+        if (*p == '(') {
+            if (depth == REGEX_MAX_NESTING)
+                return SIZE_MAX;
+            stack[depth++] = cur;
+            cur = last = 0;
+            p++;
+            continue;
+        }
+        if (*p == ')' && depth > 0) {
+            last = cur;
+            cur = stack[--depth];
+            cur = cur + last < cur ? SIZE_MAX : cur + last;
+            p++;
+            continue;
+        }
+        if (*p == '+') {
+            mult = 2;
+            p++;
+        } else if (*p == '{') {
+            /* {n}: n copies; {m,}: m and a starred one; {m,n}: n */
+            const char *e = strchr(p, '}');
+            const char *comma = memchr(p, ',', e ? (size_t)(e - p) : 0);
+            unsigned long lo = strtoul(p + 1, NULL, 10), n = lo;
+
+            if (comma && comma[1] == '}')
+                n = lo + 1;
+            else if (comma)
+                n = strtoul(comma + 1, NULL, 10) > lo ? strtoul(comma + 1, NULL, 10) : lo;
+            mult = n > REGEX_MAX_COPIES ? REGEX_MAX_COPIES + 1 : (size_t)n;
+            p = e ? e + 1 : p + strlen(p);
+        } else if (*p == '*' || *p == '?') {
+            p++;
+            continue;
+        } else if (*p == '|') {
+            last = 0;
+            p++;
+            continue;
+        } else {
+            p = *p == '[' ? skip_bracket(p) : p + (*p == '\\' && p[1] ? 2 : 1);
+            last = 1;
+            cur = cur == SIZE_MAX ? cur : cur + 1;
+            continue;
+        }
+        /* the operand appears mult times in all: add mult - 1 copies */
+        if (last > 0 && mult > 1) {
+            size_t add = last > REGEX_MAX_COPIES || mult - 1 > REGEX_MAX_COPIES
+                             ? SIZE_MAX
+                             : last * (mult - 1);
+            cur = add == SIZE_MAX || cur + add < cur ? SIZE_MAX : cur + add;
+            last = last > REGEX_MAX_COPIES || mult > REGEX_MAX_COPIES ? SIZE_MAX : last * mult;
+        }
+        if (cur > REGEX_MAX_COPIES)
+            return cur;
+    }
+    return cur;
+}
+
 static int compile(regex_t *re, const char *pattern, struct buf *why)
 {
-    int rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
+    int rc;
     char msg[256];
 
+    if (regex_copies(pattern) > REGEX_MAX_COPIES) {
+        buf_puts(why, "bad regular expression ");
+        cfg_quote_value(why, pattern);
+        buf_printf(why, ": its repetitions expand to more than %d elements", REGEX_MAX_COPIES);
+        return -1;
+    }
+    rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
     if (rc == 0)
         return 0;
     regerror(rc, re, msg, sizeof(msg));

@@ -649,6 +649,37 @@ DEF_TEST(regular_expressions)
                     "of \\{\\}");
 }
 
+/* Found by tests/fuzz/fuzz_config: glibc's regcomp copies the operand of '+' and of {m,n},
+ * so stacked or nested repetitions took memory exponential in the pattern's length (this
+ * 41-byte pattern needs terabytes). Such patterns are refused before regcomp sees them. */
+#define EXPLODE_PLUS "a++++++++++++++++++++++++++++++++++++++++"
+#define EXPLODE_NEST "((((((((((((((((((((x+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+"
+DEF_TEST(regular_expressions_that_would_explode)
+{
+    struct strlist e = {0};
+    struct config *c;
+
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nmatch_regex = " EXPLODE_PLUS "\n",
+                    "8: [route r] match_regex: bad regular expression \"" EXPLODE_PLUS
+                    "\": its repetitions expand to more than 100000 elements");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nvalidate.c = regex:" EXPLODE_NEST "\n",
+                    "8: [route r] validate.c: bad regular expression \"" EXPLODE_NEST
+                    "\": its repetitions expand to more than 100000 elements");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nmatch_regex = (x{1000}){1000}\n",
+                    "8: [route r] match_regex: bad regular expression \"(x{1000}){1000}\": its "
+                    "repetitions expand to more than 100000 elements");
+    /* real patterns, repetitions and brackets holding '(' '{' '+' included, still load */
+    c = load(SQS PG "[route r]\nsink = p\n"
+                    "match_regex = ^exports/[0-9]{4}/[a-z]{2,8}(/[^/]+)+\\.csv$\n"
+                    "validate.c = regex:^([(){}+*]|x{1,300})+$\n"
+                    "validate.d = regex:^(a|b)+c{2,}d{1000}$\n",
+             &e);
+    EXPECT_TRUE(c != NULL);
+    dump(&e);
+    config_unref(c);
+    strlist_free(&e);
+}
+
 /* One value of one key: accepted or rejected with this reason. */
 DEF_TEST(value_shapes)
 {
@@ -944,6 +975,7 @@ int main(void)
     RUN_TEST(duplicates);
     RUN_TEST(routes_name_defined_sinks);
     RUN_TEST(regular_expressions);
+    RUN_TEST(regular_expressions_that_would_explode);
     RUN_TEST(value_shapes);
     RUN_TEST(table_templates);
     RUN_TEST(rules_between_keys);
