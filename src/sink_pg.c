@@ -195,7 +195,8 @@ static int table_exists(struct sink *s, const char *table, bool *exists, struct 
 /*
  * The ledger and rejects tables. Only missing ones are created, so a role without
  * CREATE on the schema works with tables an administrator made. Two instances creating
- * one at the same moment: the loser gets 23505 or 42P07 and tries once more.
+ * one at the same moment: the loser gets 23505, 42P07 or 42710 (the table's row type
+ * "already exists") and tries once more.
  */
 static int ensure_tables(struct sink *s, struct ierr *e)
 {
@@ -207,7 +208,8 @@ static int ensure_tables(struct sink *s, struct ierr *e)
             return -1;
         if (exists || pg_run(s, ddl[i], "creating the ledger", e) == 0)
             continue;
-        if (strcmp(s->sqlstate, "23505") && strcmp(s->sqlstate, "42P07"))
+        if (strcmp(s->sqlstate, "23505") && strcmp(s->sqlstate, "42P07") &&
+            strcmp(s->sqlstate, "42710"))
             return -1;
         if (pg_run(s, ddl[i], "creating the ledger", e))
             return -1;

@@ -9,6 +9,8 @@ two workers each drain the queue together. Checks: every good row exactly once a
 row per good object; every bad object exactly one error report on the DLQ (class permanent,
 with its key) and nothing else there (no message redriven); main queue empty; every daemon
 loaded something; all three exit 0 on SIGTERM with no sanitizer report.
+Before that, a regression check: two daemons with four workers each start on a database
+without the ledger tables and eight queued objects (4 rounds): no failure, every row once.
 """
 
 import os
@@ -24,6 +26,7 @@ from stack import Stack  # noqa: E402
 
 FILES = 300 if LONG else 100
 DAEMONS = 3
+RACE_ROUNDS = 4
 
 ROUTES = """
 [route rows]
@@ -100,11 +103,40 @@ def main():
             assert min(loaded) > 0, f"a daemon loaded nothing: {loaded}"
             assert st.queue_count(q) == 0
 
+        def ledger_created_concurrently():
+            # Regression: eight workers of two daemons creating the ledger tables at the same
+            # moment; PostgreSQL's loser of CREATE TABLE IF NOT EXISTS may get 42710 ("type
+            # already exists"), which was taken for a permanent failure (object to the DLQ).
+            race = st.ingestd_config(ROUTES, name="race.conf", workers=4, wait_time_seconds=1,
+                                     visibility_timeout=20, log_level="info")
+            for rnd_no in range(RACE_ROUNDS):
+                st.psql("DROP TABLE IF EXISTS ingestd_ledger, ingestd_rejects")
+                pg.create()
+                for f in range(8):
+                    st.put_object("inbox", f"rows/race{rnd_no}-{f}.csv", csv_rows(f * 100, 50))
+                racers = [Ingestd(race, st.env(), st.path(f"race{rnd_no}-{i}.log"))
+                          for i in range(2)]
+                try:
+                    wait_until(lambda: st.queue_count(q) == 0, 60, "the queue to drain")
+                    time.sleep(0.5)
+                    pg.exactly_once(8 * 50)
+                    for r in racers:
+                        stop_cleanly(r)
+                finally:
+                    for r in racers:
+                        r.kill()
+                reports = [m["Body"][:300] for m in st.receive_all(dlq, wait=0.5)]
+                assert not reports, f"round {rnd_no}: DLQ {reports}"
+            st.psql("DROP TABLE IF EXISTS ingestd_ledger, ingestd_rejects")
+            pg.create()
+
         def all_stop():
             for d in daemons:
                 stop_cleanly(d)
 
         try:
+            c.check(f"ledger tables created by 8 workers at once, {RACE_ROUNDS} rounds: no "
+                    "failure, every row once", ledger_created_concurrently)
             c.check(f"{DAEMONS} daemons, {FILES} objects, duplicate events, bad files: every "
                     "good row once, one DLQ report per bad file, queue empty", three_daemons)
             c.check("SIGTERM: all exit 0, no sanitizer report", all_stop)
