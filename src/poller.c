@@ -73,6 +73,12 @@ struct poller {
 static void maybe_receive(struct poller *p);
 static void settle(struct msg *m);
 
+/* AWS errors without a code (network failures) still need a word in the log line. */
+static const char *code_of(const struct aws_error *err)
+{
+    return err->code[0] ? err->code : "error";
+}
+
 static void msg_unlink(struct msg *m)
 {
     struct poller *p = m->p;
@@ -123,7 +129,7 @@ static void on_deleted(void *arg, const struct aws_error *err, const struct sqs_
     observe_sqs("DeleteMessageBatch", err, e, n);
     if (err->kind != AWS_OK)
         log_err("DeleteMessage %s failed: %s: %s (it will be delivered again; the ledger "
-                "keeps the load from repeating)", m->message_id, err->code, err->message);
+                "keeps the load from repeating)", m->message_id, code_of(err), err->message);
     else if (n == 1 && !e[0].ok)
         log_err("DeleteMessage %s failed: %s: %s", m->message_id, e[0].code, e[0].message);
     else
@@ -138,7 +144,7 @@ static void on_visibility(void *arg, const struct aws_error *err,
 
     observe_sqs("ChangeMessageVisibilityBatch", err, e, n);
     if (err->kind != AWS_OK)
-        log_warn("ChangeMessageVisibility %s failed: %s: %s", m->message_id, err->code,
+        log_warn("ChangeMessageVisibility %s failed: %s: %s", m->message_id, code_of(err),
                  err->message);
     else if (n == 1 && !e[0].ok)
         log_warn("ChangeMessageVisibility %s failed: %s: %s", m->message_id, e[0].code,
@@ -181,7 +187,7 @@ static void on_report_sent(void *arg, const struct aws_error *err, const char *m
     if (err->kind != AWS_OK) {
         m->report_failed = true;
         log_err("error report for message %s not sent to the DLQ: %s: %s; the message is "
-                "kept", m->message_id, err->code, err->message);
+                "kept", m->message_id, code_of(err), err->message);
     } else {
         m->p->app->stats.dlq_reports++;
     }
@@ -456,7 +462,7 @@ static void on_received(void *arg, const struct aws_error *err, struct sqs_messa
     if (err->kind != AWS_OK) {
         uint64_t delay = backoff_full_jitter_ms(p->receive_failures++, 1000, 60000) + 200;
         complain(&p->receive_complaint, LOG_ERR, "cannot receive from %s: %s: %s",
-                 p->app->cfg->sqs.queue_url, err->code[0] ? err->code : "error", err->message);
+                 p->app->cfg->sqs.queue_url, code_of(err), err->message);
         loop_timer_arm(p->retry_timer, delay, 0);
         return;
     }
@@ -560,7 +566,7 @@ static void on_queue_attrs(void *arg, const struct aws_error *err,
 
     observe_sqs("GetQueueAttributes", err, NULL, 0);
     if (err->kind != AWS_OK)
-        log_warn("cannot read the attributes of %s: %s: %s", url, err->code, err->message);
+        log_warn("cannot read the attributes of %s: %s: %s", url, code_of(err), err->message);
     else if (a->has_redrive)
         log_info("queue %s: visibility timeout %d s; redrive policy: to %s after %d receives",
                  url, a->visibility_timeout, a->dead_letter_target_arn, a->max_receive_count);
