@@ -231,14 +231,25 @@ static const char *skip_bracket(const char *p)
  * and of {m,n} n times (also when the operand is itself repeated or a group holding
  * repetitions), so "a++++..." or "((a+)+)+..." grow exponentially with the pattern's length
  * and a short typo in a config file could exhaust memory at load or reload. Saturates.
+ * *stacked is set when a repetition operator directly follows another ("a*+", "a**"): POSIX
+ * leaves that undefined and glibc's epsilon closures then take exponential time.
  */
-static size_t regex_copies(const char *p)
+static size_t regex_copies(const char *p, bool *stacked)
 {
     size_t stack[REGEX_MAX_NESTING], depth = 0, cur = 0, last = 0;
+    bool after_rep = false;
 
+    *stacked = false;
     while (*p) {
         size_t mult = 0;
 
+        if (*p == '*' || *p == '+' || *p == '?' || *p == '{') {
+            if (after_rep)
+                *stacked = true;
+            after_rep = true;
+        } else {
+            after_rep = false;
+        }
         if (*p == '(') {
             if (depth == REGEX_MAX_NESTING)
                 return SIZE_MAX;
@@ -300,11 +311,17 @@ static int compile(regex_t *re, const char *pattern, struct buf *why)
 {
     int rc;
     char msg[256];
+    bool stacked;
+    size_t copies = regex_copies(pattern, &stacked);
 
-    if (regex_copies(pattern) > REGEX_MAX_COPIES) {
+    if (stacked || copies > REGEX_MAX_COPIES) {
         buf_puts(why, "bad regular expression ");
         cfg_quote_value(why, pattern);
-        buf_printf(why, ": its repetitions expand to more than %d elements", REGEX_MAX_COPIES);
+        if (stacked)
+            buf_puts(why, ": a repetition operator follows another (* + ? or {})");
+        else
+            buf_printf(why, ": its repetitions expand to more than %d elements",
+                       REGEX_MAX_COPIES);
         return -1;
     }
     rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);

@@ -1,22 +1,22 @@
 /*
- * fuzz_csvstream.c: csvstream (and decompress in front of it) on arbitrary objects under
- * arbitrary dialects.
+ * fuzz_csvstream.c: csvstream (and decompress in front of it) on arbitrary objects under arbitrary
+ * dialects.
  *
- * The first bytes of the input choose the route: format csv or tsv, header, delimiter, quote
- * (or none), explicit columns, null strings, skip_lines, on_error and max_errors, validate.*
- * rules, batch and field limits, whether the object goes through decompress (auto, none, gzip
- * or zstd) and where the consumer's callbacks fail. The rest is the object, fed in chunk sizes
- * also taken from the input, then once more in a single chunk: both runs must give the same
- * rows, rejects and error (see same_outcome for the one tolerated difference).
+ * The first bytes of the input choose the route: format csv or tsv, header, delimiter, quote (or
+ * none), explicit columns, null strings, skip_lines, on_error and max_errors, validate.* rules,
+ * batch and field limits, whether the object goes through decompress (auto, none, gzip or zstd)
+ * and where the consumer's callbacks fail. The rest is the object, fed in chunk sizes also taken
+ * from the input, then once more in a single chunk: both runs must give the same rows, rejects and
+ * error (see same_outcome for the one tolerated difference).
  *
- * Invariants checked on every callback: columns announced once, before any batch, non-empty
- * and unique names; every row has columns->n fields, each NULL or NUL-terminated, without NUL
- * bytes, valid UTF-8, within max_field, satisfying every validate rule; TSV fields hold no
- * delimiter, CR or LF; row lines and reject lines are each non-decreasing (rows come in
- * batches, rejects at once), past skip_lines and never beyond the line terminators seen; rejects only under skip_row and never more than max_errors; an error has a
- * reason and a line >= 1 (0 only for the whole-object errors "no header line" and a validate
- * column the object lacks); a consumer's error comes back unchanged; nothing is called back
- * after a failure; the stats add up.
+ * Invariants checked on every callback: columns announced once, before any batch, non-empty and
+ * unique names; every row has columns->n fields, each NULL or NUL-terminated, without NUL bytes,
+ * valid UTF-8, within max_field, satisfying every validate rule; TSV fields hold no delimiter, CR
+ * or LF; row lines and reject lines are each non-decreasing (rows come in batches, rejects at
+ * once), past skip_lines and never beyond the line terminators seen; rejects only under skip_row
+ * and never more than max_errors; an error has a reason and a line >= 1 (0 only for the
+ * whole-object errors "no header line" and a validate column the object lacks); a consumer's error
+ * comes back unchanged; nothing is called back after a failure; the stats add up.
  */
 #include <regex.h>
 

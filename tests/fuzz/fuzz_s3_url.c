@@ -7,8 +7,8 @@
  * A-Z a-z 0-9 - _ . ~ / and upper-case %XX, and decodes back to the key byte for byte; a
  * DNS-compatible bucket follows the stated rules; a built target is consistent (the URL is
  * scheme://host_header + path [+ ?query], the path starts with '/' and ends with the encoded
- * key, the query is versionId=<encoded version> or empty without one, virtual_host means the bucket is in
- * the host and not in the path); a refused target has a reason and is zeroed.
+ * key, the query is versionId=<encoded version> or empty without one, virtual_host means the
+ * bucket is in the host and not in the path); a refused target has a reason and is zeroed.
  */
 #include <ctype.h>
 

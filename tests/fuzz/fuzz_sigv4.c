@@ -1,15 +1,16 @@
 /*
  * fuzz_sigv4.c: the SigV4 canonicaliser and signer on arbitrary requests.
  *
- * The first bytes choose the service rules (S3 or not, normalisation, double encoding,
- * body hash header, payload hash, session token) and the clock; the rest is split at '\n'
- * into method, path, query, then "name:value" header lines up to an empty line, then the body.
- * Invariants: a normalised canonical URI (or one of a path starting with '/') starts with '/';
- * a normalised one has no empty, "." or ".." segment; an untouched one is the path itself; the canonical query is sorted, fully and
- * canonically encoded and a fixed point (canonicalising it again changes nothing); the header
- * block has one line per signed name, names sorted, unique and lower-case, values without line
- * breaks; signing is deterministic, the string to sign carries the canonical request's hash,
- * the signature is 64 lower-case hex digits and appears in Authorization; a refusal says why.
+ * The first bytes choose the service rules (S3 or not, normalisation, double encoding, body hash
+ * header, payload hash, session token) and the clock; the rest is split at '\n' into method, path,
+ * query, then "name:value" header lines up to an empty line, then the body. Invariants: a
+ * normalised canonical URI (or one of a path starting with '/') starts with '/'; a normalised one
+ * has no empty, "." or ".." segment; an untouched one is the path itself; the canonical query is
+ * sorted, fully and canonically encoded and a fixed point (canonicalising it again changes
+ * nothing); the header block has one line per signed name, names sorted, unique and lower-case,
+ * values without line breaks; signing is deterministic, the string to sign carries the canonical
+ * request's hash, the signature is 64 lower-case hex digits and appears in Authorization; a
+ * refusal says why.
  */
 #include "fuzz.h"
 #include "sigv4.h"
