@@ -145,7 +145,7 @@ static int parse_request_line(const char *s, size_t n, struct metrics_http_reque
     tlen = (size_t)(sp2 - target);
     if ((tlen > 7 && strncasecmp(target, "http://", 7) == 0) ||
         (tlen > 8 && strncasecmp(target, "https://", 8) == 0)) {
-        const char *auth = memchr(target, '/', tlen) + 2;
+        const char *auth = (const char *)memchr(target, '/', tlen) + 2;
         const char *slash = memchr(auth, '/', (size_t)(sp2 - auth));
         target = slash ? slash : "/";
         if (!slash)
@@ -578,7 +578,7 @@ void metrics_http_free(struct metrics_http *s)
         return;
     close_listener(s);
     while (s->conns)
-        conn_close(s->conns);
+        conn_close(s->conns); /* NOLINT(clang-analyzer-unix.Malloc): it unlinks the connection */
     loop_timer_free(s->accept_retry);
     free(s);
 }

@@ -69,7 +69,7 @@ struct metrics_http_request {
 
 /* Parses a complete request head (request line, header lines, blank line; CRLF or LF):
  * 0 with rq filled, or the status to answer (400, 414, 505). Exposed for tests. */
-int metrics_http_parse_head(const char *head, size_t len, struct metrics_http_request *rq);
+int metrics_http_parse_head(const char *s, size_t n, struct metrics_http_request *rq);
 
 /* The reason phrase of a status code this server sends ("Not Found"). */
 const char *metrics_http_reason(int status);

@@ -525,7 +525,7 @@ void my_linemap_add(struct my_linemap *m, uint64_t line)
     uint64_t predicted = row > 1 ? m->seg_line + (row - m->seg_row) : 0;
     int64_t d = (int64_t)(line - predicted);
     put_varint(&m->enc, row - m->seg_row);
-    put_varint(&m->enc, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+    put_varint(&m->enc, ((uint64_t)d << 1) ^ (0 - ((uint64_t)d >> 63)));
     m->seg_row = row;
     m->seg_line = line;
 }

@@ -538,11 +538,11 @@ static int my_begin(struct sink *s, const struct load_object *o, const struct lo
     s->bucket = xstrdup(o->bucket);
     s->key = xstrdup(o->key);
     s->etag = xstrdup(o->etag ? o->etag : "");
-    s->route = xstrdup(t->route && t->route->name ? t->route->name : "");
+    s->route = xstrdup(t->route->name ? t->route->name : "");
     if (ledger_has(s, &has, e))
         goto fail;
     if (has) {
-        log_info("s3://%s/%s (etag %s) is already in %s", s->bucket, s->key, s->etag,
+        log_debug("s3://%s/%s (etag %s) is already in %s", s->bucket, s->key, s->etag,
                  MY_LEDGER_TABLE);
         *already_loaded = true;
         rollback(s);

@@ -15,7 +15,6 @@ import re
 import signal
 import socket
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -129,12 +128,9 @@ def main():
         conf = st.write_config(with_listen(base, f"127.0.0.1:{port}"))
 
         with NotifySocket(st.tmp) as ns:
-            drainer = Drainer(ns)
             d = Ingestd(conf, env=st.env(ns.env()), log=st.path("ingestd.log"))
             try:
                 ns.expect("READY=1", timeout=20)
-                drainer = Drainer(ns)
-                drainer.start()
                 state = {"port": port}
 
                 def scrape():
@@ -388,29 +384,9 @@ def main():
                 c.check("SIGTERM: exit 0, listener closed", stops_cleanly)
             finally:
                 d.kill()
-                drainer.stop()
                 if c.failed:
                     sys.stderr.write(d.log_text()[-4000:])
     return c.done()
-
-
-class Drainer(threading.Thread):
-    """Reads the notify socket all along, as systemd does: a full socket would block the
-    daemon's sd_notify() calls."""
-
-    def __init__(self, ns):
-        super().__init__(daemon=True)
-        self.ns = ns
-        self.stopping = threading.Event()
-
-    def run(self):
-        while not self.stopping.is_set():
-            self.ns._drain(0.2)
-
-    def stop(self):
-        self.stopping.set()
-        if self.is_alive():
-            self.join()
 
 
 def expect_status(ns, prefix, timeout):
