@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "linemap.h"
 #include "mysql_pipe.h"
 #include "mysql_sql.h"
 #include "sink.h"
@@ -68,7 +69,7 @@ struct sink {
     struct buf out;          /* encoded rows not yet in the pipe */
     uint64_t rows_sent;      /* rows encoded for this load */
     uint64_t load_base;      /* rows sent before the running LOAD DATA started */
-    struct my_linemap lines;
+    struct linemap lines;
     struct buf rejects;      /* "(...), (...)" tuples for ingestd_rejects, not yet inserted */
     uint64_t nrejects;       /* rejects recorded (stream and server) */
     uint64_t *warned;        /* staged ordinals of rows the server warned about */

@@ -129,7 +129,7 @@ static void locate(struct sink *s, const char *msg, struct ierr *e)
     struct my_warning w;
     my_parse_warning(msg, (const char *const *)s->tcols, s->ncols, &w);
     if (w.row)
-        e->line = my_linemap_lookup(&s->lines, s->load_base + w.row);
+        e->line = linemap_lookup(&s->lines, s->load_base + w.row);
     if (w.column >= 0) {
         e->column = (unsigned)w.column + 1;
         snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[w.column]);
@@ -214,7 +214,7 @@ static int check_warnings(struct sink *s, struct ierr *e)
         if (s->nwarned && s->warned[s->nwarned - 1] == ord)
             continue;   /* one reject per row, with its first warning */
         add_warned(s, ord);
-        uint64_t line = my_linemap_lookup(&s->lines, ord);
+        uint64_t line = linemap_lookup(&s->lines, ord);
         log_warn("line %" PRIu64 ": row skipped: %s", line, msg);
         my_reject_tuple(s, line, w.column >= 0 ? (unsigned)w.column + 1 : 0, msg, NULL);
         s->nrejects++;
@@ -303,7 +303,7 @@ static int push(struct sink *s, struct ierr *e)
 int my_load_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
 {
     for (size_t i = 0; i < b->nrows; i++) {
-        my_linemap_add(&s->lines, b->rows[i].line);
+        linemap_add(&s->lines, b->rows[i].line);
         encode_row(s, &b->rows[i]);
         if (s->out.len >= MY_CHUNK && push(s, e))
             return -1;

@@ -2,9 +2,10 @@
  * mysql_sql.h: the pure parts of the MySQL/MariaDB sink, with no libmariadb and no I/O:
  * error-number classification, the LOAD DATA field encoding (and the value conversions
  * for tables the route created), string literals, the SQL the sink sends, the parsing
- * of LOAD DATA warnings, and the map from LOAD DATA row numbers back to object lines.
+ * of LOAD DATA warnings (the map from LOAD DATA row numbers back to object lines is
+ * linemap.h).
  *
- * Every function here is reentrant; a struct my_linemap belongs to one load.
+ * Every function here is reentrant.
  */
 #ifndef INGESTD_MYSQL_SQL_H
 #define INGESTD_MYSQL_SQL_H
@@ -130,25 +131,5 @@ void my_parse_warning(const char *msg, const char *const *cols, size_t ncols,
  * with zeros: <0, 0, >0 like strcmp, case-insensitive.
  */
 int my_sequencer_cmp(const char *a, const char *b);
-
-/*
- * LOAD DATA row number -> object line. A row whose line follows the previous row's
- * line costs nothing; any other row (multi-line record, skipped rows) a few bytes.
- * Past MY_LINEMAP_MAX bytes recording stops and later rows map to 0 (unknown).
- */
-#define MY_LINEMAP_MAX ((size_t)32 << 20)
-
-struct my_linemap {
-    struct buf enc;          /* varint pairs: row delta, zigzag line delta */
-    uint64_t rows;
-    uint64_t seg_row, seg_line;
-    uint64_t overflow_row;   /* first row not recorded, 0 = none */
-    size_t max_bytes;
-};
-
-void my_linemap_init(struct my_linemap *m);
-void my_linemap_free(struct my_linemap *m);
-void my_linemap_add(struct my_linemap *m, uint64_t line);       /* row rows + 1 */
-uint64_t my_linemap_lookup(const struct my_linemap *m, uint64_t row);   /* 0 = unknown */
 
 #endif

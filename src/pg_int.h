@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "linemap.h"
 #include "pg_sql.h"
 #include "sink.h"
 #include "util.h"
@@ -44,7 +45,7 @@ struct sink {
     struct buf out;          /* COPY data not yet handed to libpq */
     uint64_t rows_sent;      /* rows encoded into COPY for this load */
     uint64_t copy_base;      /* rows sent before the running COPY started */
-    struct pg_linemap lines;
+    struct linemap lines;
     struct buf rejects;      /* ingestd_rejects rows, COPY-encoded, not yet inserted */
     uint64_t nrejects;
 };

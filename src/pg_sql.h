@@ -1,10 +1,10 @@
 /*
  * pg_sql.h: the pure parts of the PostgreSQL sink, with no libpq and no I/O:
  * SQLSTATE classification, identifier quoting, COPY text-format encoding, the SQL
- * the sink sends, the parsing of COPY's error CONTEXT line, and the map from COPY
- * row numbers back to object lines.
+ * the sink sends, and the parsing of COPY's error CONTEXT line (the map from COPY row
+ * numbers back to object lines is linemap.h).
  *
- * Every function here is reentrant; a struct pg_linemap belongs to one load.
+ * Every function here is reentrant.
  */
 #ifndef INGESTD_PG_SQL_H
 #define INGESTD_PG_SQL_H
@@ -96,27 +96,5 @@ struct pg_copy_context {
 
 int pg_parse_copy_context(const char *context, const char *relname, const char *const *cols,
                           size_t ncols, struct pg_copy_context *out);
-
-/*
- * COPY row number -> object line. Rows are added in order; a row whose line follows
- * the previous row's line costs nothing, any other row (multi-line record, skipped
- * rows) a few bytes of varints. Above max_bytes (PG_LINEMAP_MAX) recording stops and later
- * rows map to 0 (unknown), so memory stays bounded whatever the object.
- */
-#define PG_LINEMAP_MAX ((size_t)32 << 20)
-
-struct pg_linemap {
-    struct buf enc;          /* varint pairs: row delta, zigzag line delta */
-    uint64_t rows;           /* rows added */
-    uint64_t seg_row;        /* first row of the last segment */
-    uint64_t seg_line;       /* its line */
-    uint64_t overflow_row;   /* first row not recorded, 0 = none */
-    size_t max_bytes;        /* PG_LINEMAP_MAX; tests lower it */
-};
-
-void pg_linemap_init(struct pg_linemap *m);
-void pg_linemap_free(struct pg_linemap *m);
-void pg_linemap_add(struct pg_linemap *m, uint64_t line);   /* the next row (rows + 1) */
-uint64_t pg_linemap_lookup(const struct pg_linemap *m, uint64_t row);  /* 0 = unknown */
 
 #endif

@@ -253,7 +253,7 @@ static int my_open(const struct sink_conf *sc, const struct config *cfg, struct 
     s->name = xstrdup(name);
     buf_init(&s->out);
     buf_init(&s->rejects);
-    my_linemap_init(&s->lines);
+    linemap_init(&s->lines);
     log_debug("sink %s: connected to MySQL %s", s->name, mysql_get_server_info(m));
     *out = s;
     return 0;
@@ -326,8 +326,8 @@ static void load_clear(struct sink *s)
     s->rows_sent = s->load_base = s->nrejects = 0;
     buf_reset(&s->out);
     buf_reset(&s->rejects);
-    my_linemap_free(&s->lines);
-    my_linemap_init(&s->lines);
+    linemap_free(&s->lines);
+    linemap_init(&s->lines);
 }
 
 /* The object's identity as the ledger's generated column computes it. */
@@ -742,7 +742,7 @@ static void my_close(struct sink *s)
     params_free(&s->cp);
     buf_free(&s->out);
     buf_free(&s->rejects);
-    my_linemap_free(&s->lines);
+    linemap_free(&s->lines);
     free(s->name);
     free(s);
 }

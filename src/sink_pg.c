@@ -136,7 +136,7 @@ static int pg_open(const struct sink_conf *sc, const struct config *cfg, struct 
     s->name = xstrdup(sc->name ? sc->name : "postgres");
     buf_init(&s->out);
     buf_init(&s->rejects);
-    pg_linemap_init(&s->lines);
+    linemap_init(&s->lines);
     PQsetNoticeProcessor(c, on_notice, s->name);
     log_debug("sink %s: connected to PostgreSQL %s", s->name,
               PQparameterStatus(c, "server_version"));
@@ -251,8 +251,8 @@ static void load_clear(struct sink *s)
     s->rows_sent = s->copy_base = s->nrejects = 0;
     buf_reset(&s->out);
     buf_reset(&s->rejects);
-    pg_linemap_free(&s->lines);
-    pg_linemap_init(&s->lines);
+    linemap_free(&s->lines);
+    linemap_init(&s->lines);
 }
 
 /* Ends the transaction whatever state it is in; never fails. */
@@ -435,7 +435,7 @@ static void copy_error(struct sink *s, const PGresult *r, struct ierr *e)
     const char *ctx = PQresultErrorField(r, PG_DIAG_CONTEXT);
     if (pg_parse_copy_context(ctx, s->copy_rel, (const char *const *)s->tcols, s->ncols,
                               &cc) == 0) {
-        e->line = pg_linemap_lookup(&s->lines, s->copy_base + cc.line);
+        e->line = linemap_lookup(&s->lines, s->copy_base + cc.line);
         if (cc.column >= 0) {
             e->column = (unsigned)cc.column + 1;
             snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[cc.column]);
@@ -541,7 +541,7 @@ static int pg_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
         return -1;
     }
     for (size_t i = 0; i < b->nrows; i++) {
-        pg_linemap_add(&s->lines, b->rows[i].line);
+        linemap_add(&s->lines, b->rows[i].line);
         encode_row(s, &b->rows[i]);
         if (s->out.len >= PG_COPY_CHUNK && copy_flush(s, e)) {
             rollback(s);
@@ -638,7 +638,7 @@ static void locate_null(struct sink *s, const char *col, struct ierr *e)
     buf_puts(&sql, " IS NULL");
     PGresult *r = pg_exec(s, sql.data, 0, NULL, PGRES_TUPLES_OK, "upsert", &ignored);
     if (r && !PQgetisnull(r, 0, 0)) {
-        e->line = pg_linemap_lookup(&s->lines, strtoull(PQgetvalue(r, 0, 0), NULL, 10));
+        e->line = linemap_lookup(&s->lines, strtoull(PQgetvalue(r, 0, 0), NULL, 10));
         e->column = (unsigned)i + 1;
         snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[i]);
     }
@@ -750,7 +750,7 @@ static void pg_close(struct sink *s)
     PQfinish(s->conn);
     buf_free(&s->out);
     buf_free(&s->rejects);
-    pg_linemap_free(&s->lines);
+    linemap_free(&s->lines);
     free(s->name);
     free(s);
 }

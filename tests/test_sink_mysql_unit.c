@@ -1,9 +1,9 @@
 /*
  * test_sink_mysql_unit.c: the pure parts of the MySQL/MariaDB sink: error-number
  * classes, the LOAD DATA escaping and value conversions, string literals, the SQL it
- * generates, the parsing of LOAD DATA warnings, sequencer order, the row -> line map,
- * and the bounded pipe between the worker and the LOAD DATA thread (both directions of
- * stopping, with real threads). No server needed.
+ * generates, the parsing of LOAD DATA warnings, sequencer order, and the bounded pipe
+ * between the worker and the LOAD DATA thread (both directions of stopping, with real
+ * threads). No server needed.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -224,36 +224,6 @@ DEF_TEST(sequencers)
     EXPECT_TRUE(my_sequencer_cmp("", "01") < 0);
 }
 
-DEF_TEST(linemap)
-{
-    struct my_linemap m;
-    my_linemap_init(&m);
-    /* header at line 1; a 3-line record at 4; lines 9-10 skipped */
-    uint64_t lines[] = {2, 3, 4, 7, 8, 11, 12};
-    for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
-        my_linemap_add(&m, lines[i]);
-    for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
-        EXPECT_EQ_INT(lines[i], my_linemap_lookup(&m, i + 1));
-    EXPECT_EQ_INT(0, my_linemap_lookup(&m, 0));
-    EXPECT_EQ_INT(0, my_linemap_lookup(&m, 8));
-    my_linemap_free(&m);
-
-    my_linemap_init(&m);
-    for (uint64_t r = 1; r <= 1000000; r++)
-        my_linemap_add(&m, r + 1);
-    EXPECT_TRUE(m.enc.len < 8);   /* consecutive lines cost nothing */
-    EXPECT_EQ_INT(500001, my_linemap_lookup(&m, 500000));
-    my_linemap_free(&m);
-
-    my_linemap_init(&m);
-    m.max_bytes = 4;
-    for (uint64_t r = 1; r <= 100; r++)
-        my_linemap_add(&m, 3 * r);   /* every row is a new segment */
-    EXPECT_EQ_INT(3, my_linemap_lookup(&m, 1));
-    EXPECT_EQ_INT(0, my_linemap_lookup(&m, 100));   /* past the cap: unknown, not wrong */
-    my_linemap_free(&m);
-}
-
 /* ---- the pipe, with a real reader thread ---- */
 
 struct reader {
@@ -382,7 +352,6 @@ int main(void)
     RUN_TEST(sql_generation);
     RUN_TEST(warnings);
     RUN_TEST(sequencers);
-    RUN_TEST(linemap);
     RUN_TEST(pipe_streams_everything_in_order);
     RUN_TEST(pipe_reader_stopping_unblocks_writer);
     RUN_TEST(pipe_writer_abort_unblocks_reader);

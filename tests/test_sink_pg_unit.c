@@ -1,8 +1,8 @@
 /*
  * test_sink_pg_unit.c: the pure parts of the PostgreSQL sink (pg_sql.c): SQLSTATE
  * classes, identifier quoting and splitting, COPY text escaping, generated SQL, COPY
- * error contexts and the row -> line map; and sink.c: the registry, ierr helpers and
- * password resolution. No server needed.
+ * error contexts; and sink.c: the registry, ierr helpers and password resolution. No
+ * server needed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,58 +266,6 @@ DEF_TEST(copy_context)
     EXPECT_EQ_INT(-1, pg_parse_copy_context("COPY t, line x", "t", cols, 4, &cc));
 }
 
-DEF_TEST(linemap_sequential_is_free)
-{
-    struct pg_linemap m;
-    pg_linemap_init(&m);
-    for (uint64_t i = 0; i < 100000; i++)
-        pg_linemap_add(&m, 2 + i);   /* a header on line 1 */
-    EXPECT_TRUE(m.enc.len <= 4);
-    EXPECT_EQ_INT(2, pg_linemap_lookup(&m, 1));
-    EXPECT_EQ_INT(100001, pg_linemap_lookup(&m, 100000));
-    EXPECT_EQ_INT(0, pg_linemap_lookup(&m, 0));
-    EXPECT_EQ_INT(0, pg_linemap_lookup(&m, 100001));
-    pg_linemap_free(&m);
-}
-
-DEF_TEST(linemap_divergent_rows)
-{
-    /* Rows on lines 2, 3, 4-6 (multi-line record), 7, skip 8-9, 10, 11, then 5 (back). */
-    const uint64_t lines[] = {2, 3, 4, 7, 10, 11, 5, 6, 1000000000000ULL, 1000000000001ULL};
-    struct pg_linemap m;
-    pg_linemap_init(&m);
-    for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
-        pg_linemap_add(&m, lines[i]);
-    for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
-        EXPECT_EQ_INT(lines[i], pg_linemap_lookup(&m, i + 1));
-    pg_linemap_free(&m);
-
-    /* Every row multi-line: a couple of bytes per row, no more. */
-    pg_linemap_init(&m);
-    for (uint64_t i = 0; i < 10000; i++)
-        pg_linemap_add(&m, 2 + 3 * i);
-    EXPECT_TRUE(m.enc.len <= 2 * 10000 + 8);
-    EXPECT_EQ_INT(2 + 3 * 9999, pg_linemap_lookup(&m, 10000));
-    EXPECT_EQ_INT(2 + 3 * 4321, pg_linemap_lookup(&m, 4322));
-    pg_linemap_free(&m);
-}
-
-DEF_TEST(linemap_bounded)
-{
-    struct pg_linemap m;
-    pg_linemap_init(&m);
-    m.max_bytes = 64;
-    for (uint64_t i = 0; i < 1000; i++)
-        pg_linemap_add(&m, 1 + 2 * i);
-    EXPECT_TRUE(m.enc.len <= 64 + 20);
-    EXPECT_TRUE(m.overflow_row > 0);
-    EXPECT_EQ_INT(1, pg_linemap_lookup(&m, 1));
-    EXPECT_EQ_INT(1 + 2 * 9, pg_linemap_lookup(&m, 10));
-    EXPECT_EQ_INT(0, pg_linemap_lookup(&m, 999));   /* unknown, never wrong */
-    EXPECT_EQ_INT(1000, m.rows);
-    pg_linemap_free(&m);
-}
-
 DEF_TEST(registry_and_ierr)
 {
     const struct sink_ops *ops = sink_ops_for(SINK_POSTGRES);
@@ -423,9 +371,6 @@ int main(void)
     RUN_TEST(type_names);
     RUN_TEST(sql_generation);
     RUN_TEST(copy_context);
-    RUN_TEST(linemap_sequential_is_free);
-    RUN_TEST(linemap_divergent_rows);
-    RUN_TEST(linemap_bounded);
     RUN_TEST(registry_and_ierr);
     RUN_TEST(password_resolution);
     return tap_done();
