@@ -13,8 +13,9 @@
  * Fields are copied from libcsv's entry buffer into one arena per batch, each
  * NUL-terminated (regexec needs it; sinks may use it). Offsets, not pointers,
  * are recorded while the arena may still grow; pointers are fixed up when the
- * batch is handed out. Row checks (field count, UTF-8, validate.* rules) live
- * in csvcheck.c. This file does no I/O and no logging.
+ * batch is handed out (rowbatch.c, shared with jsonstream). Row checks (field
+ * count, UTF-8, validate.* rules) live in csvcheck.c. This file does no I/O and no
+ * logging.
  */
 #include "csvstream.h"
 
@@ -25,11 +26,12 @@
 #include <string.h>
 
 #include "csvcheck.h"
+#include "rowbatch.h"
 #include "utf8.h"
 #include "util.h"
 
 #define FEED_SLICE (64u * 1024) /* bounds how far a field may overrun max_field */
-#define NO_FIELD   SIZE_MAX
+#define NO_FIELD   ROWBATCH_NO_FIELD
 
 struct csvstream {
     const struct route_conf *rc;
@@ -69,12 +71,7 @@ struct csvstream {
     char row_sample[256];
     char extra_sample[256]; /* the first field past the column count */
 
-    /* the batch */
-    struct buf arena;
-    struct sink_field *fields; /* batch_rows * ncols */
-    size_t *boff;
-    struct sink_row *rows;
-    size_t nrows;
+    struct rowbatch b; /* its arena also holds the record being parsed */
 
     struct csvstream_stats st;
     bool failed;
@@ -161,7 +158,7 @@ struct csvstream *csvstream_new(const struct route_conf *rc, const struct csvstr
     s->skip_left = rc->skip_lines > 0 ? rc->skip_lines : 0;
     s->line = 1;
     s->header_pending = rc->header;
-    buf_init(&s->arena);
+    rowbatch_init(&s->b);
     csvcheck_init(&s->check, rc);
     if (!rc->header && rc->columns.n > 0) {
         for (size_t i = 0; i < rc->columns.n; i++)
@@ -203,10 +200,7 @@ void csvstream_free(struct csvstream *s)
     free(s->cols.v);
     free(s->cur_off);
     free(s->cur_len);
-    buf_free(&s->arena);
-    free(s->fields);
-    free(s->boff);
-    free(s->rows);
+    rowbatch_free(&s->b);
     free(s);
 }
 
@@ -220,14 +214,7 @@ static int announce(struct csvstream *s)
     if (s->announced)
         return 0;
     s->announced = true;
-    if (csvcheck_resolve(&s->check, s->rc, &s->cols, &e) < 0) {
-        fail_with(s, &e);
-        return -1;
-    }
-    s->fields = xcalloc(s->lim.batch_rows * s->ncols, sizeof(*s->fields));
-    s->boff = xcalloc(s->lim.batch_rows * s->ncols, sizeof(*s->boff));
-    s->rows = xcalloc(s->lim.batch_rows, sizeof(*s->rows));
-    if (s->cb.columns && s->cb.columns(s->cb.arg, &s->cols, &e) < 0) {
+    if (rowbatch_announce(&s->b, &s->check, s->rc, &s->cols, s->lim.batch_rows, &s->cb, &e) < 0) {
         fail_with(s, &e);
         return -1;
     }
@@ -237,24 +224,11 @@ static int announce(struct csvstream *s)
 static int flush(struct csvstream *s)
 {
     struct ierr e = {0};
-    struct sink_batch b;
-    size_t nf = s->nrows * s->ncols;
 
-    if (s->nrows == 0)
-        return 0;
-    for (size_t i = 0; i < nf; i++)
-        s->fields[i].ptr = s->boff[i] == NO_FIELD ? NULL : s->arena.data + s->boff[i];
-    for (size_t r = 0; r < s->nrows; r++)
-        s->rows[r].fields = s->fields + r * s->ncols;
-    b.rows = s->rows;
-    b.nrows = s->nrows;
-    s->st.rows += s->nrows;
-    if (s->cb.batch(s->cb.arg, &b, &e) < 0) {
+    if (rowbatch_flush(&s->b, &s->cb, &s->st, &e) < 0) {
         fail_with(s, &e);
         return -1;
     }
-    s->nrows = 0;
-    buf_reset(&s->arena);
     return 0;
 }
 
@@ -303,7 +277,7 @@ static void field(struct csvstream *s, const char *f, size_t len, bool scan_nl)
     s->pending_cr = false;
     if (k == 0) {
         s->rec_line = s->line;
-        s->rec_arena_start = s->arena.len;
+        s->rec_arena_start = s->b.arena.len;
         s->row_reason[0] = '\0';
     }
     s->rec_nfields++;
@@ -338,13 +312,13 @@ static void field(struct csvstream *s, const char *f, size_t len, bool scan_nl)
         s->cur_len[k] = 0;
         return;
     }
-    s->cur_off[k] = s->arena.len;
+    s->cur_off[k] = s->b.arena.len;
     s->cur_len[k] = len;
-    buf_reserve(&s->arena, len + 1);
+    buf_reserve(&s->b.arena, len + 1);
     if (len)
-        memcpy(s->arena.data + s->arena.len, f, len);
-    s->arena.data[s->arena.len + len] = '\0';
-    s->arena.len += len + 1;
+        memcpy(s->b.arena.data + s->b.arena.len, f, len);
+    s->b.arena.data[s->b.arena.len + len] = '\0';
+    s->b.arena.len += len + 1;
 }
 
 static void take_header(struct csvstream *s)
@@ -367,11 +341,11 @@ static void take_header(struct csvstream *s)
             csvcheck_push_name(&s->cols, s->rc->columns.v[i]);
     } else {
         for (size_t i = 0; i < n; i++) {
-            const char *name = s->cur_off[i] == NO_FIELD ? "" : s->arena.data + s->cur_off[i];
+            const char *name = s->cur_off[i] == NO_FIELD ? "" : s->b.arena.data + s->cur_off[i];
             csvcheck_push_name(&s->cols, name);
         }
     }
-    s->arena.len = s->rec_arena_start;
+    s->b.arena.len = s->rec_arena_start;
     if (csvcheck_header(&s->cols, &e) < 0) {
         e.line = s->rec_line;
         fail_with(s, &e);
@@ -385,34 +359,23 @@ static void take_header(struct csvstream *s)
 static void bad_row(struct csvstream *s)
 {
     char raw[1024];
+    char why[sizeof(s->err.reason)];
     struct ierr e = {0};
-    struct sink_reject r;
     size_t nstore = s->rec_nfields < store_limit(s) ? s->rec_nfields : store_limit(s);
 
-    if (s->rc->on_error != ON_ERROR_SKIP_ROW) {
-        fail(s, s->rec_line, s->row_col, s->row_sample, "%s", s->row_reason);
+    if (rowbatch_bad_row_fails(s->rc, &s->st, s->row_reason, why, sizeof(why))) {
+        fail(s, s->rec_line, s->row_col, s->row_sample, "%s", why);
         return;
     }
-    if ((int64_t)s->st.rejected >= s->rc->max_errors) {
-        fail(s, s->rec_line, s->row_col, s->row_sample,
-             "more than max_errors = %lld bad rows; the last: %s", (long long)s->rc->max_errors,
-             s->row_reason);
-        return;
-    }
-    csvcheck_raw_row(raw, sizeof(raw), s->arena.data, s->cur_off, s->cur_len, nstore,
+    csvcheck_raw_row(raw, sizeof(raw), s->b.arena.data, s->cur_off, s->cur_len, nstore,
                      s->rec_nfields > nstore, s->delim);
-    r.line = s->rec_line;
-    r.column = s->row_col;
-    r.reason = s->row_reason;
-    r.raw = raw;
-    s->st.rejected++;
-    if (s->cb.reject && s->cb.reject(s->cb.arg, &r, &e) < 0)
+    if (rowbatch_reject(&s->cb, &s->st, s->rec_line, s->row_col, s->row_reason, raw, &e) < 0)
         fail_with(s, &e);
 }
 
 static void end_record(struct csvstream *s)
 {
-    size_t n = s->rec_nfields, base;
+    size_t n = s->rec_nfields;
 
     if (s->header_pending) {
         take_header(s);
@@ -435,21 +398,16 @@ static void end_record(struct csvstream *s)
                     (unsigned long long)s->rec_line, n, s->ncols);
     }
     if (!s->row_reason[0])
-        csvcheck_rules(&s->check, s->arena.data, s->cur_off, s->cur_len, s->rec_line, s->row_reason,
-                       sizeof(s->row_reason), &s->row_col, s->row_sample, sizeof(s->row_sample));
+        csvcheck_rules(&s->check, s->b.arena.data, s->cur_off, s->cur_len, s->rec_line,
+                       s->row_reason, sizeof(s->row_reason), &s->row_col, s->row_sample,
+                       sizeof(s->row_sample));
     if (s->row_reason[0]) {
-        s->arena.len = s->rec_arena_start;
+        s->b.arena.len = s->rec_arena_start;
         bad_row(s);
         return;
     }
-    base = s->nrows * s->ncols;
-    for (size_t i = 0; i < s->ncols; i++) {
-        s->boff[base + i] = s->cur_off[i];
-        s->fields[base + i].len = s->cur_len[i];
-    }
-    s->rows[s->nrows].line = s->rec_line;
-    s->nrows++;
-    if (s->nrows == s->lim.batch_rows || s->arena.len >= s->lim.batch_bytes)
+    rowbatch_add(&s->b, s->cur_off, s->cur_len, s->rec_line);
+    if (s->b.nrows == s->lim.batch_rows || s->b.arena.len >= s->lim.batch_bytes)
         flush(s);
 }
 

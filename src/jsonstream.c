@@ -10,8 +10,9 @@
  *
  * Rows take the shape csvstream produces: field values are copied into one arena
  * per batch (NUL-terminated), recorded as offsets while the arena grows and
- * turned into pointers when the batch is handed out. validate.* rules run through
- * csvcheck.c. This file does no I/O and no logging.
+ * turned into pointers when the batch is handed out (rowbatch.c, shared with
+ * csvstream). validate.* rules run through csvcheck.c. This file does no I/O and
+ * no logging.
  */
 #include "jsonstream.h"
 
@@ -104,7 +105,7 @@ struct jsonstream *jsonstream_new(const struct route_conf *rc, const struct csvs
     s->st = J_TOP;
     buf_init(&s->rec);
     buf_init(&s->key);
-    buf_init(&s->arena);
+    rowbatch_init(&s->b);
     buf_init(&s->scratch);
     if (!s->lines && rc->json_path)
         split_path(&s->path, rc->json_path);
@@ -150,14 +151,11 @@ void jsonstream_free(struct jsonstream *s)
     strlist_free(&s->path);
     buf_free(&s->rec);
     buf_free(&s->key);
-    buf_free(&s->arena);
+    rowbatch_free(&s->b);
     buf_free(&s->scratch);
     free(s->stack);
     free(s->cur_off);
     free(s->cur_len);
-    free(s->fields);
-    free(s->boff);
-    free(s->rows);
     free(s);
 }
 
@@ -170,14 +168,7 @@ static int announce(struct jsonstream *s)
     if (s->announced)
         return 0;
     s->announced = true;
-    if (csvcheck_resolve(&s->check, s->rc, &s->cols, &e) < 0) {
-        fail_with(s, &e);
-        return -1;
-    }
-    s->fields = xcalloc(s->lim.batch_rows * s->ncols, sizeof(*s->fields));
-    s->boff = xcalloc(s->lim.batch_rows * s->ncols, sizeof(*s->boff));
-    s->rows = xcalloc(s->lim.batch_rows, sizeof(*s->rows));
-    if (s->cb.columns && s->cb.columns(s->cb.arg, &s->cols, &e) < 0) {
+    if (rowbatch_announce(&s->b, &s->check, s->rc, &s->cols, s->lim.batch_rows, &s->cb, &e) < 0) {
         fail_with(s, &e);
         return -1;
     }
@@ -187,24 +178,11 @@ static int announce(struct jsonstream *s)
 static void flush(struct jsonstream *s)
 {
     struct ierr e = {0};
-    struct sink_batch b;
-    size_t nf = s->nrows * s->ncols;
 
-    if (s->nrows == 0 || s->failed)
+    if (s->failed)
         return;
-    for (size_t i = 0; i < nf; i++)
-        s->fields[i].ptr = s->boff[i] == JSONSTREAM_NO_FIELD ? NULL : s->arena.data + s->boff[i];
-    for (size_t r = 0; r < s->nrows; r++)
-        s->rows[r].fields = s->fields + r * s->ncols;
-    b.rows = s->rows;
-    b.nrows = s->nrows;
-    s->st_.rows += s->nrows;
-    if (s->cb.batch(s->cb.arg, &b, &e) < 0) {
+    if (rowbatch_flush(&s->b, &s->cb, &s->st_, &e) < 0)
         fail_with(s, &e);
-        return;
-    }
-    s->nrows = 0;
-    buf_reset(&s->arena);
 }
 
 /* ---- records ---- */
@@ -212,16 +190,12 @@ static void flush(struct jsonstream *s)
 static void bad_row(struct jsonstream *s, const char *text, size_t len)
 {
     struct ierr e = {0};
-    struct sink_reject r;
     char raw[1024];
+    char why[sizeof(s->err.reason)];
 
-    s->arena.len = s->rec_arena_start;
-    if (s->rc->on_error != ON_ERROR_SKIP_ROW || (int64_t)s->st_.rejected >= s->rc->max_errors) {
-        if (s->rc->on_error == ON_ERROR_SKIP_ROW)
-            jsonstream_fail(s, s->rec_line, "more than max_errors = %lld bad rows; the last: %s",
-                            (long long)s->rc->max_errors, s->row_reason);
-        else
-            jsonstream_fail(s, s->rec_line, "%s", s->row_reason);
+    s->b.arena.len = s->rec_arena_start;
+    if (rowbatch_bad_row_fails(s->rc, &s->st_, s->row_reason, why, sizeof(why))) {
+        jsonstream_fail(s, s->rec_line, "%s", why);
         s->err.column = s->row_col;
         memcpy(s->err.column_name, s->row_colname, sizeof(s->err.column_name));
         memcpy(s->err.sample, s->row_sample, sizeof(s->err.sample));
@@ -230,12 +204,7 @@ static void bad_row(struct jsonstream *s, const char *text, size_t len)
     buf_reset(&s->scratch);
     jsonrow_compact(text, len < sizeof(raw) * 2 ? len : sizeof(raw) * 2, &s->scratch);
     utf8_sample(raw, sizeof(raw), s->scratch.data, s->scratch.len);
-    r.line = s->rec_line;
-    r.column = s->row_col;
-    r.reason = s->row_reason;
-    r.raw = raw;
-    s->st_.rejected++;
-    if (s->cb.reject && s->cb.reject(s->cb.arg, &r, &e) < 0)
+    if (rowbatch_reject(&s->cb, &s->st_, s->rec_line, s->row_col, s->row_reason, raw, &e) < 0)
         fail_with(s, &e);
 }
 
@@ -304,7 +273,7 @@ static size_t find_column(const struct jsonstream *s, size_t hint, const char *n
 /* One member's value into the arena as field k. */
 static void put_value(struct jsonstream *s, size_t k, const struct jsonrow_span *v)
 {
-    size_t start = s->arena.len;
+    size_t start = s->b.arena.len;
 
     switch (v->p[0]) {
     case 'n':
@@ -312,7 +281,7 @@ static void put_value(struct jsonstream *s, size_t k, const struct jsonrow_span 
         s->cur_len[k] = 0;
         return;
     case '"':
-        if (jsonrow_string(v, &s->arena) < 0) {
+        if (jsonrow_string(v, &s->b.arena) < 0) {
             row_problem(s, (unsigned)k + 1, "line %llu: field \"%s\": string cannot be decoded",
                         (unsigned long long)s->rec_line, s->cols.v[k]);
             return;
@@ -320,15 +289,15 @@ static void put_value(struct jsonstream *s, size_t k, const struct jsonrow_span 
         break;
     case '{':
     case '[':
-        jsonrow_compact(v->p, v->len, &s->arena);
+        jsonrow_compact(v->p, v->len, &s->b.arena);
         break;
     default: /* numbers as written, true, false */
-        buf_append(&s->arena, v->p, v->len);
+        buf_append(&s->b.arena, v->p, v->len);
         break;
     }
     s->cur_off[k] = start;
-    s->cur_len[k] = s->arena.len - start;
-    buf_putc(&s->arena, '\0');
+    s->cur_len[k] = s->b.arena.len - start;
+    buf_putc(&s->b.arena, '\0');
 }
 
 static void fields(struct jsonstream *s, const char *text, size_t len)
@@ -387,13 +356,12 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
     json_error_t je;
     json_t *root;
     const char *nul;
-    size_t base;
 
     s->row_reason[0] = '\0';
     s->row_col = 0;
     s->row_colname[0] = '\0';
     s->row_sample[0] = '\0';
-    s->rec_arena_start = s->arena.len;
+    s->rec_arena_start = s->b.arena.len;
     /* JSON has no raw NUL, but jansson lets one through after a number ({"a":1<NUL>}), and
      * values are kept as written: the field would hold a NUL that no sink can store. */
     nul = memchr(text, '\0', len);
@@ -434,8 +402,9 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
     fields(s, text, len);
     if (!s->row_reason[0]) {
         unsigned col = 0;
-        csvcheck_rules(&s->check, s->arena.data, s->cur_off, s->cur_len, s->rec_line, s->row_reason,
-                       sizeof(s->row_reason), &col, s->row_sample, sizeof(s->row_sample));
+        csvcheck_rules(&s->check, s->b.arena.data, s->cur_off, s->cur_len, s->rec_line,
+                       s->row_reason, sizeof(s->row_reason), &col, s->row_sample,
+                       sizeof(s->row_sample));
         if (s->row_reason[0]) {
             s->row_col = col;
             utf8_sample(s->row_colname, sizeof(s->row_colname), s->cols.v[col - 1],
@@ -446,14 +415,8 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
         bad_row(s, text, len);
         return;
     }
-    base = s->nrows * s->ncols;
-    for (size_t i = 0; i < s->ncols; i++) {
-        s->boff[base + i] = s->cur_off[i];
-        s->fields[base + i].len = s->cur_len[i];
-    }
-    s->rows[s->nrows].line = s->rec_line;
-    s->nrows++;
-    if (s->nrows == s->lim.batch_rows || s->arena.len >= s->lim.batch_bytes)
+    rowbatch_add(&s->b, s->cur_off, s->cur_len, s->rec_line);
+    if (s->b.nrows == s->lim.batch_rows || s->b.arena.len >= s->lim.batch_bytes)
         flush(s);
 }
 

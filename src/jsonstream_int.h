@@ -11,9 +11,10 @@
 #include "csvcheck.h"
 #include "jsonrow.h"
 #include "jsonstream.h"
+#include "rowbatch.h"
 #include "util.h"
 
-#define JSONSTREAM_NO_FIELD SIZE_MAX
+#define JSONSTREAM_NO_FIELD ROWBATCH_NO_FIELD
 #define JSONSTREAM_KEY_MAX  1024 /* longer member names on the way to the records never match */
 
 enum jstate {
@@ -79,12 +80,7 @@ struct jsonstream {
     char row_sample[256];
     struct buf scratch;
 
-    /* the batch */
-    struct buf arena;
-    struct sink_field *fields;
-    size_t *boff;
-    struct sink_row *rows;
-    size_t nrows;
+    struct rowbatch b; /* its arena also holds the record being converted */
 
     struct csvstream_stats st_;
     bool failed;
