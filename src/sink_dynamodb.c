@@ -24,8 +24,9 @@
  * Row errors (a bad N/BOOL/JSON value, a missing or empty key, an item over 400 KB)
  * fail the load under on_error = abort; under skip_row they are rejected like
  * parse errors, count towards max_errors, and are recorded with the parse rejects
- * in the ledger item's `rejects` list (the first DDB_REJECTS_STORED, raw values cut
- * at DDB_REJECT_RAW_MAX bytes; `rejects_not_stored` counts the rest).
+ * in the ledger item's `rejects` list (the first DDB_LOAD_REJECTS_STORED, raw values
+ * cut at DDB_LOAD_REJECT_RAW_MAX bytes; `rejects_not_stored` counts the rest; the
+ * bookkeeping, shared with the SQS sink, is ddb_load.c).
  *
  * Not supported: mode = replace (DynamoDB cannot empty a table within a load) and
  * create_table (a table's key schema is a decision for its owner). Both are
@@ -40,6 +41,7 @@
 #include "creds.h"
 #include "ddb_http.h"
 #include "ddb_item.h"
+#include "ddb_load.h"
 #include "ddb_proto.h"
 #include "ddb_writer.h"
 #include "log.h"
@@ -48,8 +50,6 @@
 
 #define DDB_TABLE_CACHE    16
 #define DDB_CALL_ATTEMPTS  5
-#define DDB_REJECTS_STORED 100
-#define DDB_REJECT_RAW_MAX 1024
 #define DDB_LEDGER_WAIT_MS 60000
 
 struct table_info {
@@ -70,21 +70,11 @@ struct sink {
     bool in_load;
     const struct route_conf *route; /* valid during the load (the job holds cfg) */
     struct table_info *target;
-    char *ledger_id, *bucket, *key, *etag, *version_id, *sequencer;
-    struct strlist cols;
+    struct ddb_load load; /* the object, its columns and rejects, for the ledger item */
     struct ddb_layout layout;
     struct buf item, itemkey; /* scratch for one encoded row */
     uint64_t rows;            /* rows that became items */
-    uint64_t parse_rejects, row_rejects;
-    struct buf rejects; /* ledger rejects list elements */
-    size_t nstored;
-    uint64_t not_stored;
 };
-
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
 
 /* ---- AWS calls ---- */
 
@@ -236,7 +226,7 @@ static int ledger_lookup(struct sink *s, bool *found, struct ierr *e)
     int rc = -1;
 
     buf_init(&body);
-    ddb_body_ledger_get(&body, s->ledger, s->ledger_id);
+    ddb_body_ledger_get(&body, s->ledger, s->load.ledger_id);
     struct ddb_call *c = call(s, "GetItem", &body);
     if (c->err.kind != AWS_OK) {
         set_aws_error(e, &c->err, "ledger GetItem");
@@ -257,20 +247,10 @@ static void load_clear(struct sink *s)
 {
     ddb_writer_reset(s->writer);
     ddb_layout_free(&s->layout);
-    strlist_free(&s->cols);
-    free(s->ledger_id);
-    free(s->bucket);
-    free(s->key);
-    free(s->etag);
-    free(s->version_id);
-    free(s->sequencer);
-    s->ledger_id = s->bucket = s->key = s->etag = s->version_id = s->sequencer = NULL;
-    buf_reset(&s->rejects);
+    ddb_load_clear(&s->load);
     buf_reset(&s->item);
     buf_reset(&s->itemkey);
-    s->nstored = 0;
-    s->not_stored = 0;
-    s->rows = s->parse_rejects = s->row_rejects = 0;
+    s->rows = 0;
     s->route = NULL;
     s->target = NULL;
     s->in_load = false;
@@ -292,7 +272,7 @@ static int ddb_open(const struct sink_conf *sc, const struct config *cfg, struct
     s->writer = ddb_writer_new(h);
     buf_init(&s->item);
     buf_init(&s->itemkey);
-    buf_init(&s->rejects);
+    ddb_load_init(&s->load);
     log_debug("sink %s: DynamoDB at %s, ledger table %s", s->name, ddb_http_endpoint(h), s->ledger);
     *out = s;
     return 0;
@@ -301,7 +281,6 @@ static int ddb_open(const struct sink_conf *sc, const struct config *cfg, struct
 static int ddb_begin(struct sink *s, const struct load_object *o, const struct load_target *t,
                      bool *already_loaded, struct ierr *e)
 {
-    struct buf id;
     bool found = false;
 
     *already_loaded = false;
@@ -317,9 +296,7 @@ static int ddb_begin(struct sink *s, const struct load_object *o, const struct l
         return -1;
     }
     ddb_http_set_creds(s->http, o->creds);
-    buf_init(&id);
-    ddb_ledger_id(&id, o->bucket, o->key, o->etag);
-    s->ledger_id = buf_steal(&id);
+    ddb_load_set_id(&s->load, o);
     s->in_load = true;
     if (!s->ledger_ready && ensure_ledger(s, e) < 0)
         goto fail;
@@ -338,56 +315,13 @@ static int ddb_begin(struct sink *s, const struct load_object *o, const struct l
         log_debug("route %s: create_table does not apply to DynamoDB", t->route->name);
     if (ddb_layout_init(&s->layout, t->columns, t->route, &s->target->ks, t->table, e) < 0)
         goto fail;
-    for (size_t i = 0; i < t->columns->n; i++)
-        strlist_push(&s->cols, t->columns->v[i]);
+    ddb_load_set_object(&s->load, o, t->columns);
     s->route = t->route;
-    s->bucket = xstrdup(o->bucket);
-    s->key = xstrdup(o->key);
-    s->etag = xstrdup(o->etag ? o->etag : "");
-    s->version_id = dup_or_null(o->version_id);
-    s->sequencer = dup_or_null(o->sequencer);
     ddb_writer_begin(s->writer, t->table, &s->target->ks);
     return 0;
 fail:
     load_clear(s);
     return -1;
-}
-
-static void store_reject(struct sink *s, const struct sink_reject *r)
-{
-    const char *col = r->column && r->column <= s->cols.n ? s->cols.v[r->column - 1] : NULL;
-
-    if (s->nstored >= DDB_REJECTS_STORED) {
-        s->not_stored++;
-        return;
-    }
-    ddb_reject_append(&s->rejects, r, col, DDB_REJECT_RAW_MAX);
-    s->nstored++;
-}
-
-/* A row that cannot become an item: rejected under skip_row within max_errors. */
-static int row_error(struct sink *s, const struct ierr *re, struct ierr *e)
-{
-    bool skip = s->route && s->route->on_error == ON_ERROR_SKIP_ROW;
-    uint64_t total = s->parse_rejects + s->row_rejects + 1;
-
-    if (!skip) {
-        *e = *re;
-        return -1;
-    }
-    if ((int64_t)total > s->route->max_errors) {
-        *e = *re;
-        snprintf(e->reason, sizeof e->reason,
-                 "more than max_errors = %" PRId64 " rejected "
-                 "rows; the last: %.400s",
-                 s->route->max_errors, re->reason);
-        return -1;
-    }
-    struct sink_reject r = {re->line, re->column, re->reason, re->sample};
-    log_warn("line %" PRIu64 ", column %u: row skipped: %s", re->line, re->column, re->reason);
-    s->row_rejects++;
-    store_reject(s, &r);
-    return 0;
 }
 
 static int ddb_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
@@ -403,7 +337,7 @@ static int ddb_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
         buf_reset(&s->item);
         buf_reset(&s->itemkey);
         if (ddb_item_encode(&s->layout, &b->rows[i], &s->item, &s->itemkey, &size, &re) < 0) {
-            if (row_error(s, &re, e) < 0)
+            if (ddb_load_row_error(&s->load, s->route, &re, e) < 0)
                 goto fail;
             continue;
         }
@@ -426,8 +360,7 @@ static int ddb_reject(struct sink *s, const struct sink_reject *r, struct ierr *
         ierr_set(e, IERR_PERMANENT, "sink %s: reject() outside a load", s->name);
         return -1;
     }
-    s->parse_rejects++;
-    store_reject(s, r);
+    ddb_load_reject(&s->load, r);
     return 0;
 }
 
@@ -450,21 +383,7 @@ static int ddb_commit(struct sink *s, const struct load_stats *st, bool *already
         goto out;
     }
     ddb_writer_get_stats(s->writer, &ws);
-    memset(&rec, 0, sizeof rec);
-    rec.id = s->ledger_id;
-    rec.bucket = s->bucket;
-    rec.key = s->key;
-    rec.etag = s->etag;
-    rec.version_id = s->version_id;
-    rec.sequencer = s->sequencer;
-    rec.route = s->route && s->route->name ? s->route->name : "";
-    rec.target = s->target->name;
-    rec.rows = s->rows;
-    rec.rejected = s->parse_rejects + s->row_rejects;
-    rec.bytes = st ? st->bytes : 0;
-    rec.loaded_at_ms = now_realtime_ms();
-    rec.rejects = s->rejects.data ? s->rejects.data : "";
-    rec.rejects_dropped = s->not_stored;
+    ddb_load_ledger_rec(&s->load, s->route, s->target->name, s->rows, st, &rec);
     buf_init(&body);
     ddb_body_ledger_put(&body, s->ledger, &rec);
     struct ddb_call *c = call(s, "PutItem", &body);
@@ -472,12 +391,12 @@ static int ddb_commit(struct sink *s, const struct load_stats *st, bool *already
         log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into DynamoDB "
                  "table %s: %" PRIu64 " items written, %" PRIu64 " requests, %" PRIu64
                  " retries, %" PRIu64 " unprocessed",
-                 s->rows, rec.rejected, s->bucket, s->key, s->target->name, ws.written, ws.requests,
-                 ws.retries, ws.unprocessed);
+                 s->rows, rec.rejected, s->load.bucket, s->load.key, s->target->name, ws.written,
+                 ws.requests, ws.retries, ws.unprocessed);
         rc = 0;
     } else if (!strcmp(c->err.code, "ConditionalCheckFailedException")) {
         log_info("s3://%s/%s (etag %s) was loaded meanwhile by another instance: already in %s",
-                 s->bucket, s->key, s->etag, s->ledger);
+                 s->load.bucket, s->load.key, s->load.etag, s->ledger);
         *already_loaded = true;
         rc = 0;
     } else {
@@ -506,7 +425,7 @@ static void ddb_close(struct sink *s)
         table_forget(s, &s->tables[0]);
     buf_free(&s->item);
     buf_free(&s->itemkey);
-    buf_free(&s->rejects);
+    ddb_load_free(&s->load);
     free(s->ledger);
     free(s->name);
     free(s);

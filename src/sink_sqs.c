@@ -50,6 +50,7 @@
 
 #include "aws_endpoint.h"
 #include "creds.h"
+#include "ddb_load.h"
 #include "ddb_proto.h"
 #include "http.h"
 #include "log.h"
@@ -59,8 +60,6 @@
 #include "sqs_msg.h"
 
 #define SQS_ENTRY_ATTEMPTS 8 /* sends of one entry the answer lists as Failed */
-#define SQS_REJECTS_STORED 100
-#define SQS_REJECT_RAW_MAX 1024
 
 /* One spooled message: this header, then len bytes of entry text (sqs_msg_entry). */
 struct spool_rec {
@@ -85,47 +84,23 @@ struct sink {
     bool in_load;
     const struct route_conf *route;
     const struct aws_creds *creds;
-    char *ledger_id, *bucket, *key, *etag, *version_id, *sequencer;
-    struct strlist cols;
+    struct ddb_load load; /* the object, its columns and rejects, for the ledger item */
     struct sqs_layout layout;
     struct sqs_msg_ctx ctx;
     FILE *spool;
     uint64_t spooled, sent;
-    uint64_t parse_rejects, row_rejects;
     struct buf body, entry;
-    struct buf rejects;
-    size_t nstored;
-    uint64_t not_stored;
     struct pending batch[SQS_BATCH_MAX_ENTRIES];
     size_t nbatch;
     size_t batch_bytes;
 };
-
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
 
 /* The ledger item: 0 written, 1 another instance wrote it first, -1 error. */
 static int ledger_put(struct sink *s, const struct load_stats *st, struct ierr *e)
 {
     struct ddb_ledger_rec rec;
 
-    memset(&rec, 0, sizeof rec);
-    rec.id = s->ledger_id;
-    rec.bucket = s->bucket;
-    rec.key = s->key;
-    rec.etag = s->etag;
-    rec.version_id = s->version_id;
-    rec.sequencer = s->sequencer;
-    rec.route = s->route && s->route->name ? s->route->name : "";
-    rec.target = s->queue_url;
-    rec.rows = s->sent;
-    rec.rejected = s->parse_rejects + s->row_rejects;
-    rec.bytes = st ? st->bytes : 0;
-    rec.loaded_at_ms = now_realtime_ms();
-    rec.rejects = s->rejects.data ? s->rejects.data : "";
-    rec.rejects_dropped = s->not_stored;
+    ddb_load_ledger_rec(&s->load, s->route, s->queue_url, s->sent, st, &rec);
     return sqs_ledger_put(s->ledger_db, &rec, e);
 }
 
@@ -138,24 +113,14 @@ static void load_clear(struct sink *s)
         fclose(s->spool);
     s->spool = NULL;
     sqs_layout_free(&s->layout);
-    strlist_free(&s->cols);
-    free(s->ledger_id);
-    free(s->bucket);
-    free(s->key);
-    free(s->etag);
-    free(s->version_id);
-    free(s->sequencer);
-    s->ledger_id = s->bucket = s->key = s->etag = s->version_id = s->sequencer = NULL;
+    ddb_load_clear(&s->load);
     for (size_t i = 0; i < SQS_BATCH_MAX_ENTRIES; i++)
         buf_reset(&s->batch[i].text);
     s->nbatch = 0;
     s->batch_bytes = 0;
-    buf_reset(&s->rejects);
     buf_reset(&s->body);
     buf_reset(&s->entry);
-    s->nstored = 0;
-    s->not_stored = 0;
-    s->spooled = s->sent = s->parse_rejects = s->row_rejects = 0;
+    s->spooled = s->sent = 0;
     s->route = NULL;
     s->creds = NULL;
     s->in_load = false;
@@ -208,6 +173,7 @@ static int sqs_open(const struct sink_conf *sc, const struct config *cfg, struct
     s->fifo = sqs_queue_is_fifo(sc->queue_url);
     s->cfg = cfg;
     s->ledger_db = l;
+    ddb_load_init(&s->load);
     log_debug("sink %s: SQS queue %s%s via %s, ledger table %s", s->name, s->queue_url,
               s->fifo ? " (FIFO)" : "", s->endpoint, s->ledger);
     *out = s;
@@ -217,7 +183,6 @@ static int sqs_open(const struct sink_conf *sc, const struct config *cfg, struct
 static int sqs_begin(struct sink *s, const struct load_object *o, const struct load_target *t,
                      bool *already_loaded, struct ierr *e)
 {
-    struct buf id;
     bool found = false;
 
     *already_loaded = false;
@@ -234,13 +199,11 @@ static int sqs_begin(struct sink *s, const struct load_object *o, const struct l
     }
     s->creds = o->creds;
     sqs_ledger_set_creds(s->ledger_db, o->creds);
-    buf_init(&id);
-    ddb_ledger_id(&id, o->bucket, o->key, o->etag);
-    s->ledger_id = buf_steal(&id);
+    ddb_load_set_id(&s->load, o);
     s->in_load = true;
-    if (sqs_ledger_lookup(s->ledger_db, s->ledger_id, &found, e) < 0)
+    if (sqs_ledger_lookup(s->ledger_db, s->load.ledger_id, &found, e) < 0)
         goto fail;
-    if (!found && sqs_ledger_claim(s->ledger_db, s->ledger_id, &found, e) < 0)
+    if (!found && sqs_ledger_claim(s->ledger_db, s->load.ledger_id, &found, e) < 0)
         goto fail;
     if (found) {
         log_info("s3://%s/%s (etag %s) is already in %s: no message sent", o->bucket, o->key,
@@ -252,54 +215,14 @@ static int sqs_begin(struct sink *s, const struct load_object *o, const struct l
     s->spool = spool_open(e);
     if (!s->spool)
         goto fail;
-    for (size_t i = 0; i < t->columns->n; i++)
-        strlist_push(&s->cols, t->columns->v[i]);
+    ddb_load_set_object(&s->load, o, t->columns);
     sqs_layout_init(&s->layout, t->columns, t->route);
     s->route = t->route;
-    s->bucket = xstrdup(o->bucket);
-    s->key = xstrdup(o->key);
-    s->etag = xstrdup(o->etag ? o->etag : "");
-    s->version_id = dup_or_null(o->version_id);
-    s->sequencer = dup_or_null(o->sequencer);
-    sqs_msg_ctx_init(&s->ctx, s->bucket, s->key, s->etag, s->fifo);
+    sqs_msg_ctx_init(&s->ctx, s->load.bucket, s->load.key, s->load.etag, s->fifo);
     return 0;
 fail:
     load_clear(s);
     return -1;
-}
-
-static void store_reject(struct sink *s, const struct sink_reject *r)
-{
-    const char *col = r->column && r->column <= s->cols.n ? s->cols.v[r->column - 1] : NULL;
-
-    if (s->nstored >= SQS_REJECTS_STORED) {
-        s->not_stored++;
-        return;
-    }
-    ddb_reject_append(&s->rejects, r, col, SQS_REJECT_RAW_MAX);
-    s->nstored++;
-}
-
-/* A row that cannot become a message: rejected under skip_row within max_errors. */
-static int row_error(struct sink *s, const struct ierr *re, struct ierr *e)
-{
-    bool skip = s->route && s->route->on_error == ON_ERROR_SKIP_ROW;
-    uint64_t total = s->parse_rejects + s->row_rejects + 1;
-
-    *e = *re;
-    if (!skip)
-        return -1;
-    if ((int64_t)total > s->route->max_errors) {
-        snprintf(e->reason, sizeof e->reason,
-                 "more than max_errors = %" PRId64 " rejected rows; the last: %.400s",
-                 s->route->max_errors, re->reason);
-        return -1;
-    }
-    struct sink_reject r = {re->line, re->column, re->reason, re->sample};
-    log_warn("line %" PRIu64 ", column %u: row skipped: %s", re->line, re->column, re->reason);
-    s->row_rejects++;
-    store_reject(s, &r);
-    return 0;
 }
 
 static int spool_row(struct sink *s, const struct sink_row *row, struct ierr *e)
@@ -310,7 +233,7 @@ static int spool_row(struct sink *s, const struct sink_row *row, struct ierr *e)
     buf_reset(&s->body);
     buf_reset(&s->entry);
     if (sqs_msg_body(&s->layout, row, &s->body, &re) < 0)
-        return row_error(s, &re, e);
+        return ddb_load_row_error(&s->load, s->route, &re, e);
     h.line = row->line;
     h.size = (uint32_t)sqs_msg_entry(&s->ctx, s->body.data, s->body.len, row->line, &s->entry);
     h.len = (uint32_t)s->entry.len;
@@ -319,7 +242,7 @@ static int spool_row(struct sink *s, const struct sink_row *row, struct ierr *e)
                  "line %" PRIu64 ": the message is %" PRIu32 " bytes, over the SQS limit of %zu",
                  row->line, h.size, SQS_MSG_MAX_BYTES);
         re.line = row->line;
-        return row_error(s, &re, e);
+        return ddb_load_row_error(&s->load, s->route, &re, e);
     }
     if (fwrite(&h, sizeof h, 1, s->spool) != 1 ||
         fwrite(s->entry.data, 1, s->entry.len, s->spool) != s->entry.len) {
@@ -351,8 +274,7 @@ static int sqs_reject(struct sink *s, const struct sink_reject *r, struct ierr *
         ierr_set(e, IERR_PERMANENT, "sink %s: reject() outside a load", s->name);
         return -1;
     }
-    s->parse_rejects++;
-    store_reject(s, r);
+    ddb_load_reject(&s->load, r);
     return 0;
 }
 
@@ -408,7 +330,7 @@ static int send_once(struct sink *s, struct ierr *e)
                  "line %" PRIu64 ": SQS refused the message: %s: %s", p->h.line, failed[k].code,
                  failed[k].message);
         re.line = p->h.line;
-        if (!failed[k].sender_fault || row_error(s, &re, e) < 0) {
+        if (!failed[k].sender_fault || ddb_load_row_error(&s->load, s->route, &re, e) < 0) {
             if (!failed[k].sender_fault)
                 *e = re;
             goto out;
@@ -505,13 +427,14 @@ static int sqs_commit(struct sink *s, const struct load_stats *st, bool *already
     case 0:
         log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s as messages "
                  "to %s",
-                 s->sent, s->parse_rejects + s->row_rejects, s->bucket, s->key, s->queue_url);
+                 s->sent, s->load.parse_rejects + s->load.row_rejects, s->load.bucket, s->load.key,
+                 s->queue_url);
         rc = 0;
         break;
     case 1:
         log_warn("s3://%s/%s (etag %s) was loaded meanwhile by another worker: its %" PRIu64
                  " messages were sent twice (consumers dedupe on ingestd_row_id)",
-                 s->bucket, s->key, s->etag, s->sent);
+                 s->load.bucket, s->load.key, s->load.etag, s->sent);
         *already_loaded = true;
         rc = 0;
         break;
@@ -539,7 +462,7 @@ static void sqs_close(struct sink *s)
         buf_free(&s->batch[i].text);
     buf_free(&s->body);
     buf_free(&s->entry);
-    buf_free(&s->rejects);
+    ddb_load_free(&s->load);
     free(s->endpoint);
     free(s->ledger);
     free(s->queue_url);
