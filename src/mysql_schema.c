@@ -3,8 +3,8 @@
  * information_schema (db.table names, identifiers always quoted), creates it when the
  * route allows and it is missing, and maps the object's columns onto it.
  *
- * Mapping rules (as for PostgreSQL, except that MySQL column names are caseless
- * anyway): an object column loads into the table column of the same name. An object
+ * Mapping rules (sink_columns.h, as for PostgreSQL, except that MySQL column names are
+ * caseless anyway): an object column loads into the table column of the same name. An object
  * column with no table column is a permanent error, as is a table column the object
  * lacks that is NOT NULL without a default. Upsert needs a primary key or unique index
  * on exactly the route's key columns, checked here so a 1 GB object does not fail only
@@ -25,17 +25,11 @@
 #include "config.h"
 #include "log.h"
 #include "mysql_int.h"
+#include "sink_columns.h"
 
-struct tcol {
-    char *name;
-    bool notnull;
-    bool hasdef;             /* a default, AUTO_INCREMENT or generated */
-    bool generated;
-    enum my_conv conv;
-    bool used;
-};
-
-static void free_tcols(struct tcol *tc, size_t n)
+/* The information_schema columns are struct sink_tcol, name owned and aux the
+ * enum my_conv of the column. */
+static void free_tcols(struct sink_tcol *tc, size_t n)
 {
     for (size_t i = 0; tc && i < n; i++)
         free(tc[i].name);
@@ -56,7 +50,7 @@ static void split_table(const char *table, struct buf *where)
     my_put_str(where, dot ? dot + 1 : table);
 }
 
-static int load_columns(struct sink *s, const char *table, bool convert, struct tcol **out,
+static int load_columns(struct sink *s, const char *table, bool convert, struct sink_tcol **out,
                         size_t *nout, struct ierr *e)
 {
     struct buf sql;
@@ -73,7 +67,7 @@ static int load_columns(struct sink *s, const char *table, bool convert, struct 
     if (!r)
         return -1;
     size_t n = (size_t)mysql_num_rows(r);
-    struct tcol *tc = xcalloc(n + 1, sizeof(*tc));
+    struct sink_tcol *tc = xcalloc(n + 1, sizeof(*tc));
     MYSQL_ROW row;
     for (size_t i = 0; i < n && (row = mysql_fetch_row(r)); i++) {
         tc[i].name = xstrdup(row[0] ? row[0] : "");
@@ -82,26 +76,14 @@ static int load_columns(struct sink *s, const char *table, bool convert, struct 
         tc[i].generated = row[3] && row[3][0] == '1';
         const char *dt = row[4] ? row[4] : "", *ct = row[5] ? row[5] : "";
         if (convert && !strcasecmp(ct, "tinyint(1)"))
-            tc[i].conv = MY_CONV_BOOL;
+            tc[i].aux = MY_CONV_BOOL;
         else if (convert && (!strcasecmp(dt, "datetime") || !strcasecmp(dt, "timestamp")))
-            tc[i].conv = MY_CONV_UTC;
+            tc[i].aux = MY_CONV_UTC;
     }
     mysql_free_result(r);
     *out = tc;
     *nout = n;
     return 0;
-}
-
-/* The route's key column -> object column index, -1 when the object lacks it. */
-static int key_index(const struct sink *s, const char *key)
-{
-    for (size_t i = 0; i < s->ncols; i++)
-        if (!strcmp(s->obj_cols[i], key))
-            return (int)i;
-    for (size_t i = 0; i < s->ncols; i++)
-        if (!strcasecmp(s->obj_cols[i], key))
-            return (int)i;
-    return -1;
 }
 
 static int create_table(struct sink *s, const struct load_target *t, struct ierr *e)
@@ -112,15 +94,8 @@ static int create_table(struct sink *s, const struct load_target *t, struct ierr
     int rc = -1;
 
     buf_init(&sql);
-    for (size_t k = 0; k < keys->n; k++) {
-        int i = key_index(s, keys->v[k]);
-        if (i < 0) {
-            ierr_set(e, IERR_PERMANENT, "cannot create table %s: key column \"%s\" is not "
-                     "in the object", s->qtable, keys->v[k]);
-            goto out;
-        }
-        knames[k] = s->obj_cols[i];
-    }
+    if (sink_create_keys(s->obj_cols, s->ncols, keys, s->qtable, knames, e) < 0)
+        goto out;
     my_sql_create_table(&sql, s->qtable, (const char *const *)s->obj_cols, t->column_types,
                         s->ncols, knames, keys->n);
     if (my_run(s, sql.data, sql.len, "CREATE TABLE", e))
@@ -133,54 +108,23 @@ out:
     return rc;
 }
 
-static struct tcol *find_tcol(struct tcol *tc, size_t n, const char *name)
+static int map_columns(struct sink *s, struct sink_tcol *tc, size_t ntc, struct ierr *e)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(tc[i].name, name))
-            return &tc[i];
-    for (size_t i = 0; i < n; i++)
-        if (!strcasecmp(tc[i].name, name))
-            return &tc[i];
-    return NULL;
-}
+    size_t *idx = xcalloc(s->ncols + 1, sizeof(*idx));
+    int rc;
 
-static int map_columns(struct sink *s, struct tcol *tc, size_t ntc, struct ierr *e)
-{
     s->tcols = xcalloc(s->ncols + 1, sizeof(*s->tcols));
     s->conv = xcalloc(s->ncols + 1, sizeof(*s->conv));
-    for (size_t i = 0; i < s->ncols; i++) {
-        struct tcol *c = find_tcol(tc, ntc, s->obj_cols[i]);
-        const char *why = NULL;
-        if (!c)
-            why = "is not a column of table";
-        else if (c->used)
-            why = "appears twice for table";
-        else if (c->generated)
-            why = "is a generated column of table";
-        if (why) {
-            ierr_set(e, IERR_PERMANENT, "column \"%s\" of the object %s %s", s->obj_cols[i],
-                     why, s->qtable);
-            e->column = (unsigned)i + 1;
-            snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[i]);
-            return -1;
-        }
-        c->used = true;
-        s->tcols[i] = xstrdup(c->name);
-        s->conv[i] = c->conv;
-    }
-    for (size_t j = 0; j < ntc; j++) {
-        if (!tc[j].used && tc[j].notnull && !tc[j].hasdef) {
-            ierr_set(e, IERR_PERMANENT, "column \"%s\" of table %s is NOT NULL without a "
-                     "default and the object does not have it", tc[j].name, s->qtable);
-            snprintf(e->column_name, sizeof(e->column_name), "%s", tc[j].name);
-            return -1;
-        }
-    }
-    return 0;
+    rc = sink_map_columns(s->obj_cols, s->ncols, tc, ntc, SINK_CASE_FIRST, s->qtable, s->tcols,
+                          idx, e);
+    for (size_t i = 0; rc == 0 && i < s->ncols; i++)
+        s->conv[i] = (enum my_conv)tc[idx[i]].aux;
+    free(idx);
+    return rc;
 }
 
 /* Upsert: a PRIMARY KEY or UNIQUE index on exactly the key columns (any order). */
-static int check_upsert_key(struct sink *s, const struct load_target *t, struct tcol *tc,
+static int check_upsert_key(struct sink *s, const struct load_target *t, struct sink_tcol *tc,
                             size_t ntc, struct ierr *e)
 {
     const struct strlist *keys = &t->route->key;
@@ -196,8 +140,9 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, struct 
     s->keys = xcalloc(keys->n + 1, sizeof(*s->keys));
     s->nkeys = keys->n;
     for (size_t k = 0; k < keys->n; k++) {
-        int i = key_index(s, keys->v[k]);
-        struct tcol *c = i < 0 ? NULL : find_tcol(tc, ntc, s->obj_cols[i]);
+        int i = sink_key_index(s->obj_cols, s->ncols, keys->v[k]);
+        struct sink_tcol *c = i < 0 ? NULL : sink_find_tcol(tc, ntc, s->obj_cols[i],
+                                                            SINK_CASE_FIRST);
         if (!c) {
             ierr_set(e, IERR_PERMANENT, "upsert key column \"%s\" is not in the object",
                      keys->v[k]);
@@ -246,7 +191,7 @@ out:
 
 int my_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *e)
 {
-    struct tcol *tc = NULL;
+    struct sink_tcol *tc = NULL;
     size_t ntc = 0;
     struct buf q;
     bool convert = t->route->create_table;

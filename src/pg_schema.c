@@ -3,32 +3,26 @@
  * (schema-qualified names, identifiers always quoted), creates it when the route
  * allows and it is missing, and maps the object's columns onto it.
  *
- * Mapping rules: an object column loads into the table column of the same name; when
- * there is none, into the one column whose name matches ignoring case (a header "ID"
- * for a column id). An object column with no table column is a permanent error, as is
- * a table column the object lacks that is NOT NULL without a default. Upsert needs a
- * unique index (or primary key) on exactly the route's key columns, checked here so a
- * 1 GB object does not fail only at commit.
+ * Mapping rules (sink_columns.h): an object column loads into the table column of the
+ * same name; when there is none, into the one column whose name matches ignoring case
+ * (a header "ID" for a column id). An object column with no table column is a
+ * permanent error, as is a table column the object lacks that is NOT NULL without a
+ * default. Upsert needs a unique index (or primary key) on exactly the route's key
+ * columns, checked here so a 1 GB object does not fail only at commit.
  *
  * Everything runs inside the load's transaction; on error the caller rolls back.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "config.h"
 #include "log.h"
 #include "pg_int.h"
+#include "sink_columns.h"
 
-struct tcol {
-    const char *name;        /* points into the catalog result */
-    int attnum;
-    bool notnull;
-    bool hasdef;
-    bool generated;
-    bool used;
-};
+/* The catalog's columns are struct sink_tcol, name pointing into the catalog result
+ * and aux the attnum. */
 
 /* The table's oid as text, or NULL when it does not exist (e stays clear). */
 static char *lookup_oid(struct sink *s, struct ierr *e, bool *failed)
@@ -46,18 +40,6 @@ static char *lookup_oid(struct sink *s, struct ierr *e, bool *failed)
     return oid;
 }
 
-/* The route's key columns, mapped to object columns: -1 when one is not in the object. */
-static int key_index(const struct sink *s, const char *key)
-{
-    for (size_t i = 0; i < s->ncols; i++)
-        if (!strcmp(s->obj_cols[i], key))
-            return (int)i;
-    for (size_t i = 0; i < s->ncols; i++)
-        if (!strcasecmp(s->obj_cols[i], key))
-            return (int)i;
-    return -1;
-}
-
 static int create_table(struct sink *s, const struct load_target *t, struct ierr *e)
 {
     const struct strlist *keys = &t->route->key;
@@ -66,15 +48,8 @@ static int create_table(struct sink *s, const struct load_target *t, struct ierr
     int rc = -1;
 
     buf_init(&sql);
-    for (size_t k = 0; k < keys->n; k++) {
-        int i = key_index(s, keys->v[k]);
-        if (i < 0) {
-            ierr_set(e, IERR_PERMANENT, "cannot create table %s: key column \"%s\" is not "
-                     "in the object", s->qtable, keys->v[k]);
-            goto out;
-        }
-        knames[k] = s->obj_cols[i];
-    }
+    if (sink_create_keys(s->obj_cols, s->ncols, keys, s->qtable, knames, e) < 0)
+        goto out;
     pg_sql_create_table(&sql, s->qtable, (const char *const *)s->obj_cols, t->column_types,
                         s->ncols, knames, keys->n);
     PGresult *r = pg_exec(s, sql.data, 0, NULL, PGRES_COMMAND_OK, "CREATE TABLE", e);
@@ -91,56 +66,6 @@ out:
     free(knames);
     buf_free(&sql);
     return rc;
-}
-
-/* Table column for object column name: exact match first, then a unique caseless one. */
-static struct tcol *find_tcol(struct tcol *tc, size_t n, const char *name)
-{
-    struct tcol *hit = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(tc[i].name, name))
-            return &tc[i];
-    for (size_t i = 0; i < n; i++) {
-        if (!strcasecmp(tc[i].name, name)) {
-            if (hit)
-                return NULL;
-            hit = &tc[i];
-        }
-    }
-    return hit;
-}
-
-static int map_columns(struct sink *s, struct tcol *tc, size_t ntc, struct ierr *e)
-{
-    s->tcols = xcalloc(s->ncols, sizeof(*s->tcols));
-    for (size_t i = 0; i < s->ncols; i++) {
-        struct tcol *c = find_tcol(tc, ntc, s->obj_cols[i]);
-        const char *why = NULL;
-        if (!c)
-            why = "is not a column of table";
-        else if (c->used)
-            why = "appears twice for table";
-        else if (c->generated)
-            why = "is a generated column of table";
-        if (why) {
-            ierr_set(e, IERR_PERMANENT, "column \"%s\" of the object %s %s", s->obj_cols[i],
-                     why, s->qtable);
-            e->column = (unsigned)i + 1;
-            snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[i]);
-            return -1;
-        }
-        c->used = true;
-        s->tcols[i] = xstrdup(c->name);
-    }
-    for (size_t j = 0; j < ntc; j++) {
-        if (!tc[j].used && tc[j].notnull && !tc[j].hasdef) {
-            ierr_set(e, IERR_PERMANENT, "column \"%s\" of table %s is NOT NULL without a "
-                     "default and the object does not have it", tc[j].name, s->qtable);
-            snprintf(e->column_name, sizeof(e->column_name), "%s", tc[j].name);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 /* True when indkey (e.g. "1 3 2") holds exactly the attnums in want[0..n). */
@@ -165,7 +90,7 @@ static bool index_matches(const char *indkey, int nkeyatts, const int *want, siz
 }
 
 static int check_upsert_key(struct sink *s, const struct load_target *t, const char *oid,
-                            struct tcol *tc, size_t ntc, struct ierr *e)
+                            struct sink_tcol *tc, size_t ntc, struct ierr *e)
 {
     const struct strlist *keys = &t->route->key;
     int *want = xcalloc(keys->n + 1, sizeof(*want));
@@ -178,15 +103,16 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, const c
         goto out;
     }
     for (size_t k = 0; k < keys->n; k++) {
-        int i = key_index(s, keys->v[k]);
-        struct tcol *c = i < 0 ? NULL : find_tcol(tc, ntc, s->obj_cols[i]);
+        int i = sink_key_index(s->obj_cols, s->ncols, keys->v[k]);
+        struct sink_tcol *c = i < 0 ? NULL : sink_find_tcol(tc, ntc, s->obj_cols[i],
+                                                            SINK_CASE_UNIQUE);
         if (!c) {
             ierr_set(e, IERR_PERMANENT, "upsert key column \"%s\" is not in the object",
                      keys->v[k]);
             snprintf(e->column_name, sizeof(e->column_name), "%s", keys->v[k]);
             goto out;
         }
-        want[k] = c->attnum;
+        want[k] = c->aux;
         knames[k] = c->name;
     }
     const char *params[1] = {oid};
@@ -224,7 +150,7 @@ int pg_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *
 {
     struct buf q;
     PGresult *r = NULL;
-    struct tcol *tc = NULL;
+    struct sink_tcol *tc = NULL;
     char *oid = NULL;
     bool failed;
     int rc = -1;
@@ -261,12 +187,14 @@ int pg_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *
     tc = xcalloc(ntc + 1, sizeof(*tc));
     for (size_t i = 0; i < ntc; i++) {
         tc[i].name = PQgetvalue(r, (int)i, 0);
-        tc[i].attnum = atoi(PQgetvalue(r, (int)i, 1));
+        tc[i].aux = atoi(PQgetvalue(r, (int)i, 1));
         tc[i].notnull = PQgetvalue(r, (int)i, 2)[0] == 't';
         tc[i].hasdef = PQgetvalue(r, (int)i, 3)[0] == 't';
         tc[i].generated = PQgetvalue(r, (int)i, 4)[0] == 't';
     }
-    if (map_columns(s, tc, ntc, e))
+    s->tcols = xcalloc(s->ncols, sizeof(*s->tcols));
+    if (sink_map_columns(s->obj_cols, s->ncols, tc, ntc, SINK_CASE_UNIQUE, s->qtable, s->tcols,
+                         NULL, e))
         goto out;
     if (t->route->mode == MODE_UPSERT && check_upsert_key(s, t, oid, tc, ntc, e))
         goto out;
