@@ -126,18 +126,20 @@ def main():
             pg.create()
             conf = st.ingestd_config(ROUTES, name="kill.conf", workers=2, wait_time_seconds=1,
                                      visibility_timeout=10, log_level="info")
-            uploader = upload("kill/", KILL_FILES, KILL_ROWS)
+            # Every object is in S3 before the first start, so the first daemon has loads to
+            # be killed in the middle of.
+            upload("kill/", KILL_FILES, KILL_ROWS).join()
             mid_copy = 0
             d = None
             try:
                 for i in range(KILLS):
                     d = Ingestd(conf, st.env(), st.path(f"kill-{i}.log"))
                     if i % 2 == 0:
-                        # While a COPY runs: rows sent, nothing committed.
+                        # While a COPY runs: rows sent, nothing committed. Killed as soon as
+                        # one is seen, since a load lasts well under a second here.
                         deadline = time.monotonic() + 30
                         while not pg.loading() and time.monotonic() < deadline:
                             time.sleep(0.01)
-                        time.sleep(rnd.uniform(0, 0.1))
                     else:
                         # Anywhere: receiving, downloading, committing, deleting.
                         time.sleep(rnd.uniform(0.3, 3.0))
@@ -146,7 +148,6 @@ def main():
                     d.wait(10)
                     report = sanitizer_report(d.log_text())
                     assert report is None, report
-                uploader.join()
                 d = Ingestd(conf, st.env(), st.path("kill-final.log"))
                 check_all(pg, "kill/", KILL_FILES, KILL_ROWS)
                 print(f"# kill -9: {KILLS} kills ({mid_copy} during a COPY), {KILL_FILES} "
