@@ -21,13 +21,13 @@ struct poller;
 
 /* Counters for STATUS= and logs; loop thread only. */
 struct app_stats {
-    uint64_t received;           /* SQS messages received */
+    uint64_t received; /* SQS messages received */
     uint64_t deleted;
-    uint64_t returned;           /* made visible again for a retry */
-    uint64_t loaded;             /* objects committed */
-    uint64_t duplicates;         /* objects the ledger already had */
-    uint64_t failed;             /* objects that failed (any class) */
-    uint64_t ignored;            /* events with no route, test events, removals */
+    uint64_t returned;   /* made visible again for a retry */
+    uint64_t loaded;     /* objects committed */
+    uint64_t duplicates; /* objects the ledger already had */
+    uint64_t failed;     /* objects that failed (any class) */
+    uint64_t ignored;    /* events with no route, test events, removals */
     uint64_t dlq_reports;
     uint64_t rows;
     uint64_t bytes;
@@ -35,7 +35,7 @@ struct app_stats {
 
 struct app {
     struct loop *loop;
-    struct config *cfg;          /* current snapshot; jobs hold their own references */
+    struct config *cfg; /* current snapshot; jobs hold their own references */
     const char *config_path;
     bool exit_when_idle;
     bool ready_sent;

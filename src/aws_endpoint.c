@@ -17,17 +17,17 @@
 #include "util.h"
 
 struct service_keys {
-    const char *service;     /* signing name */
-    const char *env_id;      /* AWS_ENDPOINT_URL_<env_id> */
-    size_t cfg_offset;       /* char * field inside struct config */
+    const char *service; /* signing name */
+    const char *env_id;  /* AWS_ENDPOINT_URL_<env_id> */
+    size_t cfg_offset;   /* char * field inside struct config */
 };
 
 static const struct service_keys known[] = {
-    { "sqs", "SQS", offsetof(struct config, aws.sqs_endpoint) },
-    { "s3", "S3", offsetof(struct config, aws.s3_endpoint) },
-    { "dynamodb", "DYNAMODB", offsetof(struct config, aws.dynamodb_endpoint) },
-    { "secretsmanager", "SECRETS_MANAGER", offsetof(struct config, aws.secretsmanager_endpoint) },
-    { "sts", "STS", offsetof(struct config, aws.sts_endpoint) },
+    {"sqs", "SQS", offsetof(struct config, aws.sqs_endpoint)},
+    {"s3", "S3", offsetof(struct config, aws.s3_endpoint)},
+    {"dynamodb", "DYNAMODB", offsetof(struct config, aws.dynamodb_endpoint)},
+    {"secretsmanager", "SECRETS_MANAGER", offsetof(struct config, aws.secretsmanager_endpoint)},
+    {"sts", "STS", offsetof(struct config, aws.sts_endpoint)},
 };
 
 static const struct service_keys *find_service(const char *service)

@@ -42,16 +42,16 @@ const char *aws_endpoint_region(const struct config *cfg);
  * the URL has none; query is "" when absent. Userinfo and fragments are rejected.
  */
 struct aws_url {
-    char *scheme;            /* "http" or "https" (lower case) */
+    char *scheme; /* "http" or "https" (lower case) */
     char *host;
-    int port;                /* explicit or the scheme's default */
+    int port; /* explicit or the scheme's default */
     char *host_header;
-    char *path;              /* as written (already percent-encoded by the caller) */
-    char *query;             /* without '?' */
+    char *path;  /* as written (already percent-encoded by the caller) */
+    char *query; /* without '?' */
 };
 
 /* 0 on success; -1 (out zeroed) for a URL that is not http(s)://host[:port][/path][?q]. */
 int aws_url_parse(const char *url, struct aws_url *out);
-void aws_url_free(struct aws_url *u);        /* NULL-safe; leaves u zeroed */
+void aws_url_free(struct aws_url *u); /* NULL-safe; leaves u zeroed */
 
 #endif

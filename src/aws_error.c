@@ -20,31 +20,46 @@
 
 /* botocore ThrottledRetryableChecker._THROTTLED_ERROR_CODES */
 static const char *const throttling_codes[] = {
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "ProvisionedThroughputExceededException",
-    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
     "EC2ThrottledException",
 };
 
 /* botocore TransientRetryableChecker._TRANSIENT_ERROR_CODES, plus the codes services
  * send with a 5xx (already retried by status) in case a proxy rewrites the status. */
 static const char *const transient_codes[] = {
-    "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
-    "InternalError", "InternalFailure", "InternalServerError", "ServiceUnavailable",
-    "ServiceUnavailableException", "IDPCommunicationError",
+    "RequestTimeout",          "RequestTimeoutException",
+    "PriorRequestNotComplete", "InternalError",
+    "InternalFailure",         "InternalServerError",
+    "ServiceUnavailable",      "ServiceUnavailableException",
+    "IDPCommunicationError",
 };
 
 /* Always about the clock. */
 static const char *const skew_codes[] = {
-    "RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture",
+    "RequestTimeTooSkewed",
+    "RequestExpired",
+    "RequestInTheFuture",
 };
 
 /* About the clock only when the message says so ("Signature expired: ... is now
  * earlier than ...", "Signature not yet current"). A wrong secret gives the same
  * codes with another message and must not be retried. */
 static const char *const maybe_skew_codes[] = {
-    "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
 };
 
 static bool in_list(const char *code, const char *const *list, size_t n)
@@ -95,8 +110,7 @@ void aws_error_set(struct aws_error *e, enum aws_error_kind kind, const char *se
     aws_error_classify(e);
 }
 
-void aws_error_network(struct aws_error *e, const char *service, bool timeout,
-                       const char *message)
+void aws_error_network(struct aws_error *e, const char *service, bool timeout, const char *message)
 {
     aws_error_clear(e);
     e->timeout = timeout;
@@ -105,8 +119,7 @@ void aws_error_network(struct aws_error *e, const char *service, bool timeout,
 
 static bool mentions_time(const char *msg)
 {
-    static const char *const words[] = { "expired", "skew", "not yet current",
-                                         "time difference" };
+    static const char *const words[] = {"expired", "skew", "not yet current", "time difference"};
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         if (strcasestr(msg, words[i]) != NULL)
             return true;
@@ -183,8 +196,11 @@ static bool parse_json_error(struct aws_error *e, const char *body, size_t len)
 /* Decodes the five predefined XML entities and numeric references (ASCII only). */
 static void xml_text(char *dst, size_t cap, const char *s, size_t len)
 {
-    static const struct { const char *ent; char c; } ents[] = {
-        { "&lt;", '<' }, { "&gt;", '>' }, { "&amp;", '&' }, { "&quot;", '"' }, { "&apos;", '\'' },
+    static const struct {
+        const char *ent;
+        char c;
+    } ents[] = {
+        {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''},
     };
     size_t o = 0;
 
@@ -314,12 +330,11 @@ const char *aws_error_str(const struct aws_error *e, char *out, size_t outlen)
         snprintf(out, outlen, "%s: ok", svc);
         break;
     case AWS_ERR_HTTP:
-        snprintf(out, outlen, "%s: HTTP %ld%s%s: %s", svc, e->http_status,
-                 e->code[0] ? " " : "", e->code, e->message);
+        snprintf(out, outlen, "%s: HTTP %ld%s%s: %s", svc, e->http_status, e->code[0] ? " " : "",
+                 e->code, e->message);
         break;
     default:
-        snprintf(out, outlen, "%s: %s error: %s", svc, aws_error_kind_name(e->kind),
-                 e->message);
+        snprintf(out, outlen, "%s: %s error: %s", svc, aws_error_kind_name(e->kind), e->message);
         break;
     }
     return out;
@@ -337,7 +352,7 @@ static int month_index(const char *s)
 
 int64_t aws_http_date_parse(const char *s)
 {
-    struct tm tm = { 0 };
+    struct tm tm = {0};
     char mon[4] = "", tz[4] = "";
     int day, year, hh, mm, ss, n = 0;
     const char *comma;
@@ -349,10 +364,10 @@ int64_t aws_http_date_parse(const char *s)
     if (comma != NULL) {
         const char *p = comma + 1;
         /* IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" or RFC 850 "Sunday, 06-Nov-94 ..." */
-        if (sscanf(p, " %2d %3s %4d %2d:%2d:%2d %3s%n", &day, mon, &year, &hh, &mm, &ss, tz,
-                   &n) != 7 &&
-            sscanf(p, " %2d-%3[A-Za-z]-%4d %2d:%2d:%2d %3s%n", &day, mon, &year, &hh, &mm, &ss,
-                   tz, &n) != 7)
+        if (sscanf(p, " %2d %3s %4d %2d:%2d:%2d %3s%n", &day, mon, &year, &hh, &mm, &ss, tz, &n) !=
+                7 &&
+            sscanf(p, " %2d-%3[A-Za-z]-%4d %2d:%2d:%2d %3s%n", &day, mon, &year, &hh, &mm, &ss, tz,
+                   &n) != 7)
             return -1;
         if (strcmp(tz, "GMT") != 0 && strcmp(tz, "UTC") != 0)
             return -1;
@@ -361,8 +376,8 @@ int64_t aws_http_date_parse(const char *s)
     } else {
         char wday[4];
         /* asctime "Sun Nov  6 08:49:37 1994" */
-        if (sscanf(s, "%3s %3s %2d %2d:%2d:%2d %4d%n", wday, mon, &day, &hh, &mm, &ss, &year,
-                   &n) != 7)
+        if (sscanf(s, "%3s %3s %2d %2d:%2d:%2d %4d%n", wday, mon, &day, &hh, &mm, &ss, &year, &n) !=
+            7)
             return -1;
     }
     tm.tm_mon = month_index(mon);

@@ -30,22 +30,22 @@
 
 enum aws_error_kind {
     AWS_OK = 0,
-    AWS_ERR_NETWORK,         /* no HTTP response: DNS, connect, TLS, reset, timeout */
-    AWS_ERR_HTTP,            /* the service answered with a non-2xx status */
-    AWS_ERR_PARSE,           /* a 2xx answer we could not understand */
-    AWS_ERR_CREDENTIALS,     /* no usable credentials to sign with */
+    AWS_ERR_NETWORK,     /* no HTTP response: DNS, connect, TLS, reset, timeout */
+    AWS_ERR_HTTP,        /* the service answered with a non-2xx status */
+    AWS_ERR_PARSE,       /* a 2xx answer we could not understand */
+    AWS_ERR_CREDENTIALS, /* no usable credentials to sign with */
 };
 
 struct aws_error {
     enum aws_error_kind kind;
-    char service[32];        /* "sqs", "s3", ... (the signing name, or a label) */
-    long http_status;        /* 0 when there was no response */
-    char code[128];          /* AWS error code, e.g. "QueueDoesNotExist"; "" if unknown */
-    char message[512];       /* human text from the service or from us; never a secret */
-    bool retryable;          /* standard mode says: try again after a backoff */
-    bool throttling;         /* a throttling code: the retry is also a throttling retry */
-    bool timeout;            /* a network timeout (the retry quota charges more for it) */
-    bool clock_skew;         /* the signature was rejected because our clock is off */
+    char service[32];  /* "sqs", "s3", ... (the signing name, or a label) */
+    long http_status;  /* 0 when there was no response */
+    char code[128];    /* AWS error code, e.g. "QueueDoesNotExist"; "" if unknown */
+    char message[512]; /* human text from the service or from us; never a secret */
+    bool retryable;    /* standard mode says: try again after a backoff */
+    bool throttling;   /* a throttling code: the retry is also a throttling retry */
+    bool timeout;      /* a network timeout (the retry quota charges more for it) */
+    bool clock_skew;   /* the signature was rejected because our clock is off */
 };
 
 /* Resets e to AWS_OK with every string empty. */
@@ -67,8 +67,7 @@ void aws_error_from_response(const char *service, long status, const char *body,
                              const char *query_error, struct aws_error *e);
 
 /* Sets the network kind for a transport failure (message is the library's text). */
-void aws_error_network(struct aws_error *e, const char *service, bool timeout,
-                       const char *message);
+void aws_error_network(struct aws_error *e, const char *service, bool timeout, const char *message);
 
 /* Classification of codes, exposed for callers that get codes from elsewhere
  * (DynamoDB UnprocessedItems, per-entry batch failures). */

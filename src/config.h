@@ -25,7 +25,7 @@ struct strlist {
     size_t n;
 };
 
-void strlist_push(struct strlist *l, const char *s);   /* copies s */
+void strlist_push(struct strlist *l, const char *s); /* copies s */
 void strlist_free(struct strlist *l);
 bool strlist_contains(const struct strlist *l, const char *s);
 
@@ -34,8 +34,8 @@ enum load_mode { MODE_APPEND, MODE_UPSERT, MODE_REPLACE };
 enum input_format { FORMAT_CSV, FORMAT_TSV, FORMAT_JSONL, FORMAT_JSON };
 enum compression { COMPRESSION_AUTO, COMPRESSION_NONE, COMPRESSION_GZIP, COMPRESSION_ZSTD };
 enum on_error { ON_ERROR_ABORT, ON_ERROR_SKIP_ROW };
-enum null_as { NULL_AS_ABSENT, NULL_AS_NULL };          /* DynamoDB / SQS sinks */
-enum attr_type { ATTR_S, ATTR_N, ATTR_BOOL, ATTR_JSON };/* `types = col:N, ...` */
+enum null_as { NULL_AS_ABSENT, NULL_AS_NULL };           /* DynamoDB / SQS sinks */
+enum attr_type { ATTR_S, ATTR_N, ATTR_BOOL, ATTR_JSON }; /* `types = col:N, ...` */
 
 struct col_type {
     char *column;
@@ -48,50 +48,50 @@ enum rule_kind { RULE_REGEX, RULE_INT, RULE_LEN, RULE_NOTNULL };
 struct rule {
     char *column;
     enum rule_kind kind;
-    char *text;              /* the rule as written, for error messages */
-    regex_t re;              /* RULE_REGEX, compiled REG_EXTENDED|REG_NOSUB */
-    int64_t min, max;        /* RULE_INT, RULE_LEN (bounds inclusive) */
-    int line;                /* where it was written in the file */
+    char *text;       /* the rule as written, for error messages */
+    regex_t re;       /* RULE_REGEX, compiled REG_EXTENDED|REG_NOSUB */
+    int64_t min, max; /* RULE_INT, RULE_LEN (bounds inclusive) */
+    int line;         /* where it was written in the file */
 };
 
 struct sink_conf {
-    char *name;              /* from [sink NAME] */
-    int line;                /* line of the section header */
+    char *name; /* from [sink NAME] */
+    int line;   /* line of the section header */
     enum sink_type type;
-    char *conninfo;          /* postgres */
-    char *host;              /* mysql */
-    int port;                /* mysql, default 3306 */
-    char *user;              /* mysql */
-    char *database;          /* mysql */
-    char *ssl_mode;          /* mysql: disabled | preferred | required | verify_ca | verify_identity */
-    char *ssl_ca;            /* mysql: CA file */
-    char *password;          /* SQL sinks: one of password / password_file / password_secret */
+    char *conninfo; /* postgres */
+    char *host;     /* mysql */
+    int port;       /* mysql, default 3306 */
+    char *user;     /* mysql */
+    char *database; /* mysql */
+    char *ssl_mode; /* mysql: disabled | preferred | required | verify_ca | verify_identity */
+    char *ssl_ca;   /* mysql: CA file */
+    char *password; /* SQL sinks: one of password / password_file / password_secret */
     char *password_file;
     char *password_secret;
-    char *queue_url;         /* sqs */
-    char *ledger_table;      /* dynamodb / sqs: ledger table name, default "ingestd_ledger" */
+    char *queue_url;    /* sqs */
+    char *ledger_table; /* dynamodb / sqs: ledger table name, default "ingestd_ledger" */
 };
 
 struct route_conf {
-    char *name;              /* from [route NAME] */
+    char *name; /* from [route NAME] */
     int line;
     char *sink_name;
-    const struct sink_conf *sink;  /* resolved, points into the same snapshot */
-    char *bucket;            /* NULL: any */
+    const struct sink_conf *sink; /* resolved, points into the same snapshot */
+    char *bucket;                 /* NULL: any */
     char *match_prefix;
     char *match_suffix;
     char *match_regex;
-    regex_t regex;           /* valid when match_regex != NULL */
-    char *table;             /* template: {basename} {dirname} {bucket} {key} */
+    regex_t regex; /* valid when match_regex != NULL */
+    char *table;   /* template: {basename} {dirname} {bucket} {key} */
     enum load_mode mode;
     bool create_table;
-    struct strlist key;      /* upsert key columns */
+    struct strlist key; /* upsert key columns */
     enum input_format format;
     bool header;
-    struct strlist columns;  /* explicit column list (no header) */
-    char delimiter;          /* ',' (csv) or '\t' (tsv) by default */
-    char quote;              /* '"' */
-    struct strlist null;     /* strings read as NULL; default: the empty string */
+    struct strlist columns; /* explicit column list (no header) */
+    char delimiter;         /* ',' (csv) or '\t' (tsv) by default */
+    char quote;             /* '"' */
+    struct strlist null;    /* strings read as NULL; default: the empty string */
     int skip_lines;
     enum compression compression;
     enum on_error on_error;
@@ -101,23 +101,23 @@ struct route_conf {
     struct rule *rules;
     size_t nrules;
     enum null_as null_as;
-    char *json_path;         /* format = json: member names to the records array, '.'-joined */
+    char *json_path; /* format = json: member names to the records array, '.'-joined */
 };
 
 struct config {
     atomic_int refs;
-    uint64_t generation;     /* increases by one per successful load in this process */
+    uint64_t generation; /* increases by one per successful load in this process */
     char *path;
 
     struct {
-        int workers;             /* 1..256, default 4 */
-        int log_level;           /* syslog priority, default LOG_INFO */
-        char *metrics_listen;    /* NULL: no listener; else "HOST:PORT" */
-        int shutdown_timeout;    /* seconds, default 30 */
+        int workers;          /* 1..256, default 4 */
+        int log_level;        /* syslog priority, default LOG_INFO */
+        char *metrics_listen; /* NULL: no listener; else "HOST:PORT" */
+        int shutdown_timeout; /* seconds, default 30 */
     } ingestd;
 
     struct {
-        char *region;            /* default: $AWS_REGION, $AWS_DEFAULT_REGION, "us-east-1" */
+        char *region; /* default: $AWS_REGION, $AWS_DEFAULT_REGION, "us-east-1" */
         char *endpoint_url;
         char *sqs_endpoint;
         char *s3_endpoint;
@@ -128,23 +128,23 @@ struct config {
         char *access_key_id;
         char *secret_access_key;
         char *session_token;
-        char *profile;           /* shared-files profile, default $AWS_PROFILE or "default" */
-        char *ca_file;           /* TLS trust store override */
-        int max_attempts;        /* AWS standard retry mode attempts, default 3 */
-        int connect_timeout;     /* seconds, default 10 */
+        char *profile;       /* shared-files profile, default $AWS_PROFILE or "default" */
+        char *ca_file;       /* TLS trust store override */
+        int max_attempts;    /* AWS standard retry mode attempts, default 3 */
+        int connect_timeout; /* seconds, default 10 */
     } aws;
 
     struct {
-        char *queue_url;         /* required */
-        int wait_time_seconds;   /* 0..20, default 20 */
-        int max_messages;        /* 1..10, default 10 */
-        int visibility_timeout;  /* 0..43200, default 60 */
+        char *queue_url;        /* required */
+        int wait_time_seconds;  /* 0..20, default 20 */
+        int max_messages;       /* 1..10, default 10 */
+        int visibility_timeout; /* 0..43200, default 60 */
         char *dlq_url;
     } sqs;
 
     struct sink_conf *sinks;
     size_t nsinks;
-    struct route_conf *routes;   /* in file order: first match wins */
+    struct route_conf *routes; /* in file order: first match wins */
     size_t nroutes;
 };
 
@@ -153,7 +153,7 @@ struct config *config_load(const char *path, struct strlist *errors);
 struct config *config_load_buffer(const char *name, const char *text, size_t len,
                                   struct strlist *errors);
 struct config *config_ref(struct config *c);
-void config_unref(struct config *c);   /* NULL-safe */
+void config_unref(struct config *c); /* NULL-safe */
 
 const struct sink_conf *config_find_sink(const struct config *c, const char *name);
 const struct route_conf *config_find_route(const struct config *c, const char *name);

@@ -202,7 +202,7 @@ int cfg_set_null(void *base, const struct cfg_key *k, const struct cfg_value *v,
     return 0;
 }
 
-#define REGEX_MAX_COPIES 100000 /* far above any real pattern; about 10 MB in regcomp */
+#define REGEX_MAX_COPIES  100000 /* far above any real pattern; about 10 MB in regcomp */
 #define REGEX_MAX_NESTING 64
 
 /* Skips a bracket expression starting at p ('['); returns what follows it. */
@@ -295,9 +295,8 @@ static size_t regex_copies(const char *p, bool *stacked)
         }
         /* the operand appears mult times in all: add mult - 1 copies */
         if (last > 0 && mult > 1) {
-            size_t add = last > REGEX_MAX_COPIES || mult - 1 > REGEX_MAX_COPIES
-                             ? SIZE_MAX
-                             : last * (mult - 1);
+            size_t add = last > REGEX_MAX_COPIES || mult - 1 > REGEX_MAX_COPIES ? SIZE_MAX
+                                                                                : last * (mult - 1);
             cur = add == SIZE_MAX || cur + add < cur ? SIZE_MAX : cur + add;
             last = last > REGEX_MAX_COPIES || mult > REGEX_MAX_COPIES ? SIZE_MAX : last * mult;
         }
@@ -320,8 +319,7 @@ static int compile(regex_t *re, const char *pattern, struct buf *why)
         if (stacked)
             buf_puts(why, ": a repetition operator follows another (* + ? or {})");
         else
-            buf_printf(why, ": its repetitions expand to more than %d elements",
-                       REGEX_MAX_COPIES);
+            buf_printf(why, ": its repetitions expand to more than %d elements", REGEX_MAX_COPIES);
         return -1;
     }
     rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);

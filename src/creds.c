@@ -22,8 +22,8 @@
 #include "util.h"
 
 #define RETRY_BASE_MS 1000
-#define RETRY_CAP_MS 60000
-#define RETRY_MIN_MS 200
+#define RETRY_CAP_MS  60000
+#define RETRY_MIN_MS  200
 
 struct creds_provider {
     struct loop *loop;
@@ -33,9 +33,9 @@ struct creds_provider {
     struct loop_timer *timer;
     struct creds_fetch *fetch;
     struct imds_cache imds;
-    unsigned failures;       /* consecutive failed resolutions */
+    unsigned failures; /* consecutive failed resolutions */
     unsigned generation;
-    char *last_label;        /* "source (detail)" of the last published credentials */
+    char *last_label; /* "source (detail)" of the last published credentials */
     char err[768];
     struct complaint complaint;
     creds_event_fn listener;
@@ -113,11 +113,11 @@ static void log_published(struct creds_provider *p, const struct creds *c)
     if (p->last_label == NULL)
         log_info("AWS credentials from %s: access key %s%s", label, c->aws.access_key_id, expiry);
     else if (strcmp(p->last_label, label) != 0)
-        log_info("AWS credentials source changed from %s to %s: access key %s%s",
-                 p->last_label, label, c->aws.access_key_id, expiry);
+        log_info("AWS credentials source changed from %s to %s: access key %s%s", p->last_label,
+                 label, c->aws.access_key_id, expiry);
     else if (c->expiry_ms != 0)
-        log_info("AWS credentials refreshed from %s: access key %s%s", label,
-                 c->aws.access_key_id, expiry);
+        log_info("AWS credentials refreshed from %s: access key %s%s", label, c->aws.access_key_id,
+                 expiry);
     else
         log_debug("AWS credentials from %s unchanged", label);
     free(p->last_label);
@@ -134,8 +134,8 @@ static void on_fetch(void *arg, struct creds_fields *f, const char *source, cons
     if (f != NULL) {
         struct creds *c = creds_new(f, source, detail);
         if (creds_expired_at(now, c->expiry_ms))
-            log_warn("AWS credentials from %s (%s) expire within %d s of being received",
-                     source, detail, CREDS_EXPIRY_MARGIN_MS / 1000);
+            log_warn("AWS credentials from %s (%s) expire within %d s of being received", source,
+                     detail, CREDS_EXPIRY_MARGIN_MS / 1000);
         log_published(p, c);
         creds_unref(p->cur);
         p->cur = c;
@@ -155,7 +155,8 @@ static void on_fetch(void *arg, struct creds_fields *f, const char *source, cons
             int64_t left = p->cur->expiry_ms - CREDS_EXPIRY_MARGIN_MS - now;
             if (p->cur->expiry_ms != 0 && delay > left / 3)
                 delay = left / 3;
-            complain(&p->complaint, LOG_WARNING, "AWS credentials refresh failed, keeping the "
+            complain(&p->complaint, LOG_WARNING,
+                     "AWS credentials refresh failed, keeping the "
                      "current ones (expire in %lld s): %s",
                      (long long)((p->cur->expiry_ms - now) / 1000), p->err);
         } else {
@@ -305,8 +306,10 @@ struct creds *creds_resolve_once(struct config *cfg, int timeout_ms, char *err, 
     }
     c = creds_current(p);
     if (c == NULL)
-        snprintf(err, errlen, "%s", !o.done ? "timed out resolving AWS credentials"
-                                 : p->err[0] ? p->err : "AWS credentials expired");
+        snprintf(err, errlen, "%s",
+                 !o.done     ? "timed out resolving AWS credentials"
+                 : p->err[0] ? p->err
+                             : "AWS credentials expired");
 done:
     loop_timer_free(t);
     creds_provider_free(p);

@@ -55,17 +55,17 @@ struct creds_fields;
  */
 struct creds {
     atomic_int refs;
-    struct aws_creds aws;    /* strings owned by the snapshot */
-    int64_t expiry_ms;       /* realtime ms; 0 = never expires */
-    const char *source;      /* "config", "environment", "web-identity", "profile", "ecs",
-                                "imds" (static string) */
-    char *detail;            /* e.g. "profile dev, role arn:aws:iam::1:role/r"; no secret */
+    struct aws_creds aws; /* strings owned by the snapshot */
+    int64_t expiry_ms;    /* realtime ms; 0 = never expires */
+    const char *source;   /* "config", "environment", "web-identity", "profile", "ecs",
+                             "imds" (static string) */
+    char *detail;         /* e.g. "profile dev, role arn:aws:iam::1:role/r"; no secret */
 };
 
 /* A snapshot with one reference, copying f's strings. */
 struct creds *creds_new(const struct creds_fields *f, const char *source, const char *detail);
 struct creds *creds_ref(struct creds *c);
-void creds_unref(struct creds *c);                 /* NULL-safe; any thread */
+void creds_unref(struct creds *c);                                 /* NULL-safe; any thread */
 bool creds_usable(const struct creds *c, int64_t now_realtime_ms); /* non-NULL, not expired */
 
 struct creds_provider;
@@ -101,7 +101,7 @@ unsigned creds_generation(const struct creds_provider *p);
  * publishes new ones, which happens only on the loop); -1 when none are usable. */
 int creds_http_source(void *provider, struct aws_creds *out);
 
-void creds_provider_free(struct creds_provider *p);  /* cancels pending work; NULL-safe */
+void creds_provider_free(struct creds_provider *p); /* cancels pending work; NULL-safe */
 
 /*
  * For `ingestd --check-config` and `ingestd load`: runs the chain once on a private

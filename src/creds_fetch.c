@@ -26,9 +26,9 @@
 #include "sts.h"
 #include "util.h"
 
-#define SMALL_FILE_MAX (1u << 20)
-#define ECS_DEFAULT_HOST "http://169.254.170.2"
-#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
+#define SMALL_FILE_MAX           (1u << 20)
+#define ECS_DEFAULT_HOST         "http://169.254.170.2"
+#define IMDS_DEFAULT_ENDPOINT    "http://169.254.169.254"
 #define IMDS_DEFAULT_ENDPOINT_V6 "http://[fd00:ec2::254]"
 
 enum imds_step { IMDS_TOKEN, IMDS_ROLE, IMDS_CREDS };
@@ -43,16 +43,16 @@ struct creds_fetch {
     const char *source;
     struct buf detail;
     struct profile_plan plan;
-    struct creds_fields cur;         /* credentials obtained so far */
+    struct creds_fields cur; /* credentials obtained so far */
     size_t next_role;
 
     struct sts_call *sts;
-    const char *sts_action;          /* the STS call in flight, for messages */
+    const char *sts_action; /* the STS call in flight, for messages */
     const char *sts_role;
-    bool sts_chained;                /* it assumes plan.roles[next_role] */
+    bool sts_chained; /* it assumes plan.roles[next_role] */
     struct http_call *call;
-    char *base_url;                  /* ECS credentials URL / IMDS endpoint */
-    char *auth;                      /* ECS Authorization value */
+    char *base_url; /* ECS credentials URL / IMDS endpoint */
+    char *auth;     /* ECS Authorization value */
     enum imds_step imds_step;
     bool imds_retried;
     char *imds_role;
@@ -224,8 +224,7 @@ static int statics_set(struct creds_fetch *f, const char *ak, const char *sk, co
                        const char *what)
 {
     if (ak == NULL || sk == NULL) {
-        finish_err(f, "%s: the access key id and the secret access key must be set together",
-                   what);
+        finish_err(f, "%s: the access key id and the secret access key must be set together", what);
         return -1;
     }
     f->plan.base = PROFILE_BASE_STATIC;
@@ -283,8 +282,7 @@ static int choose(struct creds_fetch *f)
         buf_puts(&f->detail, "[aws] access_key_id");
         return statics_set(f, str_empty(c->aws.access_key_id) ? NULL : c->aws.access_key_id,
                            str_empty(c->aws.secret_access_key) ? NULL : c->aws.secret_access_key,
-                           str_empty(c->aws.session_token) ? NULL : c->aws.session_token,
-                           "[aws]");
+                           str_empty(c->aws.session_token) ? NULL : c->aws.session_token, "[aws]");
     }
     if (env("AWS_ACCESS_KEY_ID") || env("AWS_SECRET_ACCESS_KEY")) {
         f->source = "environment";
@@ -312,7 +310,7 @@ static int choose(struct creds_fetch *f)
     v = env("AWS_EC2_METADATA_DISABLED");
     if (v != NULL && strcasecmp(v, "true") == 0) {
         finish_err(f, "no AWS credentials: none configured in [aws], the environment or the "
-                   "shared files, no container credentials, and instance metadata is disabled");
+                      "shared files, no container credentials, and instance metadata is disabled");
         return -1;
     }
     f->source = "imds";
@@ -397,7 +395,7 @@ static void run_web_identity(struct creds_fetch *f)
         buf_printf(&f->detail, ", role %s", p.role_arn);
     f->sts_action = "AssumeRoleWithWebIdentity";
     f->sts_role = f->plan.web_role.role_arn;
-    f->sts_chained = false;         /* the web role is not one of plan.roles */
+    f->sts_chained = false; /* the web role is not one of plan.roles */
     f->sts = sts_assume_role_with_web_identity(f->http, f->cfg, &p, on_role, f);
     memset(token, 0, strlen(token));
     free(token);
@@ -472,8 +470,10 @@ static void run_ecs(struct creds_fetch *f)
     } else if (full != NULL && creds_ecs_uri_allowed(full)) {
         f->base_url = xstrdup(full);
     } else {
-        finish_err(f, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or name a loopback "
-                   "host%s", full ? "" : " (it is not set)");
+        finish_err(f,
+                   "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or name a loopback "
+                   "host%s",
+                   full ? "" : " (it is not set)");
         return;
     }
     if (f->source != NULL && strcmp(f->source, "ecs") == 0)
@@ -528,10 +528,11 @@ static void on_imds(struct http_response *r, void *arg)
     }
     if (r->err.kind != AWS_OK) {
         static const char *const what[] = {"token PUT", "role list", "role credentials"};
-        finish_err(f, "instance metadata %s at %s failed: %s%s", what[f->imds_step],
-                   f->base_url, aws_error_str(&r->err, why, sizeof(why)),
+        finish_err(f, "instance metadata %s at %s failed: %s%s", what[f->imds_step], f->base_url,
+                   aws_error_str(&r->err, why, sizeof(why)),
                    r->status == 404 && f->imds_step == IMDS_ROLE
-                       ? " (no IAM role attached to the instance)" : "");
+                       ? " (no IAM role attached to the instance)"
+                       : "");
         return;
     }
     switch (f->imds_step) {
@@ -622,8 +623,7 @@ static void run_imds(struct creds_fetch *f)
 /* ---- entry points ---- */
 
 struct creds_fetch *creds_fetch_new(struct http *h, const struct config *cfg,
-                                    struct imds_cache *imds, creds_fetch_done_fn done,
-                                    void *arg)
+                                    struct imds_cache *imds, creds_fetch_done_fn done, void *arg)
 {
     struct creds_fetch *f = xcalloc(1, sizeof(*f));
 
@@ -649,7 +649,7 @@ void creds_fetch_run(struct creds_fetch *f)
     case PROFILE_BASE_ENVIRONMENT:
         if (!env("AWS_ACCESS_KEY_ID") || !env("AWS_SECRET_ACCESS_KEY")) {
             finish_err(f, "credential_source Environment but AWS_ACCESS_KEY_ID and "
-                       "AWS_SECRET_ACCESS_KEY are not both set");
+                          "AWS_SECRET_ACCESS_KEY are not both set");
             return;
         }
         f->cur.access_key_id = xstrdup(env("AWS_ACCESS_KEY_ID"));

@@ -23,9 +23,9 @@ struct imds_cache {
 void imds_cache_clear(struct imds_cache *c);
 
 #define IMDS_TOKEN_TTL_S 21600
-#define IMDS_TIMEOUT_MS 1000
-#define ECS_TIMEOUT_MS 2000
-#define ECS_ATTEMPTS 3
+#define IMDS_TIMEOUT_MS  1000
+#define ECS_TIMEOUT_MS   2000
+#define ECS_ATTEMPTS     3
 
 /*
  * Result of one run: f non-NULL on success (the callee may take its strings: copy
@@ -39,10 +39,9 @@ typedef void (*creds_fetch_done_fn)(void *arg, struct creds_fields *f, const cha
 
 /* cfg and imds are borrowed and must outlive the fetch. */
 struct creds_fetch *creds_fetch_new(struct http *h, const struct config *cfg,
-                                    struct imds_cache *imds, creds_fetch_done_fn done,
-                                    void *arg);
+                                    struct imds_cache *imds, creds_fetch_done_fn done, void *arg);
 void creds_fetch_run(struct creds_fetch *f);
-void creds_fetch_cancel(struct creds_fetch *f);   /* no callback; frees; NULL-safe */
+void creds_fetch_cancel(struct creds_fetch *f); /* no callback; frees; NULL-safe */
 
 /* Pure helpers, exposed for tests. */
 /* true when an AWS_CONTAINER_CREDENTIALS_FULL_URI may be used: https, or http to a

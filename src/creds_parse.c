@@ -119,8 +119,8 @@ static const char *json_str(json_t *o, const char *key)
     return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
 }
 
-int creds_parse_json(const char *body, size_t len, struct creds_fields *out,
-                     char *err, size_t errlen)
+int creds_parse_json(const char *body, size_t len, struct creds_fields *out, char *err,
+                     size_t errlen)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
@@ -358,7 +358,7 @@ char *xml_unescape(const char *s, size_t n)
         } else if (s[i] == '<') {
             static const char cdata[] = "<![CDATA[";
             if (n - i < sizeof(cdata) - 1 || memcmp(s + i, cdata, sizeof(cdata) - 1) != 0)
-                goto fail;           /* markup inside what should be text */
+                goto fail; /* markup inside what should be text */
             size_t j = i + sizeof(cdata) - 1;
             while (j + 3 <= n && memcmp(s + j, "]]>", 3) != 0)
                 j++;
@@ -392,8 +392,8 @@ char *xml_text(const char *xml, size_t len, const char *name)
     return xml_unescape(c, n);
 }
 
-int sts_parse_credentials(const char *xml, size_t len, struct creds_fields *out,
-                          char *err, size_t errlen)
+int sts_parse_credentials(const char *xml, size_t len, struct creds_fields *out, char *err,
+                          size_t errlen)
 {
     const char *c;
     size_t n;

@@ -19,11 +19,11 @@
 struct creds_fields {
     char *access_key_id;
     char *secret_access_key;
-    char *session_token;     /* NULL for long-term keys */
-    int64_t expiry_ms;       /* realtime ms since the epoch; 0 = never expires */
+    char *session_token; /* NULL for long-term keys */
+    int64_t expiry_ms;   /* realtime ms since the epoch; 0 = never expires */
 };
 
-void creds_fields_free(struct creds_fields *f);   /* frees the strings, zeroes f */
+void creds_fields_free(struct creds_fields *f); /* frees the strings, zeroes f */
 
 /* ---- ISO 8601 ---- */
 
@@ -42,8 +42,8 @@ int iso8601_parse_ms(const char *s, int64_t *out_ms);
  * Expiration are errors. 0 on success (out filled, owned by the caller), -1 with a
  * reason in err.
  */
-int creds_parse_json(const char *body, size_t len, struct creds_fields *out,
-                     char *err, size_t errlen);
+int creds_parse_json(const char *body, size_t len, struct creds_fields *out, char *err,
+                     size_t errlen);
 
 /* ---- XML (STS Query protocol answers) ---- */
 
@@ -69,13 +69,13 @@ char *xml_unescape(const char *s, size_t n);
  * The <Credentials> of an AssumeRole / AssumeRoleWithWebIdentity response.
  * 0 on success (out owned by the caller), -1 with a reason in err.
  */
-int sts_parse_credentials(const char *xml, size_t len, struct creds_fields *out,
-                          char *err, size_t errlen);
+int sts_parse_credentials(const char *xml, size_t len, struct creds_fields *out, char *err,
+                          size_t errlen);
 
 /* ---- shared credentials / config files ---- */
 
 struct shared_kv {
-    char *key;               /* lower-cased, as the SDKs read it */
+    char *key; /* lower-cased, as the SDKs read it */
     char *value;
 };
 
@@ -105,17 +105,16 @@ void shared_files_free(struct shared_files *sf);
  * (there are no inline comments, as in botocore), with no length limit.
  * 0 on success, -1 with "LINE: reason" in err for a line that is neither.
  */
-int shared_files_add(struct shared_files *sf, const char *text, bool is_config,
-                     char *err, size_t errlen);
+int shared_files_add(struct shared_files *sf, const char *text, bool is_config, char *err,
+                     size_t errlen);
 
-const struct shared_profile *shared_files_profile(const struct shared_files *sf,
-                                                  const char *name);
+const struct shared_profile *shared_files_profile(const struct shared_files *sf, const char *name);
 /* Value of key in profile, NULL when absent or empty. */
 const char *shared_profile_get(const struct shared_profile *p, const char *key);
 
 /* Where a profile's chain starts. */
 enum profile_base {
-    PROFILE_BASE_STATIC,     /* aws_access_key_id / aws_secret_access_key [/ token] */
+    PROFILE_BASE_STATIC,       /* aws_access_key_id / aws_secret_access_key [/ token] */
     PROFILE_BASE_WEB_IDENTITY, /* web_identity_token_file + role_arn of one profile */
     PROFILE_BASE_ENVIRONMENT,  /* credential_source = Environment */
     PROFILE_BASE_IMDS,         /* credential_source = Ec2InstanceMetadata */
@@ -123,11 +122,11 @@ enum profile_base {
 };
 
 struct profile_role {
-    char *profile;           /* the profile that names this role */
+    char *profile; /* the profile that names this role */
     char *role_arn;
-    char *session_name;      /* role_session_name, or NULL (the caller picks one) */
-    char *external_id;       /* NULL when absent */
-    int duration_seconds;    /* 0 when absent */
+    char *session_name;   /* role_session_name, or NULL (the caller picks one) */
+    char *external_id;    /* NULL when absent */
+    int duration_seconds; /* 0 when absent */
 };
 
 /*
@@ -137,10 +136,10 @@ struct profile_role {
  */
 struct profile_plan {
     enum profile_base base;
-    char *base_profile;                 /* the profile holding the base */
-    struct creds_fields statics;        /* PROFILE_BASE_STATIC */
-    char *web_identity_token_file;      /* PROFILE_BASE_WEB_IDENTITY ... */
-    struct profile_role web_role;       /* ... the role assumed with the token */
+    char *base_profile;            /* the profile holding the base */
+    struct creds_fields statics;   /* PROFILE_BASE_STATIC */
+    char *web_identity_token_file; /* PROFILE_BASE_WEB_IDENTITY ... */
+    struct profile_role web_role;  /* ... the role assumed with the token */
     struct profile_role *roles;
     size_t nroles;
 };
@@ -158,8 +157,8 @@ struct profile_plan {
  * source_profile together with credential_source, an unknown credential_source,
  * a key id without a secret, a chain longer than PROFILE_MAX_CHAIN).
  */
-int profile_plan_build(const struct shared_files *sf, const char *profile,
-                       struct profile_plan *out, char *err, size_t errlen);
+int profile_plan_build(const struct shared_files *sf, const char *profile, struct profile_plan *out,
+                       char *err, size_t errlen);
 void profile_plan_free(struct profile_plan *plan);
 
 /* ---- refresh schedule ---- */

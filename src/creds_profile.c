@@ -42,8 +42,7 @@ void shared_files_free(struct shared_files *sf)
     memset(sf, 0, sizeof(*sf));
 }
 
-const struct shared_profile *shared_files_profile(const struct shared_files *sf,
-                                                  const char *name)
+const struct shared_profile *shared_files_profile(const struct shared_files *sf, const char *name)
 {
     for (size_t i = 0; i < sf->n; i++)
         if (strcmp(sf->p[i].name, name) == 0)
@@ -121,8 +120,8 @@ static void section_profile(const char *s, const char *e, bool is_config, const 
     }
 }
 
-int shared_files_add(struct shared_files *sf, const char *text, bool is_config,
-                     char *err, size_t errlen)
+int shared_files_add(struct shared_files *sf, const char *text, bool is_config, char *err,
+                     size_t errlen)
 {
     struct shared_profile *cur = NULL;
     bool in_section = false;
@@ -139,7 +138,7 @@ int shared_files_add(struct shared_files *sf, const char *text, bool is_config,
         if (s == e || *s == '#' || *s == ';')
             continue;
         if (indented && in_section)
-            continue;               /* nested sub-section value */
+            continue; /* nested sub-section value */
         if (*s == '[') {
             const char *close = memchr(s, ']', (size_t)(e - s));
             const char *name;
@@ -167,7 +166,7 @@ int shared_files_add(struct shared_files *sf, const char *text, bool is_config,
             return -1;
         }
         if (cur == NULL)
-            continue;               /* a section we ignore */
+            continue; /* a section we ignore */
         char *key = xstrndup(ks, (size_t)(ke - ks));
         for (char *k = key; *k; k++)
             *k = (char)tolower((unsigned char)*k);
@@ -203,8 +202,8 @@ void profile_plan_free(struct profile_plan *plan)
     memset(plan, 0, sizeof(*plan));
 }
 
-static int role_from_profile(const struct shared_profile *p, struct profile_role *r,
-                             char *err, size_t errlen)
+static int role_from_profile(const struct shared_profile *p, struct profile_role *r, char *err,
+                             size_t errlen)
 {
     const char *dur = shared_profile_get(p, "duration_seconds");
     const char *sn = shared_profile_get(p, "role_session_name");
@@ -225,8 +224,8 @@ static int role_from_profile(const struct shared_profile *p, struct profile_role
 }
 
 /* Static keys of p: 0 found, 1 none at all, -1 partial. */
-static int statics_from_profile(const struct shared_profile *p, struct creds_fields *f,
-                                char *err, size_t errlen)
+static int statics_from_profile(const struct shared_profile *p, struct creds_fields *f, char *err,
+                                size_t errlen)
 {
     const char *ak = shared_profile_get(p, "aws_access_key_id");
     const char *sk = shared_profile_get(p, "aws_secret_access_key");
@@ -235,8 +234,10 @@ static int statics_from_profile(const struct shared_profile *p, struct creds_fie
     if (ak == NULL && sk == NULL)
         return 1;
     if (ak == NULL || sk == NULL) {
-        snprintf(err, errlen, "profile %.64s: aws_access_key_id and aws_secret_access_key "
-                 "must be set together", p->name);
+        snprintf(err, errlen,
+                 "profile %.64s: aws_access_key_id and aws_secret_access_key "
+                 "must be set together",
+                 p->name);
         return -1;
     }
     memset(f, 0, sizeof(*f));
@@ -256,8 +257,8 @@ static int credential_source_base(const struct shared_profile *p, const char *cs
     else if (strcmp(cs, "EcsContainer") == 0)
         *base = PROFILE_BASE_ECS;
     else {
-        snprintf(err, errlen, "profile %.64s: unsupported credential_source \"%.64s\"",
-                 p->name, cs);
+        snprintf(err, errlen, "profile %.64s: unsupported credential_source \"%.64s\"", p->name,
+                 cs);
         return -1;
     }
     return 0;
@@ -336,8 +337,10 @@ static int resolve(struct resolve_state *st, const char *name, bool top)
     cs = shared_profile_get(p, "credential_source");
     wif = shared_profile_get(p, "web_identity_token_file");
     if (src != NULL && cs != NULL) {
-        snprintf(st->err, st->errlen, "profile %.64s: source_profile and credential_source "
-                 "are mutually exclusive", name);
+        snprintf(st->err, st->errlen,
+                 "profile %.64s: source_profile and credential_source "
+                 "are mutually exclusive",
+                 name);
         return -1;
     }
     if (src != NULL) {
@@ -345,8 +348,10 @@ static int resolve(struct resolve_state *st, const char *name, bool top)
             /* A profile that names itself uses its own keys as the source. */
             r = statics_from_profile(p, &plan->statics, st->err, st->errlen);
             if (r == 1)
-                snprintf(st->err, st->errlen, "profile %.64s is its own source_profile but "
-                         "holds no keys", name);
+                snprintf(st->err, st->errlen,
+                         "profile %.64s is its own source_profile but "
+                         "holds no keys",
+                         name);
             if (r != 0)
                 return -1;
             plan->base = PROFILE_BASE_STATIC;
@@ -368,13 +373,15 @@ static int resolve(struct resolve_state *st, const char *name, bool top)
         plan->web_identity_token_file = xstrdup(wif);
         return role_from_profile(p, &plan->web_role, st->err, st->errlen);
     }
-    snprintf(st->err, st->errlen, "profile %.64s: role_arn needs source_profile, "
-             "credential_source or web_identity_token_file", name);
+    snprintf(st->err, st->errlen,
+             "profile %.64s: role_arn needs source_profile, "
+             "credential_source or web_identity_token_file",
+             name);
     return -1;
 }
 
-int profile_plan_build(const struct shared_files *sf, const char *profile,
-                       struct profile_plan *out, char *err, size_t errlen)
+int profile_plan_build(const struct shared_files *sf, const char *profile, struct profile_plan *out,
+                       char *err, size_t errlen)
 {
     struct resolve_state st = {.sf = sf, .plan = out, .err = err, .errlen = errlen};
 

@@ -16,12 +16,12 @@
 #include "sink.h"
 
 struct csvcheck {
-    bool null_empty;             /* "" is in the null list: unquoted empty fields are NULL */
-    const char **nulls;          /* the non-empty null strings */
+    bool null_empty;    /* "" is in the null list: unquoted empty fields are NULL */
+    const char **nulls; /* the non-empty null strings */
     size_t *null_lens;
     size_t nnulls;
     size_t null_minlen, null_maxlen;
-    const struct rule **rules;   /* the route's rules, resolved to columns */
+    const struct rule **rules; /* the route's rules, resolved to columns */
     size_t *rule_col;
     size_t nrules;
 };
@@ -54,8 +54,8 @@ int csvcheck_resolve(struct csvcheck *c, const struct route_conf *rc, const stru
 
 /* Apply the rules to one row. On the first failure writes reason, *col and sample. */
 void csvcheck_rules(const struct csvcheck *c, const char *arena, const size_t *off,
-                    const size_t *len, uint64_t line, char *reason, size_t reasonsz,
-                    unsigned *col, char *sample, size_t samplesz);
+                    const size_t *len, uint64_t line, char *reason, size_t reasonsz, unsigned *col,
+                    char *sample, size_t samplesz);
 
 /* The row as text for a reject record: fields joined by delim, NULL as empty,
  * "..." when fields or bytes were left out; always valid UTF-8. */

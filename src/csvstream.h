@@ -46,10 +46,10 @@
 #include "config.h"
 #include "sink.h"
 
-#define CSVSTREAM_BATCH_ROWS 1000
+#define CSVSTREAM_BATCH_ROWS  1000
 #define CSVSTREAM_BATCH_BYTES (1u << 20)
-#define CSVSTREAM_MAX_FIELD (16u << 20)    /* bytes, after unquoting */
-#define CSVSTREAM_MAX_COLUMNS 4096         /* fields a record may have */
+#define CSVSTREAM_MAX_FIELD   (16u << 20) /* bytes, after unquoting */
+#define CSVSTREAM_MAX_COLUMNS 4096        /* fields a record may have */
 
 struct csvstream_cb {
     /* Called exactly once, before the first batch (from csvstream_finish at the
@@ -73,10 +73,10 @@ struct csvstream_limits {
 };
 
 struct csvstream_stats {
-    uint64_t bytes;          /* bytes fed */
-    uint64_t rows;           /* rows delivered in batches */
-    uint64_t rejected;       /* rows passed to the reject callback */
-    uint64_t lines;          /* physical lines seen so far */
+    uint64_t bytes;    /* bytes fed */
+    uint64_t rows;     /* rows delivered in batches */
+    uint64_t rejected; /* rows passed to the reject callback */
+    uint64_t lines;    /* physical lines seen so far */
 };
 
 struct csvstream;
@@ -95,6 +95,6 @@ int csvstream_finish(struct csvstream *s, struct ierr *e);
 /* The columns once known, else NULL. Owned by the stream. */
 const struct strlist *csvstream_columns(const struct csvstream *s);
 void csvstream_get_stats(const struct csvstream *s, struct csvstream_stats *st);
-void csvstream_free(struct csvstream *s);   /* NULL-safe */
+void csvstream_free(struct csvstream *s); /* NULL-safe */
 
 #endif

@@ -35,7 +35,7 @@
 #include "util.h"
 #include "worker.h"
 
-#define EXIT_RUNTIME 3
+#define EXIT_RUNTIME       3
 #define STATUS_INTERVAL_MS 5000
 
 static void block_signals(sigset_t *handled)
@@ -56,10 +56,10 @@ void app_status(struct app *app)
 
     notify_status("%s; %u/%d workers busy; %llu loaded, %llu duplicate, %llu failed, "
                   "%llu ignored; %llu rows",
-                  observe_state(app), busy,
-                  app->cfg->ingestd.workers, (unsigned long long)app->stats.loaded,
-                  (unsigned long long)app->stats.duplicates, (unsigned long long)app->stats.failed,
-                  (unsigned long long)app->stats.ignored, (unsigned long long)app->stats.rows);
+                  observe_state(app), busy, app->cfg->ingestd.workers,
+                  (unsigned long long)app->stats.loaded, (unsigned long long)app->stats.duplicates,
+                  (unsigned long long)app->stats.failed, (unsigned long long)app->stats.ignored,
+                  (unsigned long long)app->stats.rows);
 }
 
 void app_ready(struct app *app)
@@ -130,8 +130,8 @@ static void begin_shutdown(struct app *app, int signo)
     }
     app->stopping = true;
     notify_stopping();
-    log_info("%s: stopping; %zu load%s running", strsignal(signo),
-             poller_inflight(app->poller), poller_inflight(app->poller) == 1 ? "" : "s");
+    log_info("%s: stopping; %zu load%s running", strsignal(signo), poller_inflight(app->poller),
+             poller_inflight(app->poller) == 1 ? "" : "s");
     app_status(app);
     poller_stop(app->poller);
     if (poller_inflight(app->poller) > 0)
@@ -257,8 +257,8 @@ int daemon_run(const struct daemon_opts *o, struct config *cfg)
         log_err("signalfd: %s", strerror(errno));
         goto out;
     }
-    log_info("ingestd %s starting (config %s, generation %llu)", PACKAGE_VERSION,
-             app.config_path, (unsigned long long)cfg->generation);
+    log_info("ingestd %s starting (config %s, generation %llu)", PACKAGE_VERSION, app.config_path,
+             (unsigned long long)cfg->generation);
     if (start_parts(&app) < 0)
         goto out;
     app_status(&app);

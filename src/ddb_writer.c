@@ -309,8 +309,8 @@ static int write_single(struct ddb_writer *w, const struct group *g, size_t i, s
         if (rc == 0 && u.n == 0)
             return 0;
         ddb_unprocessed_free(&u);
-        uint64_t ms =
-            backoff_full_jitter_ms((unsigned)attempt, w->backoff_base_ms, w->backoff_cap_ms);
+        uint64_t ms = backoff_full_jitter_ms((unsigned)attempt, w->backoff_base_ms,
+                                             w->backoff_cap_ms);
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }

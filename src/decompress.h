@@ -41,6 +41,6 @@ int decompress_finish(struct decompress *d, struct ierr *e);
 enum compression decompress_kind(const struct decompress *d);
 uint64_t decompress_bytes_in(const struct decompress *d);
 uint64_t decompress_bytes_out(const struct decompress *d);
-void decompress_free(struct decompress *d);   /* NULL-safe */
+void decompress_free(struct decompress *d); /* NULL-safe */
 
 #endif

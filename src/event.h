@@ -30,37 +30,37 @@
 #include "sink.h"
 
 enum s3_event_kind {
-    S3_EVENT_CREATED,        /* an object to load */
-    S3_EVENT_IGNORED,        /* not a creation: event_name says what it was */
-    S3_EVENT_TEST,           /* s3:TestEvent: bucket may be set, nothing else */
+    S3_EVENT_CREATED, /* an object to load */
+    S3_EVENT_IGNORED, /* not a creation: event_name says what it was */
+    S3_EVENT_TEST,    /* s3:TestEvent: bucket may be set, nothing else */
 };
 
 enum s3_event_source { S3_SOURCE_S3, S3_SOURCE_SNS, S3_SOURCE_EVENTBRIDGE };
 
 struct s3_event_obj {
     enum s3_event_kind kind;
-    char *bucket;            /* never NULL except for a TestEvent without "Bucket"; may be ""
-                              * in an IGNORED entry */
-    char *key;               /* decoded; NULL for TEST; may be "" in an IGNORED entry */
-    char *etag;              /* without quotes; NULL when absent */
-    char *version_id;        /* NULL when absent */
-    char *sequencer;         /* NULL when absent */
+    char *bucket;     /* never NULL except for a TestEvent without "Bucket"; may be ""
+                       * in an IGNORED entry */
+    char *key;        /* decoded; NULL for TEST; may be "" in an IGNORED entry */
+    char *etag;       /* without quotes; NULL when absent */
+    char *version_id; /* NULL when absent */
+    char *sequencer;  /* NULL when absent */
     uint64_t size;
     bool has_size;
-    int64_t event_time_ms;   /* Unix ms, 0 when absent or unparseable */
-    char *event_name;        /* "ObjectCreated:Put", "Object Created", "s3:TestEvent", ... */
+    int64_t event_time_ms; /* Unix ms, 0 when absent or unparseable */
+    char *event_name;      /* "ObjectCreated:Put", "Object Created", "s3:TestEvent", ... */
 };
 
 struct s3_event {
     enum s3_event_source source;
-    struct s3_event_obj *objs;   /* owned */
+    struct s3_event_obj *objs; /* owned */
     size_t n;
 };
 
 /* 0 with ev filled (free with s3_event_free, even when n == 0), or -1 with e set
  * (IERR_PERMANENT, reason says why) and ev empty. */
 int s3_event_decode(const char *body, size_t len, struct s3_event *ev, struct ierr *e);
-void s3_event_free(struct s3_event *ev);     /* NULL-safe; leaves ev empty */
+void s3_event_free(struct s3_event *ev); /* NULL-safe; leaves ev empty */
 
 /* Form-decode an S3 event key ('+' then %XX). Returns a new string or NULL with why set. */
 char *s3_key_decode(const char *s, char *why, size_t whysz);

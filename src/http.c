@@ -31,13 +31,13 @@
 struct http {
     struct loop *loop;
     CURLM *multi;
-    struct loop_timer *timer;        /* curl's timeout */
+    struct loop_timer *timer; /* curl's timeout */
     struct http_settings set;
     http_creds_fn creds_get;
     void *creds_arg;
     int64_t clock_offset;
     struct http_quota quota;
-    struct http_call *calls;         /* pending, doubly linked */
+    struct http_call *calls; /* pending, doubly linked */
     size_t ncalls;
 };
 
@@ -49,7 +49,7 @@ struct http_call {
     void *arg;
     struct http_attempt at;
     bool in_multi;
-    struct loop_timer *retry_timer;  /* first attempt and backoffs */
+    struct loop_timer *retry_timer; /* first attempt and backoffs */
     struct http_retry_state retry;
 };
 
@@ -209,9 +209,8 @@ static void complete(struct http_call *c)
     char lbuf[160], eb[768];
 
     if (resp.err.kind != AWS_OK)
-        log_debug("%s: failed after %d attempt(s): %s",
-                  http_req_label(&c->req, lbuf, sizeof lbuf), resp.attempts,
-                  aws_error_str(&resp.err, eb, sizeof eb));
+        log_debug("%s: failed after %d attempt(s): %s", http_req_label(&c->req, lbuf, sizeof lbuf),
+                  resp.attempts, aws_error_str(&resp.err, eb, sizeof eb));
     memset(&c->at.resp, 0, sizeof c->at.resp);
     unlink_call(c);
     free_call(c);
@@ -222,7 +221,7 @@ static void complete(struct http_call *c)
 static void start_attempt(struct http_call *c)
 {
     struct http *h = c->h;
-    struct aws_creds creds = { 0 };
+    struct aws_creds creds = {0};
     const struct aws_creds *use = NULL;
     CURLMcode mc;
 
@@ -244,8 +243,8 @@ static void start_attempt(struct http_call *c)
         aws_error_network(&c->at.resp.err, c->req.service, false, "curl_easy_init failed");
         goto failed;
     }
-    if (http_attempt_prepare(&c->at, &c->req, &h->set, use,
-                             time(NULL) + (time_t)h->clock_offset) != 0)
+    if (http_attempt_prepare(&c->at, &c->req, &h->set, use, time(NULL) + (time_t)h->clock_offset) !=
+        0)
         goto failed;
     curl_easy_setopt(c->at.easy, CURLOPT_PRIVATE, c);
     mc = curl_multi_add_handle(h->multi, c->at.easy);
@@ -285,8 +284,7 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
     curl_multi_remove_handle(h->multi, c->at.easy);
     c->in_multi = false;
     http_attempt_finish(&c->at, &c->req, rc);
-    next = http_retry_decide(&c->at.resp, &c->retry, &h->quota, &h->set, &h->clock_offset,
-                             &delay);
+    next = http_retry_decide(&c->at.resp, &c->retry, &h->quota, &h->set, &h->clock_offset, &delay);
     switch (next) {
     case HTTP_NEXT_DONE:
         complete(c);

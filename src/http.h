@@ -46,7 +46,7 @@ struct http_call;
 
 /* Defaults used when a request leaves the field 0. */
 #define HTTP_DEFAULT_TIMEOUT_MS 30000
-#define HTTP_MAX_RESPONSE_BYTES (64u << 20)   /* larger bodies fail as AWS_ERR_NETWORK */
+#define HTTP_MAX_RESPONSE_BYTES (64u << 20) /* larger bodies fail as AWS_ERR_NETWORK */
 
 /*
  * Where the client takes credentials from, called right before signing each
@@ -59,40 +59,40 @@ struct http_call;
 typedef int (*http_creds_fn)(void *arg, struct aws_creds *out);
 
 struct http_request {
-    const char *service;     /* SigV4 signing name ("sqs", "sts", ...); NULL: unsigned
-                                (IMDS, ECS). "s3" selects S3's signing rules. */
-    const char *region;      /* NULL: the client's region ([aws] region) */
-    const char *method;      /* "GET", "POST", "PUT", ... */
-    const char *url;         /* full URL, path and query already percent-encoded */
-    const char *const *headers;  /* "Name: value" strings, NULL-terminated; may be NULL.
-                                    Host, Content-Length and the signing headers are
-                                    added by http. */
-    const void *body;        /* may be NULL */
+    const char *service;        /* SigV4 signing name ("sqs", "sts", ...); NULL: unsigned
+                                   (IMDS, ECS). "s3" selects S3's signing rules. */
+    const char *region;         /* NULL: the client's region ([aws] region) */
+    const char *method;         /* "GET", "POST", "PUT", ... */
+    const char *url;            /* full URL, path and query already percent-encoded */
+    const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL.
+                                   Host, Content-Length and the signing headers are
+                                   added by http. */
+    const void *body;           /* may be NULL */
     size_t body_len;
     const struct aws_creds *creds; /* non-NULL: sign with these instead of the source
                                       (STS AssumeRole with source credentials) */
-    long timeout_ms;         /* whole attempt; 0: HTTP_DEFAULT_TIMEOUT_MS */
-    int max_attempts;        /* 0: the client's (cfg [aws] max_attempts); 1: no retry */
-    const char *label;       /* for logs, e.g. "sqs ReceiveMessage"; NULL: method + host */
+    long timeout_ms;               /* whole attempt; 0: HTTP_DEFAULT_TIMEOUT_MS */
+    int max_attempts;              /* 0: the client's (cfg [aws] max_attempts); 1: no retry */
+    const char *label;             /* for logs, e.g. "sqs ReceiveMessage"; NULL: method + host */
 };
 
 struct http_header_line {
-    char *name;              /* as received */
-    char *value;             /* trimmed */
+    char *name;  /* as received */
+    char *value; /* trimmed */
 };
 
 struct http_response {
-    long status;             /* of the last attempt; 0 when no response arrived */
-    struct buf body;         /* of the last attempt */
-    struct aws_error err;    /* kind AWS_OK iff status is 2xx */
-    int attempts;            /* attempts made, >= 1 */
-    struct http_header_line *headers;  /* of the last attempt */
+    long status;                      /* of the last attempt; 0 when no response arrived */
+    struct buf body;                  /* of the last attempt */
+    struct aws_error err;             /* kind AWS_OK iff status is 2xx */
+    int attempts;                     /* attempts made, >= 1 */
+    struct http_header_line *headers; /* of the last attempt */
     size_t nheaders;
 };
 
 /* Case-insensitive lookup in r->headers; the value is borrowed from r, or NULL. */
 const char *http_response_header(const struct http_response *r, const char *name);
-void http_response_free(struct http_response *r);    /* for http_perform_blocking users */
+void http_response_free(struct http_response *r); /* for http_perform_blocking users */
 
 /*
  * Completion callback, called once per http_send() unless the call was cancelled,
@@ -105,7 +105,7 @@ typedef void (*http_done_fn)(struct http_response *r, void *arg);
 /* cfg is read now (region, ca_file, connect_timeout, max_attempts), not kept.
  * Returns NULL (logged) only when curl cannot be initialised. */
 struct http *http_new(struct loop *l, const struct config *cfg);
-void http_reconfigure(struct http *h, const struct config *cfg);  /* new requests only */
+void http_reconfigure(struct http *h, const struct config *cfg); /* new requests only */
 void http_set_creds_source(struct http *h, http_creds_fn get, void *arg);
 /* Backoff base and cap in ms (defaults 1000, 20000). Tests shorten them. */
 void http_set_backoff(struct http *h, uint64_t base_ms, uint64_t cap_ms);
@@ -114,11 +114,11 @@ int64_t http_clock_offset(const struct http *h);
 
 /* Copies *req (strings, headers and body), so the caller may free its inputs when
  * this returns. Never returns NULL and never calls done before returning. */
-struct http_call *http_send(struct http *h, const struct http_request *req,
-                            http_done_fn done, void *arg);
+struct http_call *http_send(struct http *h, const struct http_request *req, http_done_fn done,
+                            void *arg);
 /* Aborts a pending call; done is not called. The pointer is invalid afterwards. */
 void http_cancel(struct http_call *c);
-size_t http_pending(const struct http *h);   /* calls not yet completed */
+size_t http_pending(const struct http *h); /* calls not yet completed */
 /* Cancels every pending call (no callbacks) and frees the client. NULL-safe. Not from
  * inside a done callback of this client (the dispatch loop still uses it). */
 void http_free(struct http *h);

@@ -223,7 +223,7 @@ static int sign_into(struct http_attempt *a, const struct http_req_copy *r,
 {
     struct sigv4_header *hv = xcalloc(r->nheaders + 1, sizeof *hv);
     char **store = xcalloc(r->nheaders + 1, sizeof *store);
-    struct sigv4_request sr = { 0 };
+    struct sigv4_request sr = {0};
     struct sigv4_params p;
     struct sigv4_result res;
     char err[256];
@@ -278,8 +278,7 @@ static void set_method(CURL *e, const struct http_req_copy *r)
 }
 
 int http_attempt_prepare(struct http_attempt *a, const struct http_req_copy *r,
-                         const struct http_settings *s, const struct aws_creds *creds,
-                         time_t now)
+                         const struct http_settings *s, const struct aws_creds *creds, time_t now)
 {
     struct aws_url u;
     int attempts = a->resp.attempts;
@@ -327,7 +326,7 @@ int http_attempt_prepare(struct http_attempt *a, const struct http_req_copy *r,
     curl_easy_setopt(a->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(a->easy, CURLOPT_LOW_SPEED_TIME,
                      r->timeout_ms / 1000 + 1 > LOW_SPEED_TIME_S ? r->timeout_ms / 1000 + 1
-                                                                   : LOW_SPEED_TIME_S);
+                                                                 : LOW_SPEED_TIME_S);
     curl_easy_setopt(a->easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(a->easy, CURLOPT_SSL_VERIFYHOST, 2L);
     if (s->ca_file != NULL)
@@ -425,11 +424,11 @@ enum http_next http_retry_decide(const struct http_response *resp, struct http_r
 int http_perform_blocking(const struct config *cfg, const struct http_request *req,
                           struct http_response *out)
 {
-    struct http_settings s = { 0 };
+    struct http_settings s = {0};
     struct http_req_copy r;
-    struct http_attempt a = { 0 };
-    struct http_retry_state st = { 0 };
-    struct http_quota q = { HTTP_QUOTA_INITIAL };
+    struct http_attempt a = {0};
+    struct http_retry_state st = {0};
+    struct http_quota q = {HTTP_QUOTA_INITIAL};
     struct aws_creds creds;
     int64_t offset = 0;
     enum http_next next = HTTP_NEXT_DONE;
@@ -451,8 +450,8 @@ int http_perform_blocking(const struct config *cfg, const struct http_request *r
             a.resp.err.retryable = false;
             break;
         }
-        if (a.easy == NULL || http_attempt_prepare(&a, &r, &s, r.service ? &creds : NULL,
-                                                   time(NULL) + offset) != 0) {
+        if (a.easy == NULL ||
+            http_attempt_prepare(&a, &r, &s, r.service ? &creds : NULL, time(NULL) + offset) != 0) {
             if (a.easy == NULL)
                 aws_error_network(&a.resp.err, r.service, false, "curl_easy_init failed");
             break;
@@ -466,7 +465,7 @@ int http_perform_blocking(const struct config *cfg, const struct http_request *r
                       aws_error_str(&a.resp.err, eb, sizeof eb), (unsigned long long)delay);
         }
         if (next == HTTP_NEXT_RETRY_LATER) {
-            struct timespec ts = { (time_t)(delay / 1000), (long)(delay % 1000) * 1000000L };
+            struct timespec ts = {(time_t)(delay / 1000), (long)(delay % 1000) * 1000000L};
             while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
                 ;
         }

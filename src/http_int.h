@@ -17,7 +17,7 @@
 /* What a client takes from the configuration (owned copies). */
 struct http_settings {
     char *region;
-    char *ca_file;           /* NULL: the system trust store */
+    char *ca_file; /* NULL: the system trust store */
     long connect_timeout_s;
     int max_attempts;
     uint64_t backoff_base_ms;
@@ -30,7 +30,7 @@ void http_settings_free(struct http_settings *s);
 /* A deep copy of a struct http_request. */
 struct http_req_copy {
     char *service, *region, *method, *url, *label;
-    char **headers;          /* "Name: value" */
+    char **headers; /* "Name: value" */
     size_t nheaders;
     void *body;
     size_t body_len;
@@ -56,32 +56,31 @@ struct http_attempt {
  * request) at time now, sets every option. Clears a->resp except attempts.
  * 0, or -1 with a->resp.err set (malformed URL or request; not retryable). */
 int http_attempt_prepare(struct http_attempt *a, const struct http_req_copy *r,
-                         const struct http_settings *s, const struct aws_creds *creds,
-                         time_t now);
+                         const struct http_settings *s, const struct aws_creds *creds, time_t now);
 /* Fills a->resp.status and a->resp.err from the transfer's result. */
 void http_attempt_finish(struct http_attempt *a, const struct http_req_copy *r, CURLcode rc);
-void http_attempt_cleanup(struct http_attempt *a);   /* frees hdrs and the response */
+void http_attempt_cleanup(struct http_attempt *a); /* frees hdrs and the response */
 
 /* The standard-mode retry quota (botocore retries/quota.py). Not thread-safe. */
 struct http_quota {
     int available;
 };
-#define HTTP_QUOTA_INITIAL 500
-#define HTTP_QUOTA_RETRY_COST 5
-#define HTTP_QUOTA_TIMEOUT_COST 10
+#define HTTP_QUOTA_INITIAL            500
+#define HTTP_QUOTA_RETRY_COST         5
+#define HTTP_QUOTA_TIMEOUT_COST       10
 #define HTTP_QUOTA_NO_RETRY_INCREMENT 1
 
 enum http_next {
-    HTTP_NEXT_DONE,          /* report the response (success or final failure) */
-    HTTP_NEXT_RETRY_NOW,     /* clock corrected: sign again and resend at once */
-    HTTP_NEXT_RETRY_LATER,   /* back off *delay_ms, then resend */
+    HTTP_NEXT_DONE,        /* report the response (success or final failure) */
+    HTTP_NEXT_RETRY_NOW,   /* clock corrected: sign again and resend at once */
+    HTTP_NEXT_RETRY_LATER, /* back off *delay_ms, then resend */
 };
 
 /* Per-call retry bookkeeping. */
 struct http_retry_state {
     int max_attempts;
     bool skew_retry_used;
-    int last_cost;           /* quota taken by the last retry, 0 if none */
+    int last_cost; /* quota taken by the last retry, 0 if none */
 };
 
 /*

@@ -39,8 +39,8 @@
 
 struct infer {
     size_t ncols;
-    unsigned *cand;          /* per column: bit set of the kinds still possible */
-    bool *seen;              /* per column: a non-NULL value was seen */
+    unsigned *cand; /* per column: bit set of the kinds still possible */
+    bool *seen;     /* per column: a non-NULL value was seen */
     size_t rows;
 };
 

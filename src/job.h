@@ -21,43 +21,43 @@
 struct msg;
 
 enum job_result {
-    JOB_LOADED,              /* rows committed with the ledger record */
-    JOB_DUPLICATE,           /* the ledger already had (bucket, key, etag) */
-    JOB_SUPERSEDED,          /* the object changed since the event (ETag mismatch) */
-    JOB_FAILED,              /* err says why and how (transient / permanent / config) */
-    JOB_CANCELLED,           /* shutdown: rolled back, to be retried elsewhere */
+    JOB_LOADED,     /* rows committed with the ledger record */
+    JOB_DUPLICATE,  /* the ledger already had (bucket, key, etag) */
+    JOB_SUPERSEDED, /* the object changed since the event (ETag mismatch) */
+    JOB_FAILED,     /* err says why and how (transient / permanent / config) */
+    JOB_CANCELLED,  /* shutdown: rolled back, to be retried elsewhere */
 };
 
 struct job {
-    struct pool_item item;   /* first: the pool links jobs through it */
+    struct pool_item item; /* first: the pool links jobs through it */
     uint64_t id;
-    struct config *cfg;      /* own reference */
-    const struct route_conf *route;  /* in cfg */
-    struct msg *msg;         /* loop side: the SQS message this object came from */
+    struct config *cfg;             /* own reference */
+    const struct route_conf *route; /* in cfg */
+    struct msg *msg;                /* loop side: the SQS message this object came from */
 
     char *bucket;
-    char *key;               /* decoded */
-    char *etag;              /* without quotes, may be "" */
-    char *version_id;        /* may be NULL */
-    char *sequencer;         /* may be NULL */
+    char *key;        /* decoded */
+    char *etag;       /* without quotes, may be "" */
+    char *version_id; /* may be NULL */
+    char *sequencer;  /* may be NULL */
     uint64_t size;
-    int64_t event_time_ms;   /* 0 when unknown */
-    char *message_id;        /* for log context */
+    int64_t event_time_ms; /* 0 when unknown */
+    char *message_id;      /* for log context */
 
-    struct creds *creds;     /* own reference, taken at dispatch; NULL: anonymous */
+    struct creds *creds; /* own reference, taken at dispatch; NULL: anonymous */
 
-    atomic_bool cancel;      /* set by the loop at shutdown_timeout */
-    _Atomic uint64_t bytes;  /* object bytes read so far (progress) */
+    atomic_bool cancel;     /* set by the loop at shutdown_timeout */
+    _Atomic uint64_t bytes; /* object bytes read so far (progress) */
 
     /* result */
     enum job_result result;
     struct ierr err;
     struct load_stats stats;
-    char *table;             /* expanded target table, when known */
+    char *table; /* expanded target table, when known */
     uint64_t duration_ms;
 };
 
 struct job *job_new(struct config *cfg, const struct route_conf *route);
-void job_free(struct job *j);    /* NULL-safe; drops the config reference */
+void job_free(struct job *j); /* NULL-safe; drops the config reference */
 
 #endif

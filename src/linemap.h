@@ -22,17 +22,17 @@
 #define LINEMAP_MAX ((size_t)32 << 20)
 
 struct linemap {
-    struct buf enc;          /* varint pairs: row delta, zigzag line delta */
-    uint64_t rows;           /* rows added */
-    uint64_t seg_row;        /* first row of the last segment */
-    uint64_t seg_line;       /* its line */
-    uint64_t overflow_row;   /* first row not recorded, 0 = none */
-    size_t max_bytes;        /* LINEMAP_MAX; tests lower it */
+    struct buf enc;        /* varint pairs: row delta, zigzag line delta */
+    uint64_t rows;         /* rows added */
+    uint64_t seg_row;      /* first row of the last segment */
+    uint64_t seg_line;     /* its line */
+    uint64_t overflow_row; /* first row not recorded, 0 = none */
+    size_t max_bytes;      /* LINEMAP_MAX; tests lower it */
 };
 
 void linemap_init(struct linemap *m);
 void linemap_free(struct linemap *m);
-void linemap_add(struct linemap *m, uint64_t line);   /* the next row (rows + 1) */
-uint64_t linemap_lookup(const struct linemap *m, uint64_t row);  /* 0 = unknown */
+void linemap_add(struct linemap *m, uint64_t line);             /* the next row (rows + 1) */
+uint64_t linemap_lookup(const struct linemap *m, uint64_t row); /* 0 = unknown */
 
 #endif

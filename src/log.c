@@ -34,7 +34,7 @@ static const struct {
     const char *name;
     int level;
 } level_names[] = {
-    {"err", LOG_ERR},     {"error", LOG_ERR}, {"warning", LOG_WARNING}, {"warn", LOG_WARNING},
+    {"err", LOG_ERR},       {"error", LOG_ERR}, {"warning", LOG_WARNING}, {"warn", LOG_WARNING},
     {"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG},
 };
 
@@ -135,9 +135,8 @@ static void append_fields(struct buf *out, const struct log_field *f, size_t n, 
     }
 }
 
-void log_format_line(struct buf *out, int64_t realtime_ms, int level,
-                     const struct log_field *ctx, size_t nctx,
-                     const struct log_field *fields, size_t nfields, const char *msg)
+void log_format_line(struct buf *out, int64_t realtime_ms, int level, const struct log_field *ctx,
+                     size_t nctx, const struct log_field *fields, size_t nfields, const char *msg)
 {
     time_t secs = (time_t)(realtime_ms / 1000);
     struct tm tm;
@@ -160,10 +159,10 @@ size_t log_journal_record(char **out, size_t max, int level, const char *file, i
 {
     size_t n = 0;
 
-#define ADD(...)                                                                                  \
-    do {                                                                                          \
-        if (n < max)                                                                              \
-            out[n++] = xasprintf(__VA_ARGS__);                                                    \
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (n < max)                                                                               \
+            out[n++] = xasprintf(__VA_ARGS__);                                                     \
     } while (0)
     ADD("MESSAGE=%s", msg);
     ADD("PRIORITY=%d", level);
@@ -239,7 +238,7 @@ void log_write(int level, const char *file, int line, const char *func,
 }
 
 #define COMPLAIN_FIRST_INTERVAL_MS 60000ull
-#define COMPLAIN_MAX_INTERVAL_MS 3600000ull
+#define COMPLAIN_MAX_INTERVAL_MS   3600000ull
 
 void complain(struct complaint *c, int level, const char *fmt, ...)
 {
@@ -262,7 +261,7 @@ void complain(struct complaint *c, int level, const char *fmt, ...)
         log_write(level, __FILE__, __LINE__, __func__, NULL, 0, "still failing (%u times): %s",
                   c->count, msg.data);
         c->interval_ms = c->interval_ms * 2 > COMPLAIN_MAX_INTERVAL_MS ? COMPLAIN_MAX_INTERVAL_MS
-                                                                      : c->interval_ms * 2;
+                                                                       : c->interval_ms * 2;
     }
     c->next_ms = now + c->interval_ms;
     buf_free(&msg);

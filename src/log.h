@@ -27,12 +27,12 @@ struct log_field {
 
 #define LOG_CONTEXT_MAX 8
 
-void log_init(void);                        /* detects journald; call once from main */
+void log_init(void); /* detects journald; call once from main */
 void log_set_level(int level);
 int log_get_level(void);
 int log_level_parse(const char *s, int *level); /* "debug".."err" -> 0, else -1 */
 const char *log_level_name(int level);
-void log_force_stderr(bool on);             /* tests: never use journald */
+void log_force_stderr(bool on); /* tests: never use journald */
 
 /* Per-thread context; strings are borrowed and must outlive the context. */
 void log_context_set(const struct log_field *fields, size_t n);
@@ -42,13 +42,14 @@ void log_write(int level, const char *file, int line, const char *func,
                const struct log_field *fields, size_t nfields, const char *fmt, ...)
     PRINTF_LIKE(7, 8);
 
-#define log_err(...) log_write(LOG_ERR, __FILE__, __LINE__, __func__, NULL, 0, __VA_ARGS__)
-#define log_warn(...) log_write(LOG_WARNING, __FILE__, __LINE__, __func__, NULL, 0, __VA_ARGS__)
+#define log_err(...)    log_write(LOG_ERR, __FILE__, __LINE__, __func__, NULL, 0, __VA_ARGS__)
+#define log_warn(...)   log_write(LOG_WARNING, __FILE__, __LINE__, __func__, NULL, 0, __VA_ARGS__)
 #define log_notice(...) log_write(LOG_NOTICE, __FILE__, __LINE__, __func__, NULL, 0, __VA_ARGS__)
-#define log_info(...) log_write(LOG_INFO, __FILE__, __LINE__, __func__, NULL, 0, __VA_ARGS__)
-#define log_debug(...) log_write(LOG_DEBUG, __FILE__, __LINE__, __func__, NULL, 0, __VA_ARGS__)
+#define log_info(...)   log_write(LOG_INFO, __FILE__, __LINE__, __func__, NULL, 0, __VA_ARGS__)
+#define log_debug(...)  log_write(LOG_DEBUG, __FILE__, __LINE__, __func__, NULL, 0, __VA_ARGS__)
 /* With extra fields for this record only: log_fields(LOG_INFO, f, ARRAY_SIZE(f), "fmt", ...) */
-#define log_fields(level, f, n, ...) log_write(level, __FILE__, __LINE__, __func__, f, n, __VA_ARGS__)
+#define log_fields(level, f, n, ...)                                                               \
+    log_write(level, __FILE__, __LINE__, __func__, f, n, __VA_ARGS__)
 
 /*
  * The journald record of a message, as journal fields "NAME=value" (MESSAGE, PRIORITY,
@@ -62,9 +63,8 @@ size_t log_journal_record(char **out, size_t max, int level, const char *file, i
                           const char *msg);
 
 /* Format one stderr line (no trailing newline) into out; exposed for tests. */
-void log_format_line(struct buf *out, int64_t realtime_ms, int level,
-                     const struct log_field *ctx, size_t nctx,
-                     const struct log_field *fields, size_t nfields, const char *msg);
+void log_format_line(struct buf *out, int64_t realtime_ms, int level, const struct log_field *ctx,
+                     size_t nctx, const struct log_field *fields, size_t nfields, const char *msg);
 
 /*
  * Rate limiting for repeated failures (SQS unreachable, DB down): the first

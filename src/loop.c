@@ -24,7 +24,7 @@ struct handler {
     bool dead;
     loop_fd_cb cb;
     void *arg;
-    struct handler *next;        /* live list or graveyard */
+    struct handler *next; /* live list or graveyard */
 };
 
 struct loop {

@@ -19,7 +19,7 @@ typedef void (*loop_fd_cb)(struct loop *l, int fd, uint32_t events, void *arg);
 typedef void (*loop_timer_cb)(struct loop_timer *t, void *arg);
 
 struct loop *loop_new(void);
-void loop_free(struct loop *l);             /* fds are not closed; timers are freed */
+void loop_free(struct loop *l); /* fds are not closed; timers are freed */
 
 /* events: EPOLLIN / EPOLLOUT. 0 on success, -1 with errno. */
 int loop_add_fd(struct loop *l, int fd, uint32_t events, loop_fd_cb cb, void *arg);
@@ -34,7 +34,7 @@ void loop_timer_disarm(struct loop_timer *t);
 bool loop_timer_armed(const struct loop_timer *t);
 void loop_timer_free(struct loop_timer *t); /* NULL-safe */
 
-int loop_run(struct loop *l);               /* until loop_stop(); 0, or -1 on epoll failure */
+int loop_run(struct loop *l); /* until loop_stop(); 0, or -1 on epoll failure */
 void loop_stop(struct loop *l);
 uint64_t loop_last_turn_ms(const struct loop *l); /* monotonic ms of the last wakeup */
 

@@ -21,27 +21,28 @@
 #include "util.h"
 
 #define EXIT_CONFIG 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE  2
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: ingestd [-c FILE] [--exit-when-idle]    run the daemon in the foreground\n"
-            "       ingestd --check-config [-c FILE]          validate the configuration\n"
-            "       ingestd check [-c FILE]                   preflight: credentials, queue, sinks\n"
-            "       ingestd load [-c FILE] s3://BUCKET/KEY [--route NAME]\n"
-            "                                                 load one object now and exit\n"
-            "       ingestd --version | --help\n"
-            "\n"
-            "  -c, --config FILE    configuration file (default %s)\n"
-            "  -t, --check-config   parse and validate the configuration, then exit\n"
-            "  -r, --route NAME     with load: use this route instead of matching the key\n"
-            "      --exit-when-idle stop once a long poll returns nothing and no load runs\n"
-            "  -V, --version        print the version\n"
-            "  -h, --help           print this help\n"
-            "\n"
-            "Exit status: 0 success, 1 invalid configuration, 2 usage error, 3 runtime failure.\n",
-            CONFIG_DEFAULT_PATH);
+    fprintf(
+        out,
+        "Usage: ingestd [-c FILE] [--exit-when-idle]    run the daemon in the foreground\n"
+        "       ingestd --check-config [-c FILE]          validate the configuration\n"
+        "       ingestd check [-c FILE]                   preflight: credentials, queue, sinks\n"
+        "       ingestd load [-c FILE] s3://BUCKET/KEY [--route NAME]\n"
+        "                                                 load one object now and exit\n"
+        "       ingestd --version | --help\n"
+        "\n"
+        "  -c, --config FILE    configuration file (default %s)\n"
+        "  -t, --check-config   parse and validate the configuration, then exit\n"
+        "  -r, --route NAME     with load: use this route instead of matching the key\n"
+        "      --exit-when-idle stop once a long poll returns nothing and no load runs\n"
+        "  -V, --version        print the version\n"
+        "  -h, --help           print this help\n"
+        "\n"
+        "Exit status: 0 success, 1 invalid configuration, 2 usage error, 3 runtime failure.\n",
+        CONFIG_DEFAULT_PATH);
 }
 
 /* Loads the configuration or prints every error; used by every mode. */

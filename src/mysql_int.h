@@ -22,14 +22,14 @@
 #include "util.h"
 
 enum my_state {
-    MY_IDLE,                 /* no transaction */
-    MY_TXN,                  /* inside START TRANSACTION, no LOAD running */
-    MY_LOAD,                 /* a LOAD DATA statement runs on the helper thread */
+    MY_IDLE, /* no transaction */
+    MY_TXN,  /* inside START TRANSACTION, no LOAD running */
+    MY_LOAD, /* a LOAD DATA statement runs on the helper thread */
 };
 
 /* What the helper thread saw; read by the worker after joining. */
 struct my_load_result {
-    int rc;                  /* mysql_real_query's */
+    int rc; /* mysql_real_query's */
     unsigned err;
     char sqlstate[6];
     char msg[512];
@@ -39,40 +39,40 @@ struct my_load_result {
 
 struct my_conn_params {
     char *host, *user, *database, *ssl_mode, *ssl_ca;
-    char *password;          /* resolved once at open(), zeroed when freed */
+    char *password; /* resolved once at open(), zeroed when freed */
     unsigned port;
 };
 
 struct sink {
-    MYSQL *conn;             /* NULL: reconnect at the next begin() */
-    char *name;              /* [sink NAME], for messages */
+    MYSQL *conn; /* NULL: reconnect at the next begin() */
+    char *name;  /* [sink NAME], for messages */
     struct my_conn_params cp;
-    bool tables_ready;       /* ledger and rejects tables checked on this connection */
-    bool key_locked;         /* GET_LOCK held for this load's (bucket, key) */
-    bool stage_made;         /* the temporary staging table exists */
+    bool tables_ready; /* ledger and rejects tables checked on this connection */
+    bool key_locked;   /* GET_LOCK held for this load's (bucket, key) */
+    bool stage_made;   /* the temporary staging table exists */
     enum my_state state;
-    unsigned last_err;       /* of the last failed statement, 0 = none */
+    unsigned last_err; /* of the last failed statement, 0 = none */
 
     /* One load; cleared by load_clear(). */
     char *bucket, *key, *etag, *route;
-    char *qtable;            /* quoted target */
+    char *qtable; /* quoted target */
     size_t ncols;
-    char **obj_cols;         /* the object's column names */
-    char **tcols;            /* the table column each object column loads into */
-    enum my_conv *conv;      /* per column */
-    char **keys;             /* upsert key columns (table names), nkeys of them */
+    char **obj_cols;    /* the object's column names */
+    char **tcols;       /* the table column each object column loads into */
+    enum my_conv *conv; /* per column */
+    char **keys;        /* upsert key columns (table names), nkeys of them */
     size_t nkeys;
-    bool staged;             /* rows go through ingestd_stage (upsert, skip_row) */
-    bool skip_rows;          /* on_error = skip_row: warned rows become rejects */
+    bool staged;    /* rows go through ingestd_stage (upsert, skip_row) */
+    bool skip_rows; /* on_error = skip_row: warned rows become rejects */
     int64_t max_errors;
     char *load_sql;
-    struct buf out;          /* encoded rows not yet in the pipe */
-    uint64_t rows_sent;      /* rows encoded for this load */
-    uint64_t load_base;      /* rows sent before the running LOAD DATA started */
+    struct buf out;     /* encoded rows not yet in the pipe */
+    uint64_t rows_sent; /* rows encoded for this load */
+    uint64_t load_base; /* rows sent before the running LOAD DATA started */
     struct linemap lines;
-    struct buf rejects;      /* "(...), (...)" tuples for ingestd_rejects, not yet inserted */
-    uint64_t nrejects;       /* rejects recorded (stream and server) */
-    uint64_t *warned;        /* staged ordinals of rows the server warned about */
+    struct buf rejects; /* "(...), (...)" tuples for ingestd_rejects, not yet inserted */
+    uint64_t nrejects;  /* rejects recorded (stream and server) */
+    uint64_t *warned;   /* staged ordinals of rows the server warned about */
     size_t nwarned, capwarned;
 
     /* The LOAD DATA stream (mysql_load.c). */
@@ -89,8 +89,7 @@ int my_run(struct sink *s, const char *sql, size_t len, const char *what, struct
 /* The same for a statement with a result: the caller frees it. NULL on error. */
 MYSQL_RES *my_query(struct sink *s, const char *sql, const char *what, struct ierr *e);
 /* Fills e from an error number and message; marks the connection broken when it is. */
-void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *what,
-                   struct ierr *e);
+void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *what, struct ierr *e);
 
 /* Closes a connection that cannot be used any more; the next begin() reconnects. */
 void my_drop_connection(struct sink *s);

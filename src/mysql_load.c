@@ -36,8 +36,8 @@
 #include "log.h"
 #include "mysql_int.h"
 
-#define MY_PIPE_BYTES ((size_t)4 << 20)
-#define MY_CHUNK ((size_t)256 << 10)
+#define MY_PIPE_BYTES     ((size_t)4 << 20)
+#define MY_CHUNK          ((size_t)256 << 10)
 #define MY_CANCEL_WAIT_MS 5000
 
 /* ---- the helper thread ---- */
@@ -64,7 +64,7 @@ static int infile_error(void *ptr, char *msg, unsigned int len)
 {
     (void)ptr;
     snprintf(msg, len, "load cancelled by ingestd");
-    return 1105;   /* ER_UNKNOWN_ERROR: the connection itself is fine */
+    return 1105; /* ER_UNKNOWN_ERROR: the connection itself is fine */
 }
 
 static void *load_main(void *arg)
@@ -97,14 +97,13 @@ int my_load_start(struct sink *s, struct ierr *e)
         s->pipe = my_pipe_new(MY_PIPE_BYTES);
     else
         my_pipe_reset(s->pipe);
-    mysql_set_local_infile_handler(s->conn, infile_init, infile_read, infile_end,
-                                   infile_error, s);
+    mysql_set_local_infile_handler(s->conn, infile_init, infile_read, infile_end, infile_error, s);
     memset(&s->res, 0, sizeof(s->res));
     s->load_base = s->rows_sent;
     int rc = pthread_create(&s->thread, NULL, load_main, s);
     if (rc) {
-        ierr_set(e, IERR_TRANSIENT, "sink %s: cannot start the LOAD DATA thread: %s",
-                 s->name, strerror(rc));
+        ierr_set(e, IERR_TRANSIENT, "sink %s: cannot start the LOAD DATA thread: %s", s->name,
+                 strerror(rc));
         return -1;
     }
     s->thread_running = true;
@@ -204,31 +203,35 @@ static int check_warnings(struct sink *s, struct ierr *e)
         struct my_warning w;
         my_parse_warning(msg, (const char *const *)s->tcols, s->ncols, &w);
         if (!s->skip_rows || !w.row) {
-            ierr_set(e, IERR_PERMANENT, "LOAD DATA into %s: %s (MySQL %s %s)", s->qtable,
-                     msg, level, code);
+            ierr_set(e, IERR_PERMANENT, "LOAD DATA into %s: %s (MySQL %s %s)", s->qtable, msg,
+                     level, code);
             locate(s, msg, e);
             rc = -1;
             break;
         }
         uint64_t ord = s->load_base + w.row;
         if (s->nwarned && s->warned[s->nwarned - 1] == ord)
-            continue;   /* one reject per row, with its first warning */
+            continue; /* one reject per row, with its first warning */
         add_warned(s, ord);
         uint64_t line = linemap_lookup(&s->lines, ord);
         log_warn("line %" PRIu64 ": row skipped: %s", line, msg);
         my_reject_tuple(s, line, w.column >= 0 ? (unsigned)w.column + 1 : 0, msg, NULL);
         s->nrejects++;
         if ((int64_t)s->nrejects > s->max_errors) {
-            ierr_set(e, IERR_PERMANENT, "more than max_errors (%" PRId64 ") rows rejected; "
-                     "the last: %s", s->max_errors, msg);
+            ierr_set(e, IERR_PERMANENT,
+                     "more than max_errors (%" PRId64 ") rows rejected; "
+                     "the last: %s",
+                     s->max_errors, msg);
             locate(s, msg, e);
             rc = -1;
         }
     }
     mysql_free_result(r);
     if (rc == 0 && shown < s->res.warnings) {
-        ierr_set(e, IERR_PERMANENT, "LOAD DATA into %s raised %u warnings; only %u could be "
-                 "read back", s->qtable, s->res.warnings, shown);
+        ierr_set(e, IERR_PERMANENT,
+                 "LOAD DATA into %s raised %u warnings; only %u could be "
+                 "read back",
+                 s->qtable, s->res.warnings, shown);
         rc = -1;
     }
     return rc;
@@ -337,8 +340,8 @@ void my_load_cancel(struct sink *s)
     ts.tv_sec += MY_CANCEL_WAIT_MS / 1000;
     if (pthread_timedjoin_np(s->thread, NULL, &ts) != 0) {
         /* Stuck in a socket read or write: shutting the socket down wakes it. */
-        log_warn("sink %s: LOAD DATA did not stop within %d ms: closing the connection",
-                 s->name, MY_CANCEL_WAIT_MS);
+        log_warn("sink %s: LOAD DATA did not stop within %d ms: closing the connection", s->name,
+                 MY_CANCEL_WAIT_MS);
         my_socket fd = mysql_get_socket(s->conn);
         if (fd >= 0)
             shutdown(fd, SHUT_RDWR);

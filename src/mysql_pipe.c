@@ -15,12 +15,12 @@
 
 struct my_pipe {
     pthread_mutex_t mu;
-    pthread_cond_t readable;     /* data, finish or abort */
-    pthread_cond_t writable;     /* room or close_read */
+    pthread_cond_t readable; /* data, finish or abort */
+    pthread_cond_t writable; /* room or close_read */
     char *ring;
     size_t cap;
-    size_t head;                 /* next byte to read */
-    size_t len;                  /* bytes buffered */
+    size_t head; /* next byte to read */
+    size_t len;  /* bytes buffered */
     bool finished, aborted, closed;
     bool reader_waits, writer_waits;
 };

@@ -21,7 +21,7 @@
 struct my_pipe;
 
 struct my_pipe *my_pipe_new(size_t capacity);
-void my_pipe_free(struct my_pipe *p);   /* NULL-safe */
+void my_pipe_free(struct my_pipe *p); /* NULL-safe */
 /* Empties the pipe and clears every flag, for the next statement. */
 void my_pipe_reset(struct my_pipe *p);
 

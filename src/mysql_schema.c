@@ -56,10 +56,10 @@ static int load_columns(struct sink *s, const char *table, bool convert, struct 
     struct buf sql;
     buf_init(&sql);
     buf_puts(&sql, "SELECT COLUMN_NAME, IS_NULLABLE, COLUMN_DEFAULT IS NOT NULL OR "
-             "EXTRA LIKE '%auto_increment%' OR GENERATION_EXPRESSION IS NOT NULL AND "
-             "GENERATION_EXPRESSION <> '', EXTRA LIKE '%GENERATED%' OR EXTRA LIKE "
-             "'%VIRTUAL%' OR EXTRA LIKE '%PERSISTENT%' OR EXTRA LIKE '%STORED%', "
-             "DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE ");
+                   "EXTRA LIKE '%auto_increment%' OR GENERATION_EXPRESSION IS NOT NULL AND "
+                   "GENERATION_EXPRESSION <> '', EXTRA LIKE '%GENERATED%' OR EXTRA LIKE "
+                   "'%VIRTUAL%' OR EXTRA LIKE '%PERSISTENT%' OR EXTRA LIKE '%STORED%', "
+                   "DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE ");
     split_table(table, &sql);
     buf_puts(&sql, " ORDER BY ORDINAL_POSITION");
     MYSQL_RES *r = my_query(s, sql.data, "column lookup", e);
@@ -115,8 +115,8 @@ static int map_columns(struct sink *s, struct sink_tcol *tc, size_t ntc, struct 
 
     s->tcols = xcalloc(s->ncols + 1, sizeof(*s->tcols));
     s->conv = xcalloc(s->ncols + 1, sizeof(*s->conv));
-    rc = sink_map_columns(s->obj_cols, s->ncols, tc, ntc, SINK_CASE_FIRST, s->qtable, s->tcols,
-                          idx, e);
+    rc = sink_map_columns(s->obj_cols, s->ncols, tc, ntc, SINK_CASE_FIRST, s->qtable, s->tcols, idx,
+                          e);
     for (size_t i = 0; rc == 0 && i < s->ncols; i++)
         s->conv[i] = (enum my_conv)tc[idx[i]].aux;
     free(idx);
@@ -141,8 +141,8 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, struct 
     s->nkeys = keys->n;
     for (size_t k = 0; k < keys->n; k++) {
         int i = sink_key_index(s->obj_cols, s->ncols, keys->v[k]);
-        struct sink_tcol *c = i < 0 ? NULL : sink_find_tcol(tc, ntc, s->obj_cols[i],
-                                                            SINK_CASE_FIRST);
+        struct sink_tcol *c = i < 0 ? NULL
+                                    : sink_find_tcol(tc, ntc, s->obj_cols[i], SINK_CASE_FIRST);
         if (!c) {
             ierr_set(e, IERR_PERMANENT, "upsert key column \"%s\" is not in the object",
                      keys->v[k]);
@@ -152,7 +152,7 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, struct 
         s->keys[k] = xstrdup(c->name);
     }
     buf_puts(&sql, "SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME SEPARATOR '\\n'), "
-             "COUNT(SUB_PART) FROM information_schema.STATISTICS WHERE NON_UNIQUE = 0 AND ");
+                   "COUNT(SUB_PART) FROM information_schema.STATISTICS WHERE NON_UNIQUE = 0 AND ");
     split_table(t->table, &sql);
     buf_puts(&sql, " GROUP BY INDEX_NAME");
     r = my_query(s, sql.data, "index lookup", e);
@@ -162,7 +162,7 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, struct 
     MYSQL_ROW row;
     while (!found && (row = mysql_fetch_row(r))) {
         if (!row[1] || (row[2] && strcmp(row[2], "0")))
-            continue;   /* a prefix index is not unique on the whole value */
+            continue; /* a prefix index is not unique on the whole value */
         size_t n = 0;
         bool all = true;
         char *save = NULL, *list = xstrdup(row[1]);
@@ -177,8 +177,10 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, struct 
         found = all && n == s->nkeys;
     }
     if (!found) {
-        ierr_set(e, IERR_PERMANENT, "upsert into %s needs a primary key or unique index on "
-                 "exactly the key columns", s->qtable);
+        ierr_set(e, IERR_PERMANENT,
+                 "upsert into %s needs a primary key or unique index on "
+                 "exactly the key columns",
+                 s->qtable);
         goto out;
     }
     rc = 0;
@@ -217,8 +219,7 @@ int my_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *
         if (create_table(s, t, e) || load_columns(s, t->table, convert, &tc, &ntc, e))
             goto out;
         if (ntc == 0) {
-            ierr_set(e, IERR_PERMANENT, "table %s does not exist after CREATE TABLE",
-                     s->qtable);
+            ierr_set(e, IERR_PERMANENT, "table %s does not exist after CREATE TABLE", s->qtable);
             goto out;
         }
     }

@@ -52,10 +52,17 @@ enum ierr_class my_errno_class(unsigned err)
     case 1040: /* too many connections */
     case 1041: /* out of resources */
     case 1053: /* server shutdown in progress */
-    case 1077: case 1078: case 1079: /* shutdown */
-    case 1152: case 1184: /* aborted connection */
-    case 1158: case 1159: case 1160: case 1161: /* network read/write */
-    case 1180: case 1181: /* error during commit / rollback */
+    case 1077:
+    case 1078:
+    case 1079: /* shutdown */
+    case 1152:
+    case 1184: /* aborted connection */
+    case 1158:
+    case 1159:
+    case 1160:
+    case 1161: /* network read/write */
+    case 1180:
+    case 1181: /* error during commit / rollback */
     case 1203: /* max_user_connections */
     case 1205: /* lock wait timeout */
     case 1213: /* deadlock */
@@ -69,15 +76,23 @@ enum ierr_class my_errno_class(unsigned err)
     case 1969: /* statement timeout (MariaDB) */
     case 3024: /* max_execution_time (MySQL) */
         return IERR_TRANSIENT;
-    case 1044: case 1045: case 1142: case 1143: case 1227: case 1698: /* access denied */
+    case 1044:
+    case 1045:
+    case 1142:
+    case 1143:
+    case 1227:
+    case 1698: /* access denied */
     case 1049: /* unknown database */
     case 1148: /* LOCAL INFILE disabled on the server */
     case 1251: /* authentication protocol */
-    case 1820: case 1862: /* password must be changed / expired */
+    case 1820:
+    case 1862: /* password must be changed / expired */
     case 3159: /* TLS required by the account */
-    case 3948: case 3950: /* LOCAL INFILE disabled (MySQL 8) */
+    case 3948:
+    case 3950: /* LOCAL INFILE disabled (MySQL 8) */
     case 2026: /* TLS */
-    case 2059: case 2061: /* authentication plugin */
+    case 2059:
+    case 2061: /* authentication plugin */
     case 2068: /* LOAD DATA LOCAL refused by the client */
         return IERR_CONFIG;
     default:
@@ -150,8 +165,8 @@ size_t my_conv_utc(const char *p, size_t n, char *out)
     int y, mo, d, h, mi, s = 0, oh = 0, om = 0;
     size_t i = 16, fs = 0, fn = 0;
 
-    if (n < 17 || p[4] != '-' || p[7] != '-' || (p[10] != 'T' && p[10] != ' ' &&
-                                                    p[10] != 't') || p[13] != ':')
+    if (n < 17 || p[4] != '-' || p[7] != '-' || (p[10] != 'T' && p[10] != ' ' && p[10] != 't') ||
+        p[13] != ':')
         return 0;
     if (!digits(p, 4, &y) || !digits(p + 5, 2, &mo) || !digits(p + 8, 2, &d) ||
         !digits(p + 11, 2, &h) || !digits(p + 14, 2, &mi))
@@ -170,7 +185,7 @@ size_t my_conv_utc(const char *p, size_t n, char *out)
         }
     }
     if (i >= n)
-        return 0;   /* no zone: the server reads it as it is */
+        return 0; /* no zone: the server reads it as it is */
     int sign = 0;
     if ((p[i] == 'Z' || p[i] == 'z') && i + 1 == n) {
         sign = 1;
@@ -185,15 +200,14 @@ size_t my_conv_utc(const char *p, size_t n, char *out)
     } else {
         return 0;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59 || oh > 23 ||
-        om > 59)
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59 || oh > 23 || om > 59)
         return 0;
     int64_t days = days_from_civil(y, mo, d);
     int64_t yy;
     int m2, d2;
     civil_from_days(days, &yy, &m2, &d2);
     if (m2 != mo || d2 != d)
-        return 0;   /* 2023-02-30: let the server refuse it */
+        return 0; /* 2023-02-30: let the server refuse it */
     int64_t t = days * 86400 + h * 3600 + mi * 60 + s - sign * (oh * 3600 + om * 60);
     int64_t dd = t >= 0 ? t / 86400 : (t - 86399) / 86400;
     int64_t sec = t - dd * 86400;
@@ -259,13 +273,32 @@ void my_put_literal(struct buf *b, const char *p, size_t n)
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
         switch (c) {
-        case '\\': *o++ = '\\'; *o++ = '\\'; break;
-        case '\'': *o++ = '\\'; *o++ = '\''; break;
-        case '\0': *o++ = '\\'; *o++ = '0'; break;
-        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-        case '\032': *o++ = '\\'; *o++ = 'Z'; break;
-        default: *o++ = c;
+        case '\\':
+            *o++ = '\\';
+            *o++ = '\\';
+            break;
+        case '\'':
+            *o++ = '\\';
+            *o++ = '\'';
+            break;
+        case '\0':
+            *o++ = '\\';
+            *o++ = '0';
+            break;
+        case '\n':
+            *o++ = '\\';
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = '\\';
+            *o++ = 'r';
+            break;
+        case '\032':
+            *o++ = '\\';
+            *o++ = 'Z';
+            break;
+        default:
+            *o++ = c;
         }
     }
     *o++ = '\'';
@@ -298,8 +331,8 @@ static void put_list(struct buf *out, const char *const *names, size_t n)
 }
 
 void my_sql_create_table(struct buf *out, const char *qtable, const char *const *cols,
-                         const enum sink_col_type *types, size_t ncols,
-                         const char *const *keys, size_t nkeys)
+                         const enum sink_col_type *types, size_t ncols, const char *const *keys,
+                         size_t nkeys)
 {
     buf_printf(out, "CREATE TABLE IF NOT EXISTS %s (", qtable);
     for (size_t i = 0; i < ncols; i++) {
@@ -324,9 +357,11 @@ void my_sql_load(struct buf *out, const char *qtable, const char *const *cols, s
                  bool with_ord)
 {
     /* The file name is a label: the local-infile handler streams whatever it is asked. */
-    buf_printf(out, "LOAD DATA LOCAL INFILE 'ingestd-stream' INTO TABLE %s "
+    buf_printf(out,
+               "LOAD DATA LOCAL INFILE 'ingestd-stream' INTO TABLE %s "
                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
-               "LINES TERMINATED BY '\\n' (", with_ord ? MY_STAGE_TABLE : qtable);
+               "LINES TERMINATED BY '\\n' (",
+               with_ord ? MY_STAGE_TABLE : qtable);
     put_list(out, cols, ncols);
     if (with_ord)
         buf_puts(out, ", `" MY_STAGE_ORD "`");
@@ -338,7 +373,8 @@ void my_sql_stage(struct buf *out, const char *qtable, const char *const *cols, 
     /* CREATE ... SELECT keeps types and NOT NULL but no keys, defaults or AUTO_INCREMENT,
      * so duplicate keys of one file can all be staged and ordered. */
     buf_puts(out, "CREATE TEMPORARY TABLE " MY_STAGE_TABLE " (`" MY_STAGE_ORD "` BIGINT "
-             "UNSIGNED NOT NULL DEFAULT 0, PRIMARY KEY (`" MY_STAGE_ORD "`)) ENGINE=InnoDB SELECT ");
+                  "UNSIGNED NOT NULL DEFAULT 0, PRIMARY KEY (`" MY_STAGE_ORD
+                  "`)) ENGINE=InnoDB SELECT ");
     put_list(out, cols, ncols);
     buf_printf(out, " FROM %s LIMIT 0", qtable);
 }
@@ -459,7 +495,7 @@ static int hex_nibble(char c)
     if (c >= '0' && c <= '9')
         return c - '0';
     c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : 16;   /* non-hex sorts after */
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : 16; /* non-hex sorts after */
 }
 
 int my_sequencer_cmp(const char *a, const char *b)

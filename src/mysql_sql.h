@@ -17,9 +17,9 @@
 #include "sink.h"
 #include "util.h"
 
-#define MY_LEDGER_TABLE "ingestd_ledger"
+#define MY_LEDGER_TABLE  "ingestd_ledger"
 #define MY_REJECTS_TABLE "ingestd_rejects"
-#define MY_STAGE_TABLE "ingestd_stage"
+#define MY_STAGE_TABLE   "ingestd_stage"
 /* Extra column of the staging table: the LOAD DATA row number (file order). */
 #define MY_STAGE_ORD "__ingestd_ord"
 
@@ -51,8 +51,8 @@ bool my_errno_breaks_connection(unsigned err);
 /* Conversions applied to a column's values while encoding (see mysql_schema.c). */
 enum my_conv {
     MY_CONV_NONE = 0,
-    MY_CONV_BOOL,            /* true/false (any case) -> 1/0 */
-    MY_CONV_UTC,             /* ISO-8601 with a zone -> UTC "YYYY-MM-DD HH:MM:SS[.f]" */
+    MY_CONV_BOOL, /* true/false (any case) -> 1/0 */
+    MY_CONV_UTC,  /* ISO-8601 with a zone -> UTC "YYYY-MM-DD HH:MM:SS[.f]" */
 };
 
 /* The buffer a value may need after conversion (the UTC form, with 9 fractional digits). */
@@ -82,7 +82,7 @@ void my_put_field(struct buf *b, const char *p, size_t n, bool is_null);
 /* A string literal: 'text' with \ ' NUL \n \r and ^Z escaped (the session does not set
  * NO_BACKSLASH_ESCAPES); p == NULL appends NULL. Safe for utf8mb4. */
 void my_put_literal(struct buf *b, const char *p, size_t n);
-void my_put_str(struct buf *b, const char *s);   /* NUL-terminated or NULL */
+void my_put_str(struct buf *b, const char *s); /* NUL-terminated or NULL */
 
 /* `name` with backticks doubled; "db.table" (validated identifiers) as `db`.`table`. */
 void my_quote_ident(struct buf *b, const char *name);
@@ -102,8 +102,8 @@ void my_quote_table(struct buf *b, const char *table);
  * wins (a table of key columns only gets a no-op update).
  */
 void my_sql_create_table(struct buf *out, const char *qtable, const char *const *cols,
-                         const enum sink_col_type *types, size_t ncols,
-                         const char *const *keys, size_t nkeys);
+                         const enum sink_col_type *types, size_t ncols, const char *const *keys,
+                         size_t nkeys);
 void my_sql_load(struct buf *out, const char *qtable, const char *const *cols, size_t ncols,
                  bool with_ord);
 void my_sql_stage(struct buf *out, const char *qtable, const char *const *cols, size_t ncols);

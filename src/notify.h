@@ -13,7 +13,7 @@
 #include "util.h"
 
 void notify_ready(void);
-void notify_reloading(void);        /* RELOADING=1 + MONOTONIC_USEC */
+void notify_reloading(void); /* RELOADING=1 + MONOTONIC_USEC */
 void notify_stopping(void);
 void notify_status(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void notify_watchdog(void);

@@ -24,7 +24,7 @@
 #include "util.h"
 #include "worker.h"
 
-#define EXIT_RUNTIME 3
+#define EXIT_RUNTIME     3
 #define CREDS_TIMEOUT_MS 15000
 
 /* ---- ingestd check ---- */
@@ -52,8 +52,9 @@ static void on_attrs(void *arg, const struct aws_error *err, const struct sqs_qu
     if (err->kind == AWS_OK && a) {
         c->attrs = *a;
         c->attrs.queue_arn = a->queue_arn ? xstrdup(a->queue_arn) : NULL;
-        c->attrs.dead_letter_target_arn =
-            a->dead_letter_target_arn ? xstrdup(a->dead_letter_target_arn) : NULL;
+        c->attrs.dead_letter_target_arn = a->dead_letter_target_arn
+                                              ? xstrdup(a->dead_letter_target_arn)
+                                              : NULL;
         c->have_attrs = true;
     }
     loop_stop(c->loop);
@@ -88,8 +89,8 @@ static void report(bool ok, const char *what, const char *detail)
     printf("%-4s %s: %s\n", ok ? "ok" : "FAIL", what, detail);
 }
 
-static bool check_queue(struct config *cfg, struct creds *cr, const char *label,
-                        const char *url, bool want_redrive)
+static bool check_queue(struct config *cfg, struct creds *cr, const char *label, const char *url,
+                        bool want_redrive)
 {
     struct attrs_call c;
     char line[1024];
@@ -102,8 +103,10 @@ static bool check_queue(struct config *cfg, struct creds *cr, const char *label,
         snprintf(line, sizeof line, "%s: redrive to %s after %d receives", url,
                  c.attrs.dead_letter_target_arn, c.attrs.max_receive_count);
     } else if (want_redrive) {
-        snprintf(line, sizeof line, "%s: reachable, but it has no redrive policy: failing "
-                 "messages are retried forever", url);
+        snprintf(line, sizeof line,
+                 "%s: reachable, but it has no redrive policy: failing "
+                 "messages are retried forever",
+                 url);
     } else {
         snprintf(line, sizeof line, "%s: reachable", url);
     }
@@ -237,9 +240,9 @@ int daemon_load_one(struct config *cfg, const char *s3_url, const char *route_na
     worker_run(ws, j);
     switch (j->result) {
     case JOB_LOADED:
-        printf("loaded s3://%s/%s into %s: %llu rows, %llu bytes in %llu ms\n", j->bucket,
-               j->key, j->table, (unsigned long long)j->stats.rows,
-               (unsigned long long)j->stats.bytes, (unsigned long long)j->duration_ms);
+        printf("loaded s3://%s/%s into %s: %llu rows, %llu bytes in %llu ms\n", j->bucket, j->key,
+               j->table, (unsigned long long)j->stats.rows, (unsigned long long)j->stats.bytes,
+               (unsigned long long)j->duration_ms);
         status = 0;
         break;
     case JOB_DUPLICATE:

@@ -18,35 +18,35 @@
 #include "util.h"
 
 enum pg_state {
-    PG_IDLE,                 /* no transaction */
-    PG_TXN,                  /* inside BEGIN, no COPY running */
-    PG_COPY,                 /* COPY ... FROM STDIN running */
+    PG_IDLE, /* no transaction */
+    PG_TXN,  /* inside BEGIN, no COPY running */
+    PG_COPY, /* COPY ... FROM STDIN running */
 };
 
 struct sink {
     PGconn *conn;
-    char *name;              /* [sink NAME], for messages */
-    bool tables_ready;       /* ledger and rejects tables checked on this connection */
+    char *name;        /* [sink NAME], for messages */
+    bool tables_ready; /* ledger and rejects tables checked on this connection */
     enum pg_state state;
-    char sqlstate[6];        /* of the last error pg_fill_error() saw, "" = none */
+    char sqlstate[6]; /* of the last error pg_fill_error() saw, "" = none */
 
     /* One load; cleared by pg_load_clear(). */
     char *bucket, *key, *etag, *route;
-    char *schema, *rel;      /* target table, split */
-    char *qtable;            /* quoted, qualified target */
+    char *schema, *rel; /* target table, split */
+    char *qtable;       /* quoted, qualified target */
     size_t ncols;
-    char **obj_cols;         /* the object's column names */
-    char **tcols;            /* the table column each object column loads into */
+    char **obj_cols; /* the object's column names */
+    char **tcols;    /* the table column each object column loads into */
     bool upsert;
-    char *copy_sql;          /* COPY into the target or the staging table */
-    const char *copy_rel;    /* the relation COPY errors name: rel or the staging table */
-    char *merge_sql;         /* upsert only: straight from the stage */
-    char *merge_dedupe_sql;  /* upsert only: last row per key, when the file repeats keys */
-    struct buf out;          /* COPY data not yet handed to libpq */
-    uint64_t rows_sent;      /* rows encoded into COPY for this load */
-    uint64_t copy_base;      /* rows sent before the running COPY started */
+    char *copy_sql;         /* COPY into the target or the staging table */
+    const char *copy_rel;   /* the relation COPY errors name: rel or the staging table */
+    char *merge_sql;        /* upsert only: straight from the stage */
+    char *merge_dedupe_sql; /* upsert only: last row per key, when the file repeats keys */
+    struct buf out;         /* COPY data not yet handed to libpq */
+    uint64_t rows_sent;     /* rows encoded into COPY for this load */
+    uint64_t copy_base;     /* rows sent before the running COPY started */
     struct linemap lines;
-    struct buf rejects;      /* ingestd_rejects rows, COPY-encoded, not yet inserted */
+    struct buf rejects; /* ingestd_rejects rows, COPY-encoded, not yet inserted */
     uint64_t nrejects;
 };
 

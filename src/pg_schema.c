@@ -104,8 +104,8 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, const c
     }
     for (size_t k = 0; k < keys->n; k++) {
         int i = sink_key_index(s->obj_cols, s->ncols, keys->v[k]);
-        struct sink_tcol *c = i < 0 ? NULL : sink_find_tcol(tc, ntc, s->obj_cols[i],
-                                                            SINK_CASE_UNIQUE);
+        struct sink_tcol *c = i < 0 ? NULL
+                                    : sink_find_tcol(tc, ntc, s->obj_cols[i], SINK_CASE_UNIQUE);
         if (!c) {
             ierr_set(e, IERR_PERMANENT, "upsert key column \"%s\" is not in the object",
                      keys->v[k]);
@@ -116,27 +116,27 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, const c
         knames[k] = c->name;
     }
     const char *params[1] = {oid};
-    r = pg_exec(s, "SELECT indkey::text, indnkeyatts FROM pg_index WHERE indrelid = $1::oid "
+    r = pg_exec(s,
+                "SELECT indkey::text, indnkeyatts FROM pg_index WHERE indrelid = $1::oid "
                 "AND indisunique AND indpred IS NULL AND indexprs IS NULL",
                 1, params, PGRES_TUPLES_OK, "index lookup", e);
     if (!r)
         goto out;
     bool found = false;
     for (int row = 0; row < PQntuples(r) && !found; row++)
-        found = index_matches(PQgetvalue(r, row, 0), atoi(PQgetvalue(r, row, 1)), want,
-                              keys->n);
+        found = index_matches(PQgetvalue(r, row, 0), atoi(PQgetvalue(r, row, 1)), want, keys->n);
     if (!found) {
-        ierr_set(e, IERR_PERMANENT, "upsert into %s needs a primary key or unique index on "
-                 "exactly the key columns", s->qtable);
+        ierr_set(e, IERR_PERMANENT,
+                 "upsert into %s needs a primary key or unique index on "
+                 "exactly the key columns",
+                 s->qtable);
         goto out;
     }
     struct buf sql;
     buf_init(&sql);
-    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n,
-                 false);
+    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n, false);
     s->merge_sql = buf_steal(&sql);
-    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n,
-                 true);
+    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n, true);
     s->merge_dedupe_sql = buf_steal(&sql);
     rc = 0;
 out:
@@ -177,7 +177,8 @@ int pg_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *
         goto out;
 
     const char *params[1] = {oid};
-    r = pg_exec(s, "SELECT attname, attnum, attnotnull, atthasdef OR attidentity <> '', "
+    r = pg_exec(s,
+                "SELECT attname, attnum, attnotnull, atthasdef OR attidentity <> '', "
                 "attgenerated <> '' FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
                 "AND NOT attisdropped ORDER BY attnum",
                 1, params, PGRES_TUPLES_OK, "column lookup", e);

@@ -35,8 +35,7 @@ enum ierr_class pg_sqlstate_class(const char *s)
     if (!s || !*s)
         return IERR_TRANSIENT;
     if (state_is(s, "08") || state_is(s, "53") || state_is(s, "57P") || state_is(s, "58") ||
-        !strcmp(s, "40001") || !strcmp(s, "40P01") || !strcmp(s, "55P03") ||
-        !strcmp(s, "57014"))
+        !strcmp(s, "40001") || !strcmp(s, "40P01") || !strcmp(s, "55P03") || !strcmp(s, "57014"))
         return IERR_TRANSIENT;
     if (state_is(s, "28") || !strcmp(s, "3D000"))
         return IERR_CONFIG;
@@ -47,9 +46,14 @@ enum ierr_class pg_connect_error_class(const char *msg)
 {
     /* libpq gives no SQLSTATE for a failed connection; these need an operator. */
     static const char *const config_errors[] = {
-        "password authentication failed", "no password supplied", "does not exist",
-        "no pg_hba.conf entry", "invalid connection option", "missing \"=\"",
-        "invalid URI", "invalid integer value",
+        "password authentication failed",
+        "no password supplied",
+        "does not exist",
+        "no pg_hba.conf entry",
+        "invalid connection option",
+        "missing \"=\"",
+        "invalid URI",
+        "invalid integer value",
     };
     for (size_t i = 0; i < ARRAY_SIZE(config_errors); i++)
         if (strstr(msg, config_errors[i]))
@@ -134,7 +138,10 @@ void pg_quote_qualified(struct buf *b, const char *schema, const char *rel)
 
 /* The bytes the text format must escape, with their escape letters. */
 static const char copy_escape[256] = {
-    ['\\'] = '\\', ['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r',
+    ['\\'] = '\\',
+    ['\t'] = 't',
+    ['\n'] = 'n',
+    ['\r'] = 'r',
 };
 
 size_t pg_copy_escape_into(char *out, const char *p, size_t n)
@@ -207,8 +214,8 @@ static void put_list(struct buf *out, const char *prefix, const char *const *nam
 }
 
 void pg_sql_create_table(struct buf *out, const char *table, const char *const *cols,
-                         const enum sink_col_type *types, size_t ncols,
-                         const char *const *keys, size_t nkeys)
+                         const enum sink_col_type *types, size_t ncols, const char *const *keys,
+                         size_t nkeys)
 {
     buf_printf(out, "CREATE TABLE %s (", table);
     for (size_t i = 0; i < ncols; i++) {
@@ -290,8 +297,8 @@ static int match_column(const char *p, const char *const *cols, size_t ncols, si
     size_t best_len = 0;
     for (size_t i = 0; i < ncols; i++) {
         size_t n = strlen(cols[i]);
-        if (n > best_len && !strncmp(p, cols[i], n) && (p[n] == ':' || p[n] == '\0' ||
-                                                        p[n] == '\n')) {
+        if (n > best_len && !strncmp(p, cols[i], n) &&
+            (p[n] == ':' || p[n] == '\0' || p[n] == '\n')) {
             best = (int)i;
             best_len = n;
         }

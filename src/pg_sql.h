@@ -17,9 +17,9 @@
 #include "util.h"
 
 /* Extra column of the upsert staging table: the COPY row number, so the last row wins. */
-#define PG_STAGE_TABLE "ingestd_stage"
-#define PG_STAGE_ORD "__ingestd_ord"
-#define PG_LEDGER_TABLE "ingestd_ledger"
+#define PG_STAGE_TABLE   "ingestd_stage"
+#define PG_STAGE_ORD     "__ingestd_ord"
+#define PG_LEDGER_TABLE  "ingestd_ledger"
 #define PG_REJECTS_TABLE "ingestd_rejects"
 
 extern const char pg_sql_ledger_ddl[];
@@ -71,8 +71,8 @@ const char *pg_type_name(enum sink_col_type t);
  * table is the quoted, qualified target. Each appends one statement to out.
  */
 void pg_sql_create_table(struct buf *out, const char *table, const char *const *cols,
-                         const enum sink_col_type *types, size_t ncols,
-                         const char *const *keys, size_t nkeys);
+                         const enum sink_col_type *types, size_t ncols, const char *const *keys,
+                         size_t nkeys);
 void pg_sql_copy(struct buf *out, const char *table, const char *const *cols, size_t ncols,
                  bool with_ord);
 void pg_sql_stage(struct buf *out, const char *table, const char *const *cols, size_t ncols);
@@ -88,10 +88,10 @@ void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, s
  * fills the fields when a COPY line was found, else -1.
  */
 struct pg_copy_context {
-    uint64_t line;           /* COPY line, 1-based */
-    int column;              /* index into cols, -1 = none */
+    uint64_t line; /* COPY line, 1-based */
+    int column;    /* index into cols, -1 = none */
     bool null_input;
-    char sample[256];        /* the value (or the whole line) as quoted by the server */
+    char sample[256]; /* the value (or the whole line) as quoted by the server */
 };
 
 int pg_parse_copy_context(const char *context, const char *relname, const char *const *cols,

@@ -26,9 +26,9 @@
 #include "util.h"
 
 #define HEARTBEAT_INTERVAL_MS 1000
-#define SQS_MAX_VISIBILITY_S 43200   /* 12 hours after receipt, SQS's cap */
-#define RETRY_BASE_S 5
-#define RETRY_CAP_S 900
+#define SQS_MAX_VISIBILITY_S  43200 /* 12 hours after receipt, SQS's cap */
+#define RETRY_BASE_S          5
+#define RETRY_CAP_S           900
 
 enum msg_verdict { VERDICT_DELETE, VERDICT_RETRY, VERDICT_REPORT, VERDICT_LEAVE, VERDICT_RETURN };
 
@@ -39,16 +39,16 @@ struct msg {
     char *receipt;
     char *body;
     int receive_count;
-    uint64_t received_ms;        /* monotonic */
-    uint64_t visible_until_ms;   /* monotonic: when SQS would hand it out again */
+    uint64_t received_ms;      /* monotonic */
+    uint64_t visible_until_ms; /* monotonic: when SQS would hand it out again */
     unsigned pending_jobs;
-    unsigned pending_ops;        /* SQS calls settling it */
-    bool settled;                /* verdict taken */
-    bool transient;              /* some job failed transiently (or was cancelled) */
+    unsigned pending_ops; /* SQS calls settling it */
+    bool settled;         /* verdict taken */
+    bool transient;       /* some job failed transiently (or was cancelled) */
     bool cancelled;
     unsigned reports_pending;
     bool report_failed;
-    struct buf reports[4];       /* permanent failures to report (first few objects) */
+    struct buf reports[4]; /* permanent failures to report (first few objects) */
     unsigned nreports;
 };
 
@@ -56,15 +56,15 @@ struct poller {
     struct app *app;
     struct sqs *sqs;
     struct sqs_op *receive_op;
-    struct loop_timer *retry_timer;  /* after a failed receive */
+    struct loop_timer *retry_timer; /* after a failed receive */
     struct loop_timer *heartbeat;
-    struct loop_timer *kick;         /* re-evaluate receiving on the next turn */
+    struct loop_timer *kick; /* re-evaluate receiving on the next turn */
     struct complaint receive_complaint;
     unsigned receive_failures;
     struct msg *inflight;
     size_t ninflight;
     unsigned jobs_running;
-    struct job **running;            /* jobs handed to the pool, for cancellation */
+    struct job **running; /* jobs handed to the pool, for cancellation */
     size_t nrunning, caprunning;
     bool stopping;
     bool started;
@@ -129,7 +129,8 @@ static void on_deleted(void *arg, const struct aws_error *err, const struct sqs_
     observe_sqs("DeleteMessageBatch", err, e, n);
     if (err->kind != AWS_OK)
         log_err("DeleteMessage %s failed: %s: %s (it will be delivered again; the ledger "
-                "keeps the load from repeating)", m->message_id, code_of(err), err->message);
+                "keeps the load from repeating)",
+                m->message_id, code_of(err), err->message);
     else if (n == 1 && !e[0].ok)
         log_err("DeleteMessage %s failed: %s: %s", m->message_id, e[0].code, e[0].message);
     else
@@ -137,8 +138,8 @@ static void on_deleted(void *arg, const struct aws_error *err, const struct sqs_
     op_finished(m);
 }
 
-static void on_visibility(void *arg, const struct aws_error *err,
-                          const struct sqs_batch_entry *e, size_t n)
+static void on_visibility(void *arg, const struct aws_error *err, const struct sqs_batch_entry *e,
+                          size_t n)
 {
     struct msg *m = arg;
 
@@ -167,8 +168,8 @@ static void msg_set_visibility(struct msg *m, int seconds)
 
     m->pending_ops++;
     m->visible_until_ms = now_monotonic_ms() + (uint64_t)seconds * 1000u;
-    sqs_change_visibility_batch(m->p->sqs, m->p->app->cfg->sqs.queue_url, r, t, 1,
-                                on_visibility, m);
+    sqs_change_visibility_batch(m->p->sqs, m->p->app->cfg->sqs.queue_url, r, t, 1, on_visibility,
+                                m);
 }
 
 static int retry_delay_s(int receive_count)
@@ -187,7 +188,8 @@ static void on_report_sent(void *arg, const struct aws_error *err, const char *m
     if (err->kind != AWS_OK) {
         m->report_failed = true;
         log_err("error report for message %s not sent to the DLQ: %s: %s; the message is "
-                "kept", m->message_id, code_of(err), err->message);
+                "kept",
+                m->message_id, code_of(err), err->message);
     } else {
         m->p->app->stats.dlq_reports++;
     }
@@ -202,8 +204,8 @@ static void on_report_sent(void *arg, const struct aws_error *err, const char *m
 }
 
 /* Adds a permanent failure to the msg's reports (sent when the msg settles). */
-static void msg_add_report(struct msg *m, const struct ierr *e, const char *bucket,
-                           const char *key, const char *etag, const char *route)
+static void msg_add_report(struct msg *m, const struct ierr *e, const char *bucket, const char *key,
+                           const char *etag, const char *route)
 {
     struct report_input in = {e, bucket, key, etag, route, m->receive_count, m->body};
     char *json;
@@ -241,7 +243,8 @@ static void settle(struct msg *m)
         }
     } else if (m->nreports > 0) {
         log_warn("message %s failed permanently and no dlq_url is set: left for the queue's "
-                 "redrive policy", m->message_id);
+                 "redrive policy",
+                 m->message_id);
     } else {
         msg_delete(m);
     }
@@ -254,7 +257,9 @@ static void msg_fail_permanent(struct msg *m, const struct ierr *e, const char *
 {
     const struct log_field f[] = {{"SQS_MESSAGE_ID", m->message_id},
                                   {"ERROR_CLASS", ierr_class_name(e->cls)},
-                                  {"S3_BUCKET", bucket}, {"S3_KEY", key}, {"ROUTE", route}};
+                                  {"S3_BUCKET", bucket},
+                                  {"S3_KEY", key},
+                                  {"ROUTE", route}};
 
     log_fields(LOG_ERR, f, ARRAY_SIZE(f), "message %s: %s", m->message_id, e->reason);
     m->p->app->stats.failed++;
@@ -365,13 +370,13 @@ static void log_job_result(const struct job *j)
     case JOB_LOADED:
         log_fields(LOG_INFO, f, jf.n,
                    "loaded s3://%s/%s into %s: %llu rows (%llu rejected), %llu bytes in %llu ms",
-                   j->bucket, j->key, j->table ? j->table : "?",
-                   (unsigned long long)j->stats.rows, (unsigned long long)j->stats.rejected,
-                   (unsigned long long)j->stats.bytes, (unsigned long long)j->duration_ms);
+                   j->bucket, j->key, j->table ? j->table : "?", (unsigned long long)j->stats.rows,
+                   (unsigned long long)j->stats.rejected, (unsigned long long)j->stats.bytes,
+                   (unsigned long long)j->duration_ms);
         break;
     case JOB_DUPLICATE:
-        log_fields(LOG_INFO, f, jf.n, "s3://%s/%s (etag %s) already loaded: skipped",
-                   j->bucket, j->key, j->etag);
+        log_fields(LOG_INFO, f, jf.n, "s3://%s/%s (etag %s) already loaded: skipped", j->bucket,
+                   j->key, j->etag);
         break;
     case JOB_SUPERSEDED:
         log_fields(LOG_NOTICE, f, jf.n,
@@ -379,8 +384,8 @@ static void log_job_result(const struct job *j)
                    j->bucket, j->key, j->etag);
         break;
     case JOB_CANCELLED:
-        log_fields(LOG_WARNING, f, jf.n, "load of s3://%s/%s cancelled: rolled back",
-                   j->bucket, j->key);
+        log_fields(LOG_WARNING, f, jf.n, "load of s3://%s/%s cancelled: rolled back", j->bucket,
+                   j->key);
         break;
     case JOB_FAILED:
         /* Parser reasons already start with "line N:"; others get the position appended. */
@@ -452,8 +457,7 @@ static void on_jobs_done(struct loop *l, int fd, uint32_t events, void *arg)
     maybe_receive(p);
 }
 
-static void on_received(void *arg, const struct aws_error *err, struct sqs_message *msgs,
-                        size_t n)
+static void on_received(void *arg, const struct aws_error *err, struct sqs_message *msgs, size_t n)
 {
     struct poller *p = arg;
 
@@ -495,11 +499,12 @@ static void maybe_receive(struct poller *p)
     max = free_slots < cfg->sqs.max_messages ? free_slots : cfg->sqs.max_messages;
     observe_receive_started();
     /* With --exit-when-idle a short poll tells "empty" quickly. */
-    p->receive_op = sqs_receive(p->sqs, cfg->sqs.queue_url, max,
-                                p->app->exit_when_idle && p->ninflight == 0
-                                    ? (cfg->sqs.wait_time_seconds < 2 ? cfg->sqs.wait_time_seconds : 2)
-                                    : cfg->sqs.wait_time_seconds,
-                                cfg->sqs.visibility_timeout, on_received, p);
+    p->receive_op = sqs_receive(
+        p->sqs, cfg->sqs.queue_url, max,
+        p->app->exit_when_idle && p->ninflight == 0
+            ? (cfg->sqs.wait_time_seconds < 2 ? cfg->sqs.wait_time_seconds : 2)
+            : cfg->sqs.wait_time_seconds,
+        cfg->sqs.visibility_timeout, on_received, p);
 }
 
 static void on_retry(struct loop_timer *t, void *arg)
@@ -525,7 +530,8 @@ static void on_heartbeat(struct loop_timer *t, void *arg)
         if (m->pending_jobs == 0 || m->settled || now + margin < m->visible_until_ms)
             continue;
         if (age_s + (uint64_t)extend > SQS_MAX_VISIBILITY_S)
-            extend = (int)(SQS_MAX_VISIBILITY_S - (age_s < SQS_MAX_VISIBILITY_S ? age_s : SQS_MAX_VISIBILITY_S));
+            extend = (int)(SQS_MAX_VISIBILITY_S -
+                           (age_s < SQS_MAX_VISIBILITY_S ? age_s : SQS_MAX_VISIBILITY_S));
         if (extend <= 0)
             continue;
         log_debug("extending visibility of %s by %d s", m->message_id, extend);
@@ -558,8 +564,7 @@ struct poller *poller_new(struct app *app)
 }
 
 /* At start: say where failures go, and warn when nowhere (they would retry forever). */
-static void on_queue_attrs(void *arg, const struct aws_error *err,
-                           const struct sqs_queue_attrs *a)
+static void on_queue_attrs(void *arg, const struct aws_error *err, const struct sqs_queue_attrs *a)
 {
     struct poller *p = arg;
     const char *url = p->app->cfg->sqs.queue_url;
@@ -568,11 +573,12 @@ static void on_queue_attrs(void *arg, const struct aws_error *err,
     if (err->kind != AWS_OK)
         log_warn("cannot read the attributes of %s: %s: %s", url, code_of(err), err->message);
     else if (a->has_redrive)
-        log_info("queue %s: visibility timeout %d s; redrive policy: to %s after %d receives",
-                 url, a->visibility_timeout, a->dead_letter_target_arn, a->max_receive_count);
+        log_info("queue %s: visibility timeout %d s; redrive policy: to %s after %d receives", url,
+                 a->visibility_timeout, a->dead_letter_target_arn, a->max_receive_count);
     else
         log_warn("queue %s has no redrive policy: a message that keeps failing is retried "
-                 "forever; attach a dead-letter queue", url);
+                 "forever; attach a dead-letter queue",
+                 url);
 }
 
 void poller_start(struct poller *p)

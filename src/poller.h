@@ -26,12 +26,12 @@ struct poller;
 
 struct poller *poller_new(struct app *app);
 void poller_start(struct poller *p);
-void poller_reconfigure(struct poller *p);   /* after app->cfg changed */
+void poller_reconfigure(struct poller *p); /* after app->cfg changed */
 /* Stop receiving; app_finish() is called once every message is settled. */
 void poller_stop(struct poller *p);
 /* Shutdown timeout: cancel running jobs (they roll back) and hand their messages back. */
 void poller_cancel_all(struct poller *p);
-size_t poller_inflight(const struct poller *p);  /* messages being worked on */
+size_t poller_inflight(const struct poller *p); /* messages being worked on */
 void poller_free(struct poller *p);
 
 #endif

@@ -29,9 +29,9 @@ struct pool {
     struct pool_item *done_head, *done_tail;
     unsigned queued;
     unsigned running;
-    unsigned nthreads;       /* target size */
-    unsigned alive;          /* threads started and not yet exited */
-    unsigned exit_tokens;    /* idle workers that should exit */
+    unsigned nthreads;    /* target size */
+    unsigned alive;       /* threads started and not yet exited */
+    unsigned exit_tokens; /* idle workers that should exit */
     struct worker *workers;
     struct pool_hooks hooks;
     int efd;

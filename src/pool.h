@@ -27,7 +27,7 @@ struct pool_item {
 };
 
 struct pool_hooks {
-    void *(*init)(void *ctx);                               /* on the worker: its state */
+    void *(*init)(void *ctx); /* on the worker: its state */
     void (*run)(struct pool_item *item, void *state, void *ctx);
     void (*fini)(void *state, void *ctx);
     void *ctx;
@@ -40,13 +40,13 @@ struct pool *pool_new(unsigned nthreads, const struct pool_hooks *hooks);
 void pool_free(struct pool *p);
 
 void pool_submit(struct pool *p, struct pool_item *item);
-int pool_done_fd(const struct pool *p);                    /* readable when items are done */
-struct pool_item *pool_take_done(struct pool *p);         /* NULL when empty; clears the fd */
+int pool_done_fd(const struct pool *p);           /* readable when items are done */
+struct pool_item *pool_take_done(struct pool *p); /* NULL when empty; clears the fd */
 /* Take back items not yet started (for shutdown): returned as a list. */
 struct pool_item *pool_take_queued(struct pool *p);
 
 void pool_resize(struct pool *p, unsigned nthreads);
 unsigned pool_size(const struct pool *p);
-unsigned pool_busy(const struct pool *p);                 /* items queued or running */
+unsigned pool_busy(const struct pool *p); /* items queued or running */
 
 #endif

@@ -16,7 +16,7 @@
 
 struct report_input {
     const struct ierr *err;
-    const char *bucket;          /* NULL when the body named no object */
+    const char *bucket; /* NULL when the body named no object */
     const char *key;
     const char *etag;
     const char *route;

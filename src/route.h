@@ -32,12 +32,11 @@
 
 bool route_matches(const struct route_conf *r, const char *bucket, const char *key);
 /* The first matching route, or NULL. */
-const struct route_conf *route_match(const struct config *cfg, const char *bucket,
-                                     const char *key);
+const struct route_conf *route_match(const struct config *cfg, const char *bucket, const char *key);
 
 /* Expand r->table for this object into *out (owned by the caller, free()). 0, or -1 with e
  * set (IERR_PERMANENT) and *out untouched. */
-int route_expand_table(const struct route_conf *r, const char *bucket, const char *key,
-                       char **out, struct ierr *e);
+int route_expand_table(const struct route_conf *r, const char *bucket, const char *key, char **out,
+                       struct ierr *e);
 
 #endif

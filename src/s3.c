@@ -32,7 +32,7 @@
 #include "s3_url.h"
 #include "util.h"
 
-#define ERRBODY_MAX (64 * 1024)
+#define ERRBODY_MAX    (64 * 1024)
 #define SLEEP_SLICE_MS 50
 
 struct s3_client {
@@ -48,7 +48,7 @@ struct s3_client {
     unsigned max_requests;
     unsigned backoff_base_ms;
     unsigned backoff_cap_ms;
-    int64_t clock_offset_s;      /* server time - our time, learnt from a skew error */
+    int64_t clock_offset_s; /* server time - our time, learnt from a skew error */
 };
 
 /* One call's state, shared by its requests. */
@@ -64,7 +64,7 @@ struct call {
     struct aws_error *err;
     struct s3_target target;
     uint64_t offset;
-    char pinned[128];            /* unquoted ETag every answer must carry; "" = any */
+    char pinned[128]; /* unquoted ETag every answer must carry; "" = any */
 };
 
 /* One request's state, reset before each. */
@@ -77,15 +77,15 @@ struct xfer {
     char version_id[256];
     char date[64];
     char last_modified[64];
-    int64_t content_length;      /* -1: absent */
-    int64_t range_start;         /* from Content-Range; -1: absent */
-    int64_t range_total;         /* -1: absent or "*" */
-    bool checked;                /* the 2xx answer was validated */
+    int64_t content_length; /* -1: absent */
+    int64_t range_start;    /* from Content-Range; -1: absent */
+    int64_t range_total;    /* -1: absent or "*" */
+    bool checked;           /* the 2xx answer was validated */
     bool consumer_abort;
-    bool bad_answer;             /* call->err says why */
+    bool bad_answer; /* call->err says why */
     bool cancelled;
-    uint64_t skip;               /* bytes of a 200 answer to drop before offset */
-    uint64_t delivered;          /* bytes passed to the callback by this request */
+    uint64_t skip;      /* bytes of a 200 answer to drop before offset */
+    uint64_t delivered; /* bytes passed to the callback by this request */
     struct buf errbody;
     char curl_err[CURL_ERROR_SIZE];
 };
@@ -112,8 +112,8 @@ struct s3_client *s3_client_new(const struct s3_opts *o, char *errbuf, size_t er
         return NULL;
     }
     /* Build one target now so that an unusable endpoint fails here, not per object. */
-    if (s3_target_build(o->endpoint_url, o->region, o->force_path_style, "probe-bucket", "k",
-                        NULL, &probe, errbuf, errlen) != 0)
+    if (s3_target_build(o->endpoint_url, o->region, o->force_path_style, "probe-bucket", "k", NULL,
+                        &probe, errbuf, errlen) != 0)
         return NULL;
     s3_target_free(&probe);
 
@@ -178,8 +178,7 @@ static void copy_value(char *dst, size_t dstlen, const char *v, size_t n)
         v++;
         n--;
     }
-    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' ||
-                     v[n - 1] == '\t'))
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
     snprintf(dst, dstlen, "%.*s", (int)(n < dstlen ? n : dstlen - 1), v);
 }
@@ -278,8 +277,7 @@ static void note_object(struct call *k, const struct xfer *x)
     if (info->etag[0] == '\0')
         snprintf(info->etag, sizeof(info->etag), "%s", x->etag);
     snprintf(info->content_type, sizeof(info->content_type), "%s", x->content_type);
-    snprintf(info->content_encoding, sizeof(info->content_encoding), "%s",
-             x->content_encoding);
+    snprintf(info->content_encoding, sizeof(info->content_encoding), "%s", x->content_encoding);
     snprintf(info->version_id, sizeof(info->version_id), "%s", x->version_id);
     if (x->last_modified[0] != '\0') {
         int64_t t = aws_http_date_parse(x->last_modified);
@@ -497,12 +495,23 @@ static void code_from_status(struct aws_error *err)
     if (err->code[0] != '\0')
         return;
     switch (err->http_status) {
-    case 403: code = "AccessDenied"; break;
-    case 404: code = "NoSuchKey"; break;
-    case 412: code = S3_CODE_PRECONDITION; break;
-    case 416: code = "InvalidRange"; break;
-    case 503: code = "SlowDown"; break;
-    default: break;
+    case 403:
+        code = "AccessDenied";
+        break;
+    case 404:
+        code = "NoSuchKey";
+        break;
+    case 412:
+        code = S3_CODE_PRECONDITION;
+        break;
+    case 416:
+        code = "InvalidRange";
+        break;
+    case 503:
+        code = "SlowDown";
+        break;
+    default:
+        break;
     }
     if (code != NULL) {
         snprintf(err->code, sizeof(err->code), "%s", code);
@@ -522,8 +531,7 @@ static int judge(struct call *k, struct xfer *x, CURLcode rc)
     }
     if (x->consumer_abort) {
         set_local_error(err, AWS_ERR_NETWORK, x->status, S3_CODE_ABORTED, false,
-                        "stopped by the consumer after %llu bytes",
-                        (unsigned long long)k->offset);
+                        "stopped by the consumer after %llu bytes", (unsigned long long)k->offset);
         return -1;
     }
     if (x->bad_answer)
@@ -647,17 +655,15 @@ static int run_call(struct call *k)
             failures = 0;
         failures++;
         if (failures >= c->max_attempts || k->info->requests >= c->max_requests) {
-            log_warn("%s s3://%s/%s: giving up after %u requests: %s",
-                     k->head ? "HEAD" : "GET", k->bucket, k->key, k->info->requests,
-                     aws_error_str(k->err, why, sizeof(why)));
+            log_warn("%s s3://%s/%s: giving up after %u requests: %s", k->head ? "HEAD" : "GET",
+                     k->bucket, k->key, k->info->requests, aws_error_str(k->err, why, sizeof(why)));
             return -1;
         }
         uint64_t delay = backoff_full_jitter_ms(failures - 1, c->backoff_base_ms,
                                                 c->backoff_cap_ms);
-        log_info("%s s3://%s/%s: %s; retrying from byte %llu in %llu ms",
-                 k->head ? "HEAD" : "GET", k->bucket, k->key,
-                 aws_error_str(k->err, why, sizeof(why)), (unsigned long long)k->offset,
-                 (unsigned long long)delay);
+        log_info("%s s3://%s/%s: %s; retrying from byte %llu in %llu ms", k->head ? "HEAD" : "GET",
+                 k->bucket, k->key, aws_error_str(k->err, why, sizeof(why)),
+                 (unsigned long long)k->offset, (unsigned long long)delay);
         if (!backoff_sleep(k, delay)) {
             set_local_error(k->err, AWS_ERR_NETWORK, 0, S3_CODE_CANCELLED, false,
                             "cancelled while waiting to retry");

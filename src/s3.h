@@ -41,33 +41,33 @@
 #include "aws_error.h"
 #include "sigv4.h"
 
-#define S3_CODE_ABORTED "Aborted"
-#define S3_CODE_CANCELLED "Cancelled"
+#define S3_CODE_ABORTED      "Aborted"
+#define S3_CODE_CANCELLED    "Cancelled"
 #define S3_CODE_PRECONDITION "PreconditionFailed"
 
 /* Client settings; copied by s3_client_new(), so the caller's strings may go afterwards.
  * Zero means "the default" for every number. */
 struct s3_opts {
-    const char *endpoint_url;    /* NULL/"": AWS for region; see s3_url.h for addressing */
-    const char *region;          /* signing region, required */
+    const char *endpoint_url; /* NULL/"": AWS for region; see s3_url.h for addressing */
+    const char *region;       /* signing region, required */
     bool force_path_style;
-    const char *ca_file;         /* NULL: the system trust store; TLS is always verified */
-    long connect_timeout_s;      /* default 10 */
-    long low_speed_limit;        /* bytes/s below which a transfer counts as stalled; 1 */
-    long low_speed_time_s;       /* ... for this long; default 30 */
-    unsigned max_attempts;       /* attempts in a row without progress; default 4 */
-    unsigned max_requests;       /* hard cap on requests per call, resumes included; 32 */
-    unsigned backoff_base_ms;    /* retry delay: full jitter in [0, base * 2^n]; 100 */
-    unsigned backoff_cap_ms;     /* ... capped here; default 5000 */
-    int64_t clock_offset_s;      /* added to the local clock when signing; normally 0 */
+    const char *ca_file;      /* NULL: the system trust store; TLS is always verified */
+    long connect_timeout_s;   /* default 10 */
+    long low_speed_limit;     /* bytes/s below which a transfer counts as stalled; 1 */
+    long low_speed_time_s;    /* ... for this long; default 30 */
+    unsigned max_attempts;    /* attempts in a row without progress; default 4 */
+    unsigned max_requests;    /* hard cap on requests per call, resumes included; 32 */
+    unsigned backoff_base_ms; /* retry delay: full jitter in [0, base * 2^n]; 100 */
+    unsigned backoff_cap_ms;  /* ... capped here; default 5000 */
+    int64_t clock_offset_s;   /* added to the local clock when signing; normally 0 */
 };
 
 /* Per-request options; all optional (a NULL struct means none). Borrowed for the call. */
 struct s3_get_opts {
-    const char *if_match;        /* ETag from the event, quoted or not */
-    const char *version_id;      /* a specific version; NULL: the current one */
-    uint64_t offset;             /* start at this byte (Range: bytes=offset-) */
-    const atomic_bool *cancel;   /* polled during transfers and backoff sleeps */
+    const char *if_match;      /* ETag from the event, quoted or not */
+    const char *version_id;    /* a specific version; NULL: the current one */
+    uint64_t offset;           /* start at this byte (Range: bytes=offset-) */
+    const atomic_bool *cancel; /* polled during transfers and backoff sleeps */
 };
 
 /* Receives the next n bytes of the object (n > 0). Return 0 to go on, non-zero to abort. */
@@ -75,16 +75,16 @@ typedef int (*s3_data_fn)(const void *p, size_t n, void *arg);
 
 /* What S3 said about the object, plus transfer statistics. Plain data. */
 struct s3_object_info {
-    char etag[128];              /* as sent, with its quotes */
-    uint64_t size;               /* the whole object's size (valid when size_known) */
+    char etag[128]; /* as sent, with its quotes */
+    uint64_t size;  /* the whole object's size (valid when size_known) */
     bool size_known;
     char content_type[128];
     char content_encoding[64];
-    char version_id[256];        /* x-amz-version-id, "" when unversioned */
-    time_t last_modified;        /* 0 when absent */
-    uint64_t bytes;              /* bytes passed to the callback (GET) */
-    unsigned requests;           /* HTTP requests made, the first included */
-    unsigned resumes;            /* requests that continued a cut-off body */
+    char version_id[256]; /* x-amz-version-id, "" when unversioned */
+    time_t last_modified; /* 0 when absent */
+    uint64_t bytes;       /* bytes passed to the callback (GET) */
+    unsigned requests;    /* HTTP requests made, the first included */
+    unsigned resumes;     /* requests that continued a cut-off body */
 };
 
 struct s3_client;
@@ -92,7 +92,7 @@ struct s3_client;
 /* NULL (reason in errbuf) when the options are unusable (no region, bad endpoint).
  * The caller owns the client; free it with s3_client_free() on the same thread. */
 struct s3_client *s3_client_new(const struct s3_opts *o, char *errbuf, size_t errlen);
-void s3_client_free(struct s3_client *c);          /* NULL-safe */
+void s3_client_free(struct s3_client *c); /* NULL-safe */
 
 /*
  * Streams s3://bucket/key into on_data. creds may be NULL (or have an empty key id) for an

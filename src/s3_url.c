@@ -88,8 +88,8 @@ static char *virtual_host_header(const struct aws_url *u, const char *bucket)
 }
 
 int s3_target_build(const char *endpoint, const char *region, bool force_path_style,
-                     const char *bucket, const char *key, const char *version_id,
-                     struct s3_target *t, char *errbuf, size_t errlen)
+                    const char *bucket, const char *key, const char *version_id,
+                    struct s3_target *t, char *errbuf, size_t errlen)
 {
     struct aws_url u = {0};
     char *owned_endpoint = NULL, *enc_key = NULL, *enc_bucket = NULL;

@@ -25,11 +25,11 @@
 
 /* A built request target. Every string is owned by the struct (s3_target_free). */
 struct s3_target {
-    char *url;               /* what curl is given: scheme://host_header path[?query] */
-    char *host_header;       /* Host value sent and signed; no default port */
-    char *path;              /* the encoded path, also the canonical URI */
-    char *query;             /* "" or "versionId=..." (already encoded) */
-    bool virtual_host;       /* true: bucket in the host name */
+    char *url;         /* what curl is given: scheme://host_header path[?query] */
+    char *host_header; /* Host value sent and signed; no default port */
+    char *path;        /* the encoded path, also the canonical URI */
+    char *query;       /* "" or "versionId=..." (already encoded) */
+    bool virtual_host; /* true: bucket in the host name */
 };
 
 /* The key's encoded form (see above), malloc'd, owned by the caller. */
@@ -50,8 +50,8 @@ bool s3_host_is_aws(const char *host);
  * empty bucket or an empty key.
  */
 int s3_target_build(const char *endpoint, const char *region, bool force_path_style,
-                     const char *bucket, const char *key, const char *version_id,
-                     struct s3_target *t, char *errbuf, size_t errlen);
-void s3_target_free(struct s3_target *t);     /* NULL-safe; leaves t zeroed */
+                    const char *bucket, const char *key, const char *version_id,
+                    struct s3_target *t, char *errbuf, size_t errlen);
+void s3_target_free(struct s3_target *t); /* NULL-safe; leaves t zeroed */
 
 #endif

@@ -55,9 +55,8 @@ int secret_source_resolve(const struct config *cfg, const char *secret_id, char 
     value = secrets_get_blocking(cfg, &c->aws, secret_id, &ae);
     creds_unref(c);
     if (!value) {
-        ierr_set(e, ae.retryable ? IERR_TRANSIENT : IERR_CONFIG,
-                 "password_secret %s: %s: %s", secret_id, ae.code[0] ? ae.code : "error",
-                 ae.message);
+        ierr_set(e, ae.retryable ? IERR_TRANSIENT : IERR_CONFIG, "password_secret %s: %s: %s",
+                 secret_id, ae.code[0] ? ae.code : "error", ae.message);
         return -1;
     }
     password = secrets_extract_password(value, &ae);

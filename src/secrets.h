@@ -50,7 +50,7 @@ typedef void (*secrets_cb)(void *arg, const struct aws_error *err, const char *v
  * now, not kept. The handle is valid until the callback starts or secrets_cancel(). */
 struct secrets_op *secrets_get(struct http *h, const struct config *cfg, const char *secret_id,
                                secrets_cb cb, void *arg);
-void secrets_cancel(struct secrets_op *op);   /* no callback; NULL-safe */
+void secrets_cancel(struct secrets_op *op); /* no callback; NULL-safe */
 
 /* Any thread but the loop's: performs the call with retries, signing with creds.
  * Returns the SecretString (malloc'd, caller frees and wipes) or NULL with e set. */

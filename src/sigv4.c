@@ -23,7 +23,7 @@
 
 #include "util.h"
 
-#define ALGORITHM "AWS4-HMAC-SHA256"
+#define ALGORITHM    "AWS4-HMAC-SHA256"
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 static void set_err(char *errbuf, size_t errlen, const char *msg)
@@ -73,8 +73,8 @@ static void hmac_sha256(const void *key, size_t keylen, const void *msg, size_t 
 
 static bool is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 static void uri_encode_into(struct buf *b, const char *s, size_t len, bool keep_slash)
@@ -118,8 +118,7 @@ static void percent_decode_into(struct buf *b, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len &&
-            (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+        if (s[i] == '%' && i + 2 < len && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
             (lo = hexval((unsigned char)s[i + 2])) >= 0) {
             buf_putc(b, (char)(hi << 4 | lo));
             i += 2;
@@ -249,9 +248,9 @@ char *sigv4_canonical_query(const char *query)
 /* ---- canonical headers ---- */
 
 struct chdr {
-    char *name;          /* lower case, owned */
-    const char *value;   /* borrowed */
-    size_t order;        /* input position: keeps duplicates in order under qsort */
+    char *name;        /* lower case, owned */
+    const char *value; /* borrowed */
+    size_t order;      /* input position: keeps duplicates in order under qsort */
 };
 
 static int chdr_cmp(const void *a, const void *b)
@@ -500,8 +499,7 @@ out:
 }
 
 int sigv4_sign(const struct sigv4_request *req, const struct sigv4_params *params,
-               const struct aws_creds *creds, struct sigv4_result *out, char *errbuf,
-               size_t errlen)
+               const struct aws_creds *creds, struct sigv4_result *out, char *errbuf, size_t errlen)
 {
     char content_hash[65], creq_hash[65], date[9];
     unsigned char key[32], sig[32];

@@ -16,7 +16,7 @@
 struct aws_creds {
     const char *access_key_id;
     const char *secret_access_key;
-    const char *session_token;   /* NULL for long-term keys */
+    const char *session_token; /* NULL for long-term keys */
 };
 
 struct sigv4_header {
@@ -26,23 +26,23 @@ struct sigv4_header {
 
 struct sigv4_request {
     const char *method;
-    const char *path;            /* as sent, e.g. "/bucket/a%20b.csv"; "" means "/" */
-    const char *query;           /* as sent, without '?'; NULL or "" when none */
-    const struct sigv4_header *headers;  /* must include Host */
+    const char *path;                   /* as sent, e.g. "/bucket/a%20b.csv"; "" means "/" */
+    const char *query;                  /* as sent, without '?'; NULL or "" when none */
+    const struct sigv4_header *headers; /* must include Host */
     size_t nheaders;
-    const void *body;            /* hashed unless payload_hash is set */
+    const void *body; /* hashed unless payload_hash is set */
     size_t body_len;
 };
 
 struct sigv4_params {
     const char *region;
-    const char *service;         /* "s3", "sqs", "dynamodb", ... */
-    time_t now;                  /* UTC seconds */
-    bool double_uri_encode;      /* true for every service but S3 */
-    bool normalize_path;         /* true for every service but S3 */
-    bool sign_body_header;       /* add + sign x-amz-content-sha256 (S3) */
-    const char *payload_hash;    /* optional: e.g. "UNSIGNED-PAYLOAD"; implies the header */
-    bool omit_session_token;     /* add the token after signing (legacy) */
+    const char *service;      /* "s3", "sqs", "dynamodb", ... */
+    time_t now;               /* UTC seconds */
+    bool double_uri_encode;   /* true for every service but S3 */
+    bool normalize_path;      /* true for every service but S3 */
+    bool sign_body_header;    /* add + sign x-amz-content-sha256 (S3) */
+    const char *payload_hash; /* optional: e.g. "UNSIGNED-PAYLOAD"; implies the header */
+    bool omit_session_token;  /* add the token after signing (legacy) */
 };
 
 /* Presets: sigv4_params_s3() / sigv4_params_service() fill the S3 / non-S3 rules. */
@@ -58,10 +58,10 @@ void sigv4_params_service(struct sigv4_params *p, const char *region, const char
  * and its value used as the payload hash, as AWS servers do. */
 
 struct sigv4_result {
-    char *canonical_request;     /* owned */
-    char *string_to_sign;        /* owned */
+    char *canonical_request; /* owned */
+    char *string_to_sign;    /* owned */
     char signature[65];
-    char amz_date[17];           /* YYYYMMDDTHHMMSSZ */
+    char amz_date[17]; /* YYYYMMDDTHHMMSSZ */
     /* Headers the caller must add to the request, in this order (owned strings): X-Amz-Date,
      * x-amz-content-sha256 (when signed), X-Amz-Security-Token (when a token is set, signed or
      * not), Authorization. sigv4_result_free() frees them and the strings above. */
@@ -74,8 +74,8 @@ struct sigv4_result {
 
 /* 0 on success, -1 on a malformed request (reason in errbuf). */
 int sigv4_sign(const struct sigv4_request *req, const struct sigv4_params *params,
-               const struct aws_creds *creds, struct sigv4_result *out,
-               char *errbuf, size_t errlen);
+               const struct aws_creds *creds, struct sigv4_result *out, char *errbuf,
+               size_t errlen);
 void sigv4_result_free(struct sigv4_result *r);
 
 /* Building blocks of sigv4_sign(), exposed for the unit tests. Results are malloc'd and owned

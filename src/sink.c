@@ -39,7 +39,7 @@ static const struct sink_ops *const sink_table[] = {
 #ifdef WITH_MYSQL
     &sink_mysql_ops,
 #endif
-    NULL,   /* keeps the array non-empty when no sink is built in */
+    NULL, /* keeps the array non-empty when no sink is built in */
 };
 
 const struct sink_ops *sink_ops_for(enum sink_type type)
@@ -123,8 +123,10 @@ int sink_resolve_password(const struct sink_conf *sc, const struct config *cfg, 
         return read_password_file(sc->password_file, out, e);
     if (sc->password_secret) {
         if (!secret_resolver) {
-            ierr_set(e, IERR_CONFIG, "sink %s: password_secret is set but this build has "
-                     "no secret resolver", sc->name ? sc->name : "?");
+            ierr_set(e, IERR_CONFIG,
+                     "sink %s: password_secret is set but this build has "
+                     "no secret resolver",
+                     sc->name ? sc->name : "?");
             return -1;
         }
         return secret_resolver(cfg, sc->password_secret, out, e);

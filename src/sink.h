@@ -28,9 +28,9 @@ struct aws_creds;
 
 enum ierr_class {
     IERR_NONE = 0,
-    IERR_TRANSIENT,          /* retry later: network, deadlock, DB down, throttling */
-    IERR_PERMANENT,          /* this object will never load: report to the DLQ */
-    IERR_CONFIG,             /* the configuration is wrong (missing table, bad credentials) */
+    IERR_TRANSIENT, /* retry later: network, deadlock, DB down, throttling */
+    IERR_PERMANENT, /* this object will never load: report to the DLQ */
+    IERR_CONFIG,    /* the configuration is wrong (missing table, bad credentials) */
 };
 
 /* An error with its position in the object when known (line/column are 1-based, 0 = unknown). */
@@ -40,22 +40,22 @@ struct ierr {
     uint64_t line;
     unsigned column;
     char column_name[128];
-    char sample[256];        /* the offending value or row, truncated */
+    char sample[256]; /* the offending value or row, truncated */
 };
 
 /* Sets cls and reason and clears the position fields (line, column, column_name, sample);
  * callers fill those afterwards. e may be NULL. */
 void ierr_set(struct ierr *e, enum ierr_class cls, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-const char *ierr_class_name(enum ierr_class cls);   /* "transient", "permanent", "config" */
+const char *ierr_class_name(enum ierr_class cls); /* "transient", "permanent", "config" */
 
 /* The object being loaded. */
 struct load_object {
     const char *bucket;
-    const char *key;         /* decoded */
-    const char *etag;        /* without quotes; may be "" */
-    const char *version_id;  /* may be NULL */
-    const char *sequencer;   /* may be NULL */
+    const char *key;        /* decoded */
+    const char *etag;       /* without quotes; may be "" */
+    const char *version_id; /* may be NULL */
+    const char *sequencer;  /* may be NULL */
     uint64_t size;
     /* The job's AWS credentials, for sinks that call AWS themselves (DynamoDB); valid
      * from begin() to commit()/abort(); NULL when the job has none. */
@@ -74,7 +74,7 @@ enum sink_col_type {
     SINK_COL_DOUBLE,
     SINK_COL_BOOL,
     SINK_COL_DATE,
-    SINK_COL_TIMESTAMP,      /* without time zone */
+    SINK_COL_TIMESTAMP, /* without time zone */
     SINK_COL_TIMESTAMPTZ,
     SINK_COL_JSON,
 };
@@ -82,21 +82,21 @@ enum sink_col_type {
 /* What is being loaded where. */
 struct load_target {
     const struct route_conf *route;
-    const char *table;       /* expanded from the route's template, validated identifier */
-    const struct strlist *columns;   /* the object's columns, in field order */
+    const char *table;             /* expanded from the route's template, validated identifier */
+    const struct strlist *columns; /* the object's columns, in field order */
     /* Used only when the table is missing and route->create_table is set: one type per
      * entry of columns, borrowed for the duration of begin(); NULL = every column text. */
     const enum sink_col_type *column_types;
 };
 
 struct sink_field {
-    const char *ptr;         /* NULL = SQL NULL */
+    const char *ptr; /* NULL = SQL NULL */
     size_t len;
 };
 
 struct sink_row {
-    uint64_t line;           /* line of the object where the record starts */
-    const struct sink_field *fields;  /* columns->n fields */
+    uint64_t line;                   /* line of the object where the record starts */
+    const struct sink_field *fields; /* columns->n fields */
 };
 
 struct sink_batch {
@@ -105,9 +105,9 @@ struct sink_batch {
 };
 
 struct load_stats {
-    uint64_t rows;           /* rows committed */
-    uint64_t bytes;          /* object bytes read */
-    uint64_t rejected;       /* rows skipped under on_error = skip_row */
+    uint64_t rows;     /* rows committed */
+    uint64_t bytes;    /* object bytes read */
+    uint64_t rejected; /* rows skipped under on_error = skip_row */
 };
 
 /* A row skipped under on_error = skip_row, recorded by the sink in the same transaction. */
@@ -121,9 +121,9 @@ struct sink_reject {
 struct sink;
 
 struct sink_ops {
-    const char *name;        /* "postgres", "mysql", "dynamodb", "sqs" */
+    const char *name; /* "postgres", "mysql", "dynamodb", "sqs" */
     enum sink_type type;
-    size_t max_batch_rows;   /* 0 = no limit */
+    size_t max_batch_rows; /* 0 = no limit */
 
     int (*open)(const struct sink_conf *sc, const struct config *cfg, struct sink **out,
                 struct ierr *e);
@@ -135,13 +135,13 @@ struct sink_ops {
     /* Finish the load and write the ledger record atomically with the rows. */
     int (*commit)(struct sink *s, const struct load_stats *st, bool *already_loaded,
                   struct ierr *e);
-    void (*abort)(struct sink *s);     /* never fails; best-effort rollback */
-    void (*close)(struct sink *s);     /* NULL-safe */
+    void (*abort)(struct sink *s); /* never fails; best-effort rollback */
+    void (*close)(struct sink *s); /* NULL-safe */
     /* For `ingestd check`: connect and verify; 0 ok. */
     int (*check)(const struct sink_conf *sc, const struct config *cfg, struct ierr *e);
 };
 
-const struct sink_ops *sink_ops_for(enum sink_type type);  /* NULL when not built in */
+const struct sink_ops *sink_ops_for(enum sink_type type); /* NULL when not built in */
 
 /*
  * Passwords of SQL sinks. A sink's open() calls sink_resolve_password(): `password` is

@@ -68,8 +68,10 @@ int sink_map_columns(char *const *obj_cols, size_t ncols, struct sink_tcol *tc, 
     }
     for (size_t j = 0; j < ntc; j++) {
         if (!tc[j].used && tc[j].notnull && !tc[j].hasdef) {
-            ierr_set(e, IERR_PERMANENT, "column \"%s\" of table %s is NOT NULL without a "
-                     "default and the object does not have it", tc[j].name, qtable);
+            ierr_set(e, IERR_PERMANENT,
+                     "column \"%s\" of table %s is NOT NULL without a "
+                     "default and the object does not have it",
+                     tc[j].name, qtable);
             snprintf(e->column_name, sizeof(e->column_name), "%s", tc[j].name);
             return -1;
         }
@@ -83,8 +85,10 @@ int sink_create_keys(char *const *obj_cols, size_t ncols, const struct strlist *
     for (size_t k = 0; k < keys->n; k++) {
         int i = sink_key_index(obj_cols, ncols, keys->v[k]);
         if (i < 0) {
-            ierr_set(e, IERR_PERMANENT, "cannot create table %s: key column \"%s\" is not "
-                     "in the object", qtable, keys->v[k]);
+            ierr_set(e, IERR_PERMANENT,
+                     "cannot create table %s: key column \"%s\" is not "
+                     "in the object",
+                     qtable, keys->v[k]);
             return -1;
         }
         knames[k] = obj_cols[i];

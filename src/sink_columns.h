@@ -26,12 +26,12 @@
 enum sink_case { SINK_CASE_UNIQUE, SINK_CASE_FIRST };
 
 struct sink_tcol {
-    char *name;     /* the caller's: owned or borrowed from the catalog result */
+    char *name; /* the caller's: owned or borrowed from the catalog result */
     bool notnull;
-    bool hasdef;    /* a default, identity, AUTO_INCREMENT or generated value */
+    bool hasdef; /* a default, identity, AUTO_INCREMENT or generated value */
     bool generated;
-    bool used;      /* set by sink_map_columns */
-    int aux;        /* the sink's own per-column datum (attnum, conversion) */
+    bool used; /* set by sink_map_columns */
+    int aux;   /* the sink's own per-column datum (attnum, conversion) */
 };
 
 /* The object column (index) a route key names, -1 when the object lacks it. */

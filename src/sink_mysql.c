@@ -40,15 +40,15 @@
 #include "log.h"
 #include "mysql_int.h"
 
-#define MY_REJECTS_FLUSH ((size_t)1 << 20)
+#define MY_REJECTS_FLUSH   ((size_t)1 << 20)
 #define MY_CONNECT_TIMEOUT 10u
 /* libmariadb's per-call socket timeouts. A server that takes no bytes for a minute is
  * gone (and the worker's write() waits on the pipe behind it); one that answers nothing
  * for 15 minutes may still be merging a very large stage. */
 #define MY_WRITE_TIMEOUT 60u
-#define MY_READ_TIMEOUT 900u
+#define MY_READ_TIMEOUT  900u
 #define MY_KEY_LOCK_WAIT 60
-#define MY_DELETE_CHUNK 1000
+#define MY_DELETE_CHUNK  1000
 
 /* ---- errors and statements ---- */
 
@@ -60,8 +60,7 @@ void my_drop_connection(struct sink *s)
     s->tables_ready = s->key_locked = s->stage_made = false;
 }
 
-void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *what,
-                   struct ierr *e)
+void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *what, struct ierr *e)
 {
     char clean[400];
     snprintf(clean, sizeof(clean), "%s", msg && *msg ? msg : "unknown error");
@@ -108,8 +107,7 @@ MYSQL_RES *my_query(struct sink *s, const char *sql, const char *what, struct ie
         return NULL;
     }
     MYSQL_RES *r = NULL;
-    if (mysql_real_query(s->conn, sql, strlen(sql)) == 0 &&
-        (r = mysql_store_result(s->conn)))
+    if (mysql_real_query(s->conn, sql, strlen(sql)) == 0 && (r = mysql_store_result(s->conn)))
         return r;
     if (mysql_errno(s->conn))
         my_fill_error(s, mysql_errno(s->conn), mysql_error(s->conn), what, e);
@@ -162,8 +160,7 @@ static int params_from_conf(const struct sink_conf *sc, const struct config *cfg
  * certificate checked against ssl_ca or the system store; this connector checks the
  * host name in both).
  */
-static int apply_tls(MYSQL *m, const struct my_conn_params *p, const char *name,
-                     struct ierr *e)
+static int apply_tls(MYSQL *m, const struct my_conn_params *p, const char *name, struct ierr *e)
 {
     const char *mode = p->ssl_mode ? p->ssl_mode : "preferred";
     my_bool yes = 1, no = 0;
@@ -210,8 +207,10 @@ static MYSQL *connect_db(const struct my_conn_params *p, const char *name, struc
     if (!mysql_real_connect(m, p->host, p->user, p->password, p->database, p->port, NULL,
                             CLIENT_FOUND_ROWS)) {
         unsigned err = mysql_errno(m);
-        ierr_set(e, my_errno_class(err), "sink %s: cannot connect to MySQL at %s:%u: %s "
-                 "(MySQL error %u)", name, p->host, p->port, mysql_error(m), err);
+        ierr_set(e, my_errno_class(err),
+                 "sink %s: cannot connect to MySQL at %s:%u: %s "
+                 "(MySQL error %u)",
+                 name, p->host, p->port, mysql_error(m), err);
         goto fail;
     }
     /* libmariadb goes on in clear when the server offers no TLS unless it verifies the
@@ -276,9 +275,11 @@ static int ensure_connection(struct sink *s, struct ierr *e)
  * CREATE works with tables an administrator made. */
 static int ensure_tables(struct sink *s, struct ierr *e)
 {
-    MYSQL_RES *r = my_query(s, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+    MYSQL_RES *r = my_query(s,
+                            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
                             "TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('" MY_LEDGER_TABLE
-                            "', '" MY_REJECTS_TABLE "')", "ledger lookup", e);
+                            "', '" MY_REJECTS_TABLE "')",
+                            "ledger lookup", e);
     if (!r)
         return -1;
     bool ledger = false, rejects = false;
@@ -399,13 +400,12 @@ static int ledger_has(struct sink *s, bool *has, struct ierr *e)
 }
 
 /* Claims the object in the ledger; *claimed false when another load holds it. */
-static int claim_ledger(struct sink *s, const struct load_object *o, bool *claimed,
-                        struct ierr *e)
+static int claim_ledger(struct sink *s, const struct load_object *o, bool *claimed, struct ierr *e)
 {
     struct buf sql;
     buf_init(&sql);
     buf_puts(&sql, "INSERT INTO " MY_LEDGER_TABLE " (bucket, `key`, etag, version_id, "
-             "sequencer, route, `rows`, bytes, loaded_at) VALUES (");
+                   "sequencer, route, `rows`, bytes, loaded_at) VALUES (");
     const char *vals[] = {s->bucket, s->key, s->etag, o->version_id, o->sequencer, s->route};
     for (size_t i = 0; i < ARRAY_SIZE(vals); i++) {
         my_put_str(&sql, vals[i]);
@@ -470,7 +470,8 @@ static int check_superseded(struct sink *s, const struct load_object *o, bool *s
     while (!*superseded && (row = mysql_fetch_row(r))) {
         if (row[0] && my_sequencer_cmp(row[0], o->sequencer) > 0) {
             log_info("s3://%s/%s (sequencer %s) is older than the loaded version (sequencer "
-                     "%s): skipped", s->bucket, s->key, o->sequencer, row[0]);
+                     "%s): skipped",
+                     s->bucket, s->key, o->sequencer, row[0]);
             *superseded = true;
         }
     }
@@ -543,7 +544,7 @@ static int my_begin(struct sink *s, const struct load_object *o, const struct lo
         goto fail;
     if (has) {
         log_debug("s3://%s/%s (etag %s) is already in %s", s->bucket, s->key, s->etag,
-                 MY_LEDGER_TABLE);
+                  MY_LEDGER_TABLE);
         *already_loaded = true;
         rollback(s);
         return 0;
@@ -603,7 +604,7 @@ static int flush_rejects(struct sink *s, struct ierr *e)
     struct buf sql;
     buf_init(&sql);
     buf_puts(&sql, "INSERT INTO " MY_REJECTS_TABLE " (bucket, `key`, etag, route, line, col, "
-             "column_name, reason, raw) VALUES ");
+                   "column_name, reason, raw) VALUES ");
     buf_append(&sql, s->rejects.data, s->rejects.len);
     int rc = my_run(s, sql.data, sql.len, "rejects", e);
     buf_free(&sql);
@@ -683,7 +684,8 @@ static int update_ledger(struct sink *s, const struct load_stats *st, struct ier
 {
     struct buf sql;
     buf_init(&sql);
-    buf_printf(&sql, "UPDATE " MY_LEDGER_TABLE " SET `rows` = %" PRIu64 ", bytes = %" PRIu64
+    buf_printf(&sql,
+               "UPDATE " MY_LEDGER_TABLE " SET `rows` = %" PRIu64 ", bytes = %" PRIu64
                ", loaded_at = UTC_TIMESTAMP(6) WHERE object_id = ",
                s->rows_sent - s->nwarned, st ? st->bytes : 0);
     put_object_id(s, &sql);
@@ -692,8 +694,8 @@ static int update_ledger(struct sink *s, const struct load_stats *st, struct ier
     if (rc)
         return -1;
     if (mysql_affected_rows(s->conn) != 1) {
-        ierr_set(e, IERR_TRANSIENT, "ledger row for s3://%s/%s vanished during the load",
-                 s->bucket, s->key);
+        ierr_set(e, IERR_TRANSIENT, "ledger row for s3://%s/%s vanished during the load", s->bucket,
+                 s->key);
         return -1;
     }
     return 0;
@@ -760,15 +762,16 @@ static int my_check(const struct sink_conf *sc, const struct config *cfg, struct
     MYSQL_RES *r = NULL;
     if (mysql_query(m, "SELECT VERSION()") || !(r = mysql_store_result(m))) {
         unsigned err = mysql_errno(m);
-        ierr_set(e, my_errno_class(err), "sink %s: SELECT VERSION() failed: %s (MySQL error "
-                 "%u)", name, mysql_error(m), err);
+        ierr_set(e, my_errno_class(err),
+                 "sink %s: SELECT VERSION() failed: %s (MySQL error "
+                 "%u)",
+                 name, mysql_error(m), err);
         goto out;
     }
     MYSQL_ROW row = mysql_fetch_row(r);
     const char *cipher = mysql_get_ssl_cipher(m);
-    log_info("sink %s: MySQL %s at %s:%u, database %s, TLS %s", name,
-             row && row[0] ? row[0] : "?", p.host, p.port, p.database ? p.database : "(none)",
-             cipher ? cipher : "off");
+    log_info("sink %s: MySQL %s at %s:%u, database %s, TLS %s", name, row && row[0] ? row[0] : "?",
+             p.host, p.port, p.database ? p.database : "(none)", cipher ? cipher : "off");
     mysql_free_result(r);
     rc = 0;
 out:

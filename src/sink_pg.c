@@ -33,7 +33,7 @@
 #include "log.h"
 #include "pg_int.h"
 
-#define PG_COPY_CHUNK ((size_t)256 << 10)
+#define PG_COPY_CHUNK    ((size_t)256 << 10)
 #define PG_REJECTS_FLUSH ((size_t)1 << 20)
 
 /* ---- errors ---- */
@@ -53,7 +53,7 @@ void pg_fill_error(struct sink *s, const PGresult *res, const char *what, struct
     snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", st ? st : "");
     if (!msg)
         msg = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
-                                                  : PQerrorMessage(s->conn);
+                                                : PQerrorMessage(s->conn);
     enum ierr_class cls = broken ? IERR_TRANSIENT : pg_sqlstate_class(st);
     char clean[400];
     snprintf(clean, sizeof(clean), "%s", msg);
@@ -95,11 +95,19 @@ static PGconn *pg_connect(const struct sink_conf *sc, const struct config *cfg, 
         return NULL;
     /* Later entries win: our defaults first, then the operator's conninfo, then what
      * must hold whatever conninfo says (the encoding we send, the resolved password). */
-    const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", "application_name",
-                          "dbname", "client_encoding", password ? "password" : NULL, NULL};
-    const char *vals[] = {"10", "1", "60", "10", "6", "ingestd",
-                          sc->conninfo ? sc->conninfo : "", "UTF8", password, NULL};
+    const char *keys[] = {"connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "application_name",
+                          "dbname",
+                          "client_encoding",
+                          password ? "password" : NULL,
+                          NULL};
+    const char *vals[] = {
+        "10",   "1",      "60", "10", "6", "ingestd", sc->conninfo ? sc->conninfo : "",
+        "UTF8", password, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (password) {
         explicit_bzero(password, strlen(password));
@@ -271,11 +279,11 @@ static void rollback(struct sink *s)
 }
 
 /* Claims the object in the ledger; *claimed false means another load holds it. */
-static int claim_ledger(struct sink *s, const struct load_object *o, bool *claimed,
-                        struct ierr *e)
+static int claim_ledger(struct sink *s, const struct load_object *o, bool *claimed, struct ierr *e)
 {
     const char *params[] = {s->bucket, s->key, s->etag, o->version_id, o->sequencer, s->route};
-    PGresult *r = pg_exec(s, "INSERT INTO " PG_LEDGER_TABLE " (bucket, key, etag, version_id, "
+    PGresult *r = pg_exec(s,
+                          "INSERT INTO " PG_LEDGER_TABLE " (bucket, key, etag, version_id, "
                           "sequencer, route, rows, bytes) VALUES ($1, $2, $3, $4, $5, $6, 0, 0) "
                           "ON CONFLICT DO NOTHING RETURNING 1",
                           6, params, PGRES_TUPLES_OK, "ledger", e);
@@ -300,12 +308,15 @@ static int check_superseded(struct sink *s, const struct load_object *o,
     if (str_empty(o->sequencer) || !t->route || t->route->mode == MODE_APPEND)
         return 0;
     const char *params[] = {s->bucket, s->key, s->etag, o->sequencer};
-    PGresult *r = pg_exec(s, "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, "
-                          "7210))", 2, params, PGRES_TUPLES_OK, "ledger lock", e);
+    PGresult *r = pg_exec(s,
+                          "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, "
+                          "7210))",
+                          2, params, PGRES_TUPLES_OK, "ledger lock", e);
     if (!r)
         return -1;
     PQclear(r);
-    r = pg_exec(s, "SELECT max(sequencer) FROM " PG_LEDGER_TABLE " WHERE bucket = $1 AND "
+    r = pg_exec(s,
+                "SELECT max(sequencer) FROM " PG_LEDGER_TABLE " WHERE bucket = $1 AND "
                 "key = $2 AND etag <> $3 AND sequencer IS NOT NULL AND "
                 "upper(rpad(sequencer, greatest(length(sequencer), length($4)), '0')) "
                 "COLLATE \"C\" > upper(rpad($4, greatest(length(sequencer), length($4)), '0')) "
@@ -315,7 +326,8 @@ static int check_superseded(struct sink *s, const struct load_object *o,
         return -1;
     if (!PQgetisnull(r, 0, 0)) {
         log_info("s3://%s/%s (sequencer %s) is older than the loaded version (sequencer %s): "
-                 "skipped", s->bucket, s->key, o->sequencer, PQgetvalue(r, 0, 0));
+                 "skipped",
+                 s->bucket, s->key, o->sequencer, PQgetvalue(r, 0, 0));
         *superseded = true;
     }
     PQclear(r);
@@ -406,7 +418,7 @@ static int pg_begin(struct sink *s, const struct load_object *o, const struct lo
         goto fail;
     if (!claimed)
         log_debug("s3://%s/%s (etag %s) is already in %s", s->bucket, s->key, s->etag,
-                 PG_LEDGER_TABLE);
+                  PG_LEDGER_TABLE);
     else if (check_superseded(s, o, t, &superseded, e))
         goto fail;
     if (!claimed || superseded) {
@@ -433,8 +445,8 @@ static void copy_error(struct sink *s, const PGresult *r, struct ierr *e)
         return;
     e->sample[0] = '\0';
     const char *ctx = PQresultErrorField(r, PG_DIAG_CONTEXT);
-    if (pg_parse_copy_context(ctx, s->copy_rel, (const char *const *)s->tcols, s->ncols,
-                              &cc) == 0) {
+    if (pg_parse_copy_context(ctx, s->copy_rel, (const char *const *)s->tcols, s->ncols, &cc) ==
+        0) {
         e->line = linemap_lookup(&s->lines, s->copy_base + cc.line);
         if (cc.column >= 0) {
             e->column = (unsigned)cc.column + 1;
@@ -560,7 +572,8 @@ static int flush_rejects(struct sink *s, struct ierr *e)
     bool in_copy = s->state == PG_COPY;
     if (in_copy && copy_end(s, e))
         return -1;
-    PGresult *r = pg_exec(s, "COPY " PG_REJECTS_TABLE " (bucket, key, etag, route, line, col, "
+    PGresult *r = pg_exec(s,
+                          "COPY " PG_REJECTS_TABLE " (bucket, key, etag, route, line, col, "
                           "column_name, reason, raw) FROM STDIN",
                           0, NULL, PGRES_COPY_IN, "rejects", e);
     if (!r)
@@ -607,8 +620,8 @@ static int pg_reject(struct sink *s, const struct sink_reject *rj, struct ierr *
     put_text(&s->rejects, s->route, false);
     put_text(&s->rejects, rj->line ? line : NULL, false);
     put_text(&s->rejects, rj->column ? col : NULL, false);
-    put_text(&s->rejects, rj->column && rj->column <= s->ncols ? s->obj_cols[rj->column - 1]
-                                                                : NULL, false);
+    put_text(&s->rejects, rj->column && rj->column <= s->ncols ? s->obj_cols[rj->column - 1] : NULL,
+             false);
     put_text(&s->rejects, rj->reason, false);
     put_text(&s->rejects, rj->raw, true);
     s->nrejects++;
@@ -658,7 +671,8 @@ static int merge(struct sink *s, struct ierr *e)
     PGresult *r = PQexec(s->conn, s->merge_sql);
     if (r && PQresultStatus(r) == PGRES_FATAL_ERROR &&
         !strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE)
-                                                        : "", "21000")) {
+                                                        : "",
+                "21000")) {
         PQclear(r);
         if (pg_run(s, "ROLLBACK TO SAVEPOINT ingestd_merge", "upsert", e))
             return -1;
@@ -684,7 +698,8 @@ static int update_ledger(struct sink *s, const struct load_stats *st, struct ier
     snprintf(rows, sizeof(rows), "%" PRIu64, s->rows_sent);
     snprintf(bytes, sizeof(bytes), "%" PRIu64, st ? st->bytes : 0);
     const char *params[] = {s->bucket, s->key, s->etag, rows, bytes};
-    PGresult *r = pg_exec(s, "UPDATE " PG_LEDGER_TABLE " SET rows = $4, bytes = $5, "
+    PGresult *r = pg_exec(s,
+                          "UPDATE " PG_LEDGER_TABLE " SET rows = $4, bytes = $5, "
                           "loaded_at = now() WHERE bucket = $1 AND key = $2 AND etag = $3",
                           5, params, PGRES_COMMAND_OK, "ledger", e);
     if (!r)
@@ -692,8 +707,8 @@ static int update_ledger(struct sink *s, const struct load_stats *st, struct ier
     bool one = !strcmp(PQcmdTuples(r), "1");
     PQclear(r);
     if (!one) {
-        ierr_set(e, IERR_TRANSIENT, "ledger row for s3://%s/%s vanished during the load",
-                 s->bucket, s->key);
+        ierr_set(e, IERR_TRANSIENT, "ledger row for s3://%s/%s vanished during the load", s->bucket,
+                 s->key);
         return -1;
     }
     return 0;
@@ -727,7 +742,7 @@ static int pg_commit(struct sink *s, const struct load_stats *st, bool *already_
     }
     PQclear(r);
     log_debug("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into %s",
-             s->rows_sent, s->nrejects, s->bucket, s->key, s->qtable);
+              s->rows_sent, s->nrejects, s->bucket, s->key, s->qtable);
     s->state = PG_IDLE;
     load_clear(s);
     return 0;
@@ -766,8 +781,7 @@ static int pg_check(const struct sink_conf *sc, const struct config *cfg, struct
     int rc = 0;
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-        ierr_set(e, pg_sqlstate_class(st), "sink %s: SELECT 1 failed: %s", name,
-                 PQerrorMessage(c));
+        ierr_set(e, pg_sqlstate_class(st), "sink %s: SELECT 1 failed: %s", name, PQerrorMessage(c));
         rc = -1;
     } else {
         log_info("sink %s: PostgreSQL %s at %s:%s, database %s", name,

@@ -182,8 +182,8 @@ static struct sqs_op *start(struct sqs *s, enum sqs_kind kind, char *body, long 
 {
     struct sqs_op *op = xcalloc(1, sizeof *op);
     char target[64], label[64];
-    const char *headers[] = { "Content-Type: application/x-amz-json-1.0", target, NULL };
-    struct http_request req = { 0 };
+    const char *headers[] = {"Content-Type: application/x-amz-json-1.0", target, NULL};
+    struct http_request req = {0};
 
     snprintf(target, sizeof target, "X-Amz-Target: AmazonSQS.%s", op_names[kind]);
     snprintf(label, sizeof label, "sqs %s", op_names[kind]);
@@ -208,28 +208,27 @@ static struct sqs_op *start(struct sqs *s, enum sqs_kind kind, char *body, long 
     return op;
 }
 
-struct sqs_op *sqs_receive(struct sqs *s, const char *queue_url, int max_messages,
-                           int wait_seconds, int visibility, sqs_receive_cb cb, void *arg)
+struct sqs_op *sqs_receive(struct sqs *s, const char *queue_url, int max_messages, int wait_seconds,
+                           int visibility, sqs_receive_cb cb, void *arg)
 {
     long timeout = (long)(wait_seconds > 0 ? wait_seconds : 0) * 1000 + SQS_LONG_POLL_MARGIN_MS;
     struct sqs_op *op;
 
     if (timeout < HTTP_DEFAULT_TIMEOUT_MS)
         timeout = HTTP_DEFAULT_TIMEOUT_MS;
-    op = start(s, OP_RECEIVE,
-               sqs_build_receive(queue_url, max_messages, wait_seconds, visibility), timeout, arg);
+    op = start(s, OP_RECEIVE, sqs_build_receive(queue_url, max_messages, wait_seconds, visibility),
+               timeout, arg);
     op->cb.receive = cb;
     return op;
 }
 
-struct sqs_op *sqs_delete_batch(struct sqs *s, const char *queue_url,
-                                const char *const *receipts, size_t n, sqs_batch_cb cb,
-                                void *arg)
+struct sqs_op *sqs_delete_batch(struct sqs *s, const char *queue_url, const char *const *receipts,
+                                size_t n, sqs_batch_cb cb, void *arg)
 {
     struct sqs_op *op;
 
     if (n > SQS_MAX_BATCH)
-        abort();            /* a caller bug: batches are built by the caller */
+        abort(); /* a caller bug: batches are built by the caller */
     op = start(s, OP_DELETE_BATCH, sqs_build_delete_batch(queue_url, receipts, n), 0, arg);
     op->nentries = n;
     op->cb.batch = cb;
@@ -260,8 +259,7 @@ struct sqs_op *sqs_send(struct sqs *s, const char *queue_url, const char *body, 
     return op;
 }
 
-struct sqs_op *sqs_get_attributes(struct sqs *s, const char *queue_url, sqs_attrs_cb cb,
-                                  void *arg)
+struct sqs_op *sqs_get_attributes(struct sqs *s, const char *queue_url, sqs_attrs_cb cb, void *arg)
 {
     struct sqs_op *op = start(s, OP_ATTRIBUTES, sqs_build_get_attributes(queue_url), 0, arg);
 

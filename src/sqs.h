@@ -28,7 +28,7 @@
 struct http;
 struct config;
 
-#define SQS_MAX_BATCH 10               /* entries per *Batch request, and messages per receive */
+#define SQS_MAX_BATCH        10 /* entries per *Batch request, and messages per receive */
 #define SQS_MAX_WAIT_SECONDS 20
 /* A long poll may legitimately take WaitTimeSeconds: curl waits this much longer. */
 #define SQS_LONG_POLL_MARGIN_MS 10000
@@ -37,10 +37,10 @@ struct sqs_message {
     char *message_id;
     char *receipt_handle;
     char *body;
-    char *md5;               /* MD5OfBody, hex; may be NULL */
-    int receive_count;       /* ApproximateReceiveCount; 0 when absent */
-    int64_t sent_ms;         /* SentTimestamp (epoch ms); 0 when absent */
-    int64_t first_receive_ms;/* ApproximateFirstReceiveTimestamp; 0 when absent */
+    char *md5;                /* MD5OfBody, hex; may be NULL */
+    int receive_count;        /* ApproximateReceiveCount; 0 when absent */
+    int64_t sent_ms;          /* SentTimestamp (epoch ms); 0 when absent */
+    int64_t first_receive_ms; /* ApproximateFirstReceiveTimestamp; 0 when absent */
 };
 
 void sqs_message_free(struct sqs_message *m);            /* frees the strings; NULL-safe */
@@ -49,20 +49,20 @@ void sqs_messages_free(struct sqs_message *v, size_t n); /* each message, then t
 /* One entry's outcome in a DeleteMessageBatch / ChangeMessageVisibilityBatch answer. */
 struct sqs_batch_entry {
     bool ok;
-    bool sender_fault;       /* AWS: the entry itself was wrong (e.g. ReceiptHandleIsInvalid) */
-    char code[64];           /* "" when ok */
+    bool sender_fault; /* AWS: the entry itself was wrong (e.g. ReceiptHandleIsInvalid) */
+    char code[64];     /* "" when ok */
     char message[256];
 };
 
 /* GetQueueAttributes(All), the parts ingestd uses. */
 struct sqs_queue_attrs {
-    char *queue_arn;                 /* may be NULL */
-    int visibility_timeout;          /* seconds; -1 when absent */
-    int64_t approx_messages;         /* ApproximateNumberOfMessages; -1 when absent */
-    int64_t approx_not_visible;      /* ApproximateNumberOfMessagesNotVisible; -1 */
-    bool has_redrive;                /* RedrivePolicy present and valid */
-    char *dead_letter_target_arn;    /* from RedrivePolicy; NULL without one */
-    int max_receive_count;           /* from RedrivePolicy; 0 without one */
+    char *queue_arn;              /* may be NULL */
+    int visibility_timeout;       /* seconds; -1 when absent */
+    int64_t approx_messages;      /* ApproximateNumberOfMessages; -1 when absent */
+    int64_t approx_not_visible;   /* ApproximateNumberOfMessagesNotVisible; -1 */
+    bool has_redrive;             /* RedrivePolicy present and valid */
+    char *dead_letter_target_arn; /* from RedrivePolicy; NULL without one */
+    int max_receive_count;        /* from RedrivePolicy; 0 without one */
 };
 
 void sqs_queue_attrs_free(struct sqs_queue_attrs *a);
@@ -72,8 +72,7 @@ void sqs_queue_attrs_free(struct sqs_queue_attrs *a);
 /* Request bodies (malloc'd JSON, owned by the caller). visibility < 0 leaves the
  * queue's default. Asks for ApproximateReceiveCount, SentTimestamp and
  * ApproximateFirstReceiveTimestamp through MessageSystemAttributeNames. */
-char *sqs_build_receive(const char *queue_url, int max_messages, int wait_seconds,
-                        int visibility);
+char *sqs_build_receive(const char *queue_url, int max_messages, int wait_seconds, int visibility);
 /* Entry Ids are "0".."n-1", the index in the request. n is 1..SQS_MAX_BATCH. */
 char *sqs_build_delete_batch(const char *queue_url, const char *const *receipts, size_t n);
 char *sqs_build_change_visibility_batch(const char *queue_url, const char *const *receipts,
@@ -102,8 +101,8 @@ struct sqs_op;
 
 /* msgs and its strings pass to the callback, which frees them (sqs_messages_free).
  * On failure err->kind != AWS_OK, msgs is NULL, n is 0. */
-typedef void (*sqs_receive_cb)(void *arg, const struct aws_error *err,
-                               struct sqs_message *msgs, size_t n);
+typedef void (*sqs_receive_cb)(void *arg, const struct aws_error *err, struct sqs_message *msgs,
+                               size_t n);
 /* entries[i] answers request entry i; entries is NULL when the call failed as a
  * whole (err->kind != AWS_OK). Borrowed for the callback's duration. */
 typedef void (*sqs_batch_cb)(void *arg, const struct aws_error *err,
@@ -120,19 +119,17 @@ void sqs_free(struct sqs *s);
 
 /* Every call copies its inputs, never calls back before returning, and returns a
  * handle valid until its callback starts or sqs_cancel(). */
-struct sqs_op *sqs_receive(struct sqs *s, const char *queue_url, int max_messages,
-                           int wait_seconds, int visibility, sqs_receive_cb cb, void *arg);
-struct sqs_op *sqs_delete_batch(struct sqs *s, const char *queue_url,
-                                const char *const *receipts, size_t n, sqs_batch_cb cb,
-                                void *arg);
+struct sqs_op *sqs_receive(struct sqs *s, const char *queue_url, int max_messages, int wait_seconds,
+                           int visibility, sqs_receive_cb cb, void *arg);
+struct sqs_op *sqs_delete_batch(struct sqs *s, const char *queue_url, const char *const *receipts,
+                                size_t n, sqs_batch_cb cb, void *arg);
 struct sqs_op *sqs_change_visibility_batch(struct sqs *s, const char *queue_url,
                                            const char *const *receipts, const int *timeouts,
                                            size_t n, sqs_batch_cb cb, void *arg);
 struct sqs_op *sqs_send(struct sqs *s, const char *queue_url, const char *body, sqs_send_cb cb,
                         void *arg);
-struct sqs_op *sqs_get_attributes(struct sqs *s, const char *queue_url, sqs_attrs_cb cb,
-                                  void *arg);
-void sqs_cancel(struct sqs_op *op);       /* no callback; NULL-safe */
+struct sqs_op *sqs_get_attributes(struct sqs *s, const char *queue_url, sqs_attrs_cb cb, void *arg);
+void sqs_cancel(struct sqs_op *op); /* no callback; NULL-safe */
 size_t sqs_pending(const struct sqs *s);
 
 #endif

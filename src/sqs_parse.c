@@ -49,14 +49,13 @@ static char *dump(json_t *root)
 
     json_decref(root);
     if (s == NULL)
-        abort();            /* only on out-of-memory */
+        abort(); /* only on out-of-memory */
     out = xstrdup(s);
     free(s);
     return out;
 }
 
-char *sqs_build_receive(const char *queue_url, int max_messages, int wait_seconds,
-                        int visibility)
+char *sqs_build_receive(const char *queue_url, int max_messages, int wait_seconds, int visibility)
 {
     json_t *root = json_pack("{s:s, s:i, s:i, s:[s,s,s]}", "QueueUrl", queue_url,
                              "MaxNumberOfMessages", max_messages, "WaitTimeSeconds", wait_seconds,
@@ -68,8 +67,8 @@ char *sqs_build_receive(const char *queue_url, int max_messages, int wait_second
     return dump(root);
 }
 
-static char *build_batch(const char *queue_url, const char *const *receipts,
-                         const int *timeouts, size_t n)
+static char *build_batch(const char *queue_url, const char *const *receipts, const int *timeouts,
+                         size_t n)
 {
     json_t *entries = json_array();
     char id[24];
@@ -124,8 +123,7 @@ static json_t *load_object(const char *body, size_t len, struct aws_error *e)
     root = json_loadb(body, len, 0, &jerr);
     if (root == NULL) {
         aws_error_clear(e);
-        aws_error_set(e, AWS_ERR_PARSE, "sqs", "invalid JSON: %s (line %d)", jerr.text,
-                      jerr.line);
+        aws_error_set(e, AWS_ERR_PARSE, "sqs", "invalid JSON: %s (line %d)", jerr.text, jerr.line);
         return NULL;
     }
     if (!json_is_object(root)) {
@@ -246,7 +244,8 @@ int sqs_parse_batch(const char *body, size_t len, struct sqs_batch_entry *out, s
     }
     seen = xcalloc(n ? n : 1, sizeof *seen);
     memset(out, 0, n * sizeof *out);
-    json_array_foreach(failed, i, item) {
+    json_array_foreach(failed, i, item)
+    {
         long k = entry_index(item, n);
         if (k < 0)
             continue;
@@ -256,7 +255,8 @@ int sqs_parse_batch(const char *body, size_t len, struct sqs_batch_entry *out, s
         copy_field(out[k].code, sizeof out[k].code, item, "Code");
         copy_field(out[k].message, sizeof out[k].message, item, "Message");
     }
-    json_array_foreach(ok, i, item) {
+    json_array_foreach(ok, i, item)
+    {
         long k = entry_index(item, n);
         if (k < 0 || seen[k])
             continue;

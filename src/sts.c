@@ -105,8 +105,8 @@ static struct sts_call *start(struct http *h, const struct config *cfg,
 }
 
 struct sts_call *sts_assume_role(struct http *h, const struct config *cfg,
-                                 const struct aws_creds *signer,
-                                 const struct sts_role_params *p, sts_done_fn done, void *arg)
+                                 const struct aws_creds *signer, const struct sts_role_params *p,
+                                 sts_done_fn done, void *arg)
 {
     return start(h, cfg, signer, "AssumeRole", p, done, arg);
 }

@@ -19,11 +19,11 @@ struct config;
 struct sts_call;
 
 struct sts_role_params {
-    const char *role_arn;            /* required */
-    const char *session_name;        /* required; [\w+=,.@-]{2,64} */
-    const char *external_id;         /* AssumeRole only; NULL when not used */
-    int duration_seconds;            /* 0: STS's default (1 hour) */
-    const char *web_identity_token;  /* AssumeRoleWithWebIdentity only */
+    const char *role_arn;           /* required */
+    const char *session_name;       /* required; [\w+=,.@-]{2,64} */
+    const char *external_id;        /* AssumeRole only; NULL when not used */
+    int duration_seconds;           /* 0: STS's default (1 hour) */
+    const char *web_identity_token; /* AssumeRoleWithWebIdentity only */
 };
 
 /*
@@ -42,8 +42,8 @@ char *sts_form_body(const char *action, const struct sts_role_params *p);
  * and signer are copied. The callback runs later on the loop, once, unless the call
  * is cancelled. Never returns NULL. */
 struct sts_call *sts_assume_role(struct http *h, const struct config *cfg,
-                                 const struct aws_creds *signer,
-                                 const struct sts_role_params *p, sts_done_fn done, void *arg);
+                                 const struct aws_creds *signer, const struct sts_role_params *p,
+                                 sts_done_fn done, void *arg);
 struct sts_call *sts_assume_role_with_web_identity(struct http *h, const struct config *cfg,
                                                    const struct sts_role_params *p,
                                                    sts_done_fn done, void *arg);

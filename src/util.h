@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)          (sizeof(a) / sizeof((a)[0]))
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
 
 void *xmalloc(size_t n);
@@ -31,15 +31,15 @@ struct buf {
 };
 
 void buf_init(struct buf *b);
-void buf_free(struct buf *b);                 /* frees the storage, leaves an empty buffer */
-void buf_reset(struct buf *b);                /* len = 0, keeps the storage */
+void buf_free(struct buf *b);  /* frees the storage, leaves an empty buffer */
+void buf_reset(struct buf *b); /* len = 0, keeps the storage */
 void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap) PRINTF_LIKE(2, 0);
-char *buf_steal(struct buf *b);               /* returns data (owned by caller), resets b */
+char *buf_steal(struct buf *b); /* returns data (owned by caller), resets b */
 
 /* Time. */
 uint64_t now_monotonic_ms(void);
@@ -50,12 +50,12 @@ int64_t now_realtime_ms(void);
 void hex_encode(const unsigned char *in, size_t n, char *out);
 
 /* Strings. */
-bool str_empty(const char *s);               /* NULL or "" */
+bool str_empty(const char *s); /* NULL or "" */
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
-char *str_trim(char *s);                     /* in place; returns s advanced past leading space */
+char *str_trim(char *s); /* in place; returns s advanced past leading space */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out); /* 0 ok, -1 bad */
-int parse_bool(const char *s, bool *out);    /* true/false/yes/no/on/off/1/0 */
+int parse_bool(const char *s, bool *out); /* true/false/yes/no/on/off/1/0 */
 
 /* Exponential backoff with full jitter: random in [0, min(cap, base * 2^attempt)]. */
 uint64_t backoff_full_jitter_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms);

@@ -56,10 +56,10 @@ struct load {
     struct recstream *rs;
     struct load_object obj;
     struct load_target target;
-    const struct s3_object_info *info;   /* filled by s3.c before the first byte */
+    const struct s3_object_info *info; /* filled by s3.c before the first byte */
     bool begun;
     bool duplicate;
-    bool stop;               /* an error or a duplicate: stop feeding */
+    bool stop; /* an error or a duplicate: stop feeding */
     struct ierr err;
 };
 
@@ -107,8 +107,7 @@ struct s3_client *worker_s3_client_new(const struct config *cfg, struct ierr *e)
 }
 
 /* The S3 client for this configuration generation, created on first use. */
-static struct s3_client *get_s3(struct worker_state *ws, const struct config *cfg,
-                                struct ierr *e)
+static struct s3_client *get_s3(struct worker_state *ws, const struct config *cfg, struct ierr *e)
 {
     if (ws->s3 && ws->s3_generation == cfg->generation)
         return ws->s3;
@@ -350,7 +349,7 @@ static int setup(struct worker_state *ws, struct load *ld, struct s3_client **s3
     if (!ld->rs)
         goto fail;
     ld->dz = decompress_new(rc->compression, on_plain, ld);
-    ld->obj = (struct load_object){job->bucket, job->key,       job->etag ? job->etag : "",
+    ld->obj = (struct load_object){job->bucket,     job->key,       job->etag ? job->etag : "",
                                    job->version_id, job->sequencer, job->size};
     ld->obj.creds = job->creds ? &job->creds->aws : NULL;
     ld->target.route = rc;
@@ -374,8 +373,8 @@ static void drop_sink_after_failure(struct worker_state *ws, const struct load *
 void worker_run(struct worker_state *ws, struct job *job)
 {
     const struct log_field ctx[] = {
-        {"S3_BUCKET", job->bucket},  {"S3_KEY", job->key},
-        {"ROUTE", job->route->name}, {"SINK", job->route->sink->name},
+        {"S3_BUCKET", job->bucket},          {"S3_KEY", job->key},
+        {"ROUTE", job->route->name},         {"SINK", job->route->sink->name},
         {"SQS_MESSAGE_ID", job->message_id},
     };
     uint64_t start = now_monotonic_ms();
@@ -394,8 +393,8 @@ void worker_run(struct worker_state *ws, struct job *job)
                                 .version_id = job->version_id,
                                 .cancel = &job->cancel};
         struct aws_creds none = {0};
-        int rc = s3_get_object(s3, job->creds ? &job->creds->aws : &none, job->bucket,
-                               job->key, &g, on_object_data, &ld, &info, &ae);
+        int rc = s3_get_object(s3, job->creds ? &job->creds->aws : &none, job->bucket, job->key, &g,
+                               on_object_data, &ld, &info, &ae);
 
         if (rc < 0 && !ld.stop) {
             observe_s3_error(&ae);

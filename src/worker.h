@@ -18,7 +18,7 @@ struct s3_client;
 struct worker_state;
 
 struct worker_state *worker_state_new(void);
-void worker_state_free(struct worker_state *ws);   /* closes its sinks; NULL-safe */
+void worker_state_free(struct worker_state *ws); /* closes its sinks; NULL-safe */
 
 /* Runs one job to completion and fills its result. Blocks. */
 void worker_run(struct worker_state *ws, struct job *job);

@@ -82,11 +82,10 @@ static int creds_source(void *arg, struct aws_creds *out)
 
 static json_t *error_json(const struct aws_error *e)
 {
-    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:b, s:b}", "kind",
-                     aws_error_kind_name(e->kind), "service", e->service, "status",
-                     (json_int_t)e->http_status, "code", e->code, "message", e->message,
-                     "retryable", e->retryable, "throttling", e->throttling, "clock_skew",
-                     e->clock_skew);
+    return json_pack(
+        "{s:s, s:s, s:I, s:s, s:s, s:b, s:b, s:b}", "kind", aws_error_kind_name(e->kind), "service",
+        e->service, "status", (json_int_t)e->http_status, "code", e->code, "message", e->message,
+        "retryable", e->retryable, "throttling", e->throttling, "clock_skew", e->clock_skew);
 }
 
 /* Prints the command's result line and stops the loop after the last one. */
@@ -121,11 +120,10 @@ static void on_receive(void *arg, const struct aws_error *err, struct sqs_messag
     json_t *arr = json_array();
 
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?, s:i, s:I}", "id",
-                                             m[i].message_id, "receipt", m[i].receipt_handle,
-                                             "body", m[i].body, "md5", m[i].md5, "receive_count",
-                                             m[i].receive_count, "sent_ms",
-                                             (json_int_t)m[i].sent_ms));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:s?, s:i, s:I}", "id", m[i].message_id, "receipt",
+                           m[i].receipt_handle, "body", m[i].body, "md5", m[i].md5, "receive_count",
+                           m[i].receive_count, "sent_ms", (json_int_t)m[i].sent_ms));
     sqs_messages_free(m, n);
     if (err->kind != AWS_OK) {
         json_decref(arr);
@@ -140,9 +138,9 @@ static void on_batch(void *arg, const struct aws_error *err, const struct sqs_ba
     json_t *arr = json_array();
 
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:b, s:b, s:s, s:s}", "ok", e[i].ok,
-                                             "sender_fault", e[i].sender_fault, "code",
-                                             e[i].code, "message", e[i].message));
+        json_array_append_new(arr, json_pack("{s:b, s:b, s:s, s:s}", "ok", e[i].ok, "sender_fault",
+                                             e[i].sender_fault, "code", e[i].code, "message",
+                                             e[i].message));
     finish(arg, err, e ? json_pack("{s:o}", "entries", arr) : (json_decref(arr), NULL));
 }
 
@@ -159,8 +157,8 @@ static void on_attrs(void *arg, const struct aws_error *err, const struct sqs_qu
         r = json_pack("{s:s?, s:i, s:I, s:b, s:s?, s:i}", "queue_arn", a->queue_arn,
                       "visibility_timeout", a->visibility_timeout, "approx_messages",
                       (json_int_t)a->approx_messages, "has_redrive", a->has_redrive,
-                      "dead_letter_target_arn", a->dead_letter_target_arn,
-                      "max_receive_count", a->max_receive_count);
+                      "dead_letter_target_arn", a->dead_letter_target_arn, "max_receive_count",
+                      a->max_receive_count);
     finish(arg, err, r);
 }
 
@@ -187,8 +185,7 @@ static void on_secret(void *arg, const struct aws_error *err, const char *value)
 static void on_call(struct http_response *r, void *arg)
 {
     json_t *res = json_pack("{s:I, s:i, s:s%}", "status", (json_int_t)r->status, "attempts",
-                            r->attempts, "body", r->body.data ? r->body.data : "",
-                            r->body.len);
+                            r->attempts, "body", r->body.data ? r->body.data : "", r->body.len);
 
     finish(arg, &r->err, res);
 }
@@ -244,17 +241,16 @@ static void start_cmd(struct cmd *c)
 
     c->started_ms = now_monotonic_ms();
     if (strcmp(a[0], "receive") == 0 && nargs_ok(c, 4)) {
-        sqs_receive(G.sqs, a[1], atoi(a[2]), atoi(a[3]), c->argc > 4 ? atoi(a[4]) : -1,
-                    on_receive, c);
+        sqs_receive(G.sqs, a[1], atoi(a[2]), atoi(a[3]), c->argc > 4 ? atoi(a[4]) : -1, on_receive,
+                    c);
     } else if (strcmp(a[0], "delete") == 0 && nargs_ok(c, 3)) {
-        sqs_delete_batch(G.sqs, a[1], (const char *const *)a + 2, (size_t)c->argc - 2, on_batch,
-                         c);
+        sqs_delete_batch(G.sqs, a[1], (const char *const *)a + 2, (size_t)c->argc - 2, on_batch, c);
     } else if (strcmp(a[0], "visibility") == 0 && nargs_ok(c, 4)) {
         int t[SQS_MAX_BATCH];
         for (int i = 0; i < c->argc - 3 && i < SQS_MAX_BATCH; i++)
             t[i] = atoi(a[2]);
-        sqs_change_visibility_batch(G.sqs, a[1], (const char *const *)a + 3, t,
-                                    (size_t)c->argc - 3, on_batch, c);
+        sqs_change_visibility_batch(G.sqs, a[1], (const char *const *)a + 3, t, (size_t)c->argc - 3,
+                                    on_batch, c);
     } else if (strcmp(a[0], "send") == 0 && nargs_ok(c, 3)) {
         sqs_send(G.sqs, a[1], a[2], on_send, c);
     } else if (strcmp(a[0], "attrs") == 0 && nargs_ok(c, 2)) {
@@ -273,10 +269,14 @@ static void start_cmd(struct cmd *c)
         char *url = aws_endpoint_url(&G.cfg, a[1]);
         char *target = xasprintf("X-Amz-Target: %s", a[2]);
         char *ctype = xasprintf("Content-Type: %s", a[3]);
-        const char *hdrs[] = { target, ctype, NULL };
-        struct http_request req = { .service = a[1], .method = "POST", .url = url,
-                                    .headers = hdrs, .body = a[4], .body_len = strlen(a[4]),
-                                    .timeout_ms = G.timeout_ms };
+        const char *hdrs[] = {target, ctype, NULL};
+        struct http_request req = {.service = a[1],
+                                   .method = "POST",
+                                   .url = url,
+                                   .headers = hdrs,
+                                   .body = a[4],
+                                   .body_len = strlen(a[4]),
+                                   .timeout_ms = G.timeout_ms};
         http_send(G.http, &req, on_call, c);
         free(url);
         free(target);
@@ -368,7 +368,8 @@ int main(int argc, char **argv)
     loop_run(G.loop);
     printf("{\"summary\":true,\"failures\":%d,\"creds_calls\":%d,\"clock_offset\":%lld,"
            "\"pending\":%zu}\n",
-           G.failures, atomic_load(&G.creds_calls), (long long)http_clock_offset(G.http), http_pending(G.http));
+           G.failures, atomic_load(&G.creds_calls), (long long)http_clock_offset(G.http),
+           http_pending(G.http));
     fflush(stdout);
     for (int k = 0; k < G.ncmds; k++)
         loop_timer_free(G.cmds[k].timer);

@@ -37,8 +37,8 @@ struct ctl {
     char *sqs_url;
     int call_every_ms;
     bool run;
-    bool stopping;           /* --run time is over: waiting for calls in flight */
-    bool stopped;            /* no new calls */
+    bool stopping; /* --run time is over: waiting for calls in flight */
+    bool stopped;  /* no new calls */
     struct call_ctx *inflight;
     bool resolved;
     unsigned calls, failed, retried, pending, events;
@@ -54,7 +54,8 @@ static void usage(void)
 static void print_creds(const struct creds *c, unsigned gen)
 {
     printf("creds ok=1 gen=%u source=%s access_key_id=%s has_token=%d expires_in_ms=%lld "
-           "detail=%s\n", gen, c->source, c->aws.access_key_id, c->aws.session_token != NULL,
+           "detail=%s\n",
+           gen, c->source, c->aws.access_key_id, c->aws.session_token != NULL,
            c->expiry_ms ? (long long)(c->expiry_ms - now_realtime_ms()) : -1LL, c->detail);
     fflush(stdout);
 }
@@ -91,8 +92,8 @@ static void on_call(struct http_response *r, void *arg)
     }
     if (r->attempts > 1)
         ctl->retried++;
-    printf("call n=%u ok=%d status=%ld attempts=%d access_key_id=%s%s%s\n", cc->n, ok,
-           r->status, r->attempts, cc->akid, ok ? "" : " error=", why);
+    printf("call n=%u ok=%d status=%ld attempts=%d access_key_id=%s%s%s\n", cc->n, ok, r->status,
+           r->attempts, cc->akid, ok ? "" : " error=", why);
     fflush(stdout);
     ctl->pending--;
     call_unlink(ctl, cc);
@@ -122,7 +123,7 @@ static void make_call(struct loop_timer *t, void *arg)
 
     (void)t;
     if (ctl->stopped)
-        return;             /* fired in the same turn as the stop timer */
+        return; /* fired in the same turn as the stop timer */
     cc = xcalloc(1, sizeof(*cc));
     c = creds_current(ctl->prov);
     cc->next = ctl->inflight;
@@ -203,16 +204,27 @@ int main(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': path = optarg; break;
-        case 'o': once = true; break;
-        case 't': timeout_ms = atoi(optarg); break;
-        case 'r': run_s = atoi(optarg); break;
-        case 'e': ctl.call_every_ms = atoi(optarg); break;
+        case 'c':
+            path = optarg;
+            break;
+        case 'o':
+            once = true;
+            break;
+        case 't':
+            timeout_ms = atoi(optarg);
+            break;
+        case 'r':
+            run_s = atoi(optarg);
+            break;
+        case 'e':
+            ctl.call_every_ms = atoi(optarg);
+            break;
         case 'l':
             if (log_level_parse(optarg, &level) != 0)
                 usage();
             break;
-        default: usage();
+        default:
+            usage();
         }
     }
     if (path == NULL || optind != argc)
@@ -258,7 +270,7 @@ int main(int argc, char **argv)
     loop_timer_free(ctl.call_timer);
     loop_timer_free(ctl.stop_timer);
     creds_provider_free(ctl.prov);
-    http_free(ctl.http);            /* cancels calls still in flight: no callbacks */
+    http_free(ctl.http); /* cancels calls still in flight: no callbacks */
     while (ctl.inflight != NULL)
         call_unlink(&ctl, ctl.inflight);
     loop_free(ctl.loop);

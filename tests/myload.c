@@ -167,7 +167,7 @@ static void run_load(struct load *l)
         rc = l->ops->commit(l->sink, &st, &l->already, &e);
     }
     if (rc && l->already)
-        rc = 0;   /* the stream stopped because the ledger already had the object */
+        rc = 0; /* the stream stopped because the ledger already had the object */
     if (rc) {
         if (l->sink)
             l->ops->abort(l->sink);
@@ -217,29 +217,51 @@ static void split_list(struct strlist *l, const char *s)
 static void usage(void)
 {
     fprintf(stderr, "usage: myload --host H --port P --user U --database D [--password PW] "
-            "--table T --file F [--mode M] [--key K] [--etag E] [--create-table] "
-            "[--on-error abort|skip_row] [--max-errors N] [--parallel N] [--check] ...\n");
+                    "--table T --file F [--mode M] [--key K] [--etag E] [--create-table] "
+                    "[--on-error abort|skip_row] [--max-errors N] [--parallel N] [--check] ...\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"host", 1, 0, 'h'}, {"port", 1, 0, 'P'}, {"user", 1, 0, 'u'},
-        {"database", 1, 0, 'd'}, {"password", 1, 0, 'w'}, {"password-file", 1, 0, 'p'},
-        {"table", 1, 0, 't'}, {"mode", 1, 0, 'm'}, {"key", 1, 0, 'k'}, {"file", 1, 0, 'f'},
-        {"bucket", 1, 0, 'b'}, {"object-key", 1, 0, 'o'}, {"etag", 1, 0, 'e'},
-        {"create-table", 0, 0, 'C'}, {"on-error", 1, 0, 'E'}, {"max-errors", 1, 0, 'M'},
-        {"delimiter", 1, 0, 'D'}, {"no-header", 0, 0, 'H'}, {"columns", 1, 0, 'c'},
-        {"sequencer", 1, 0, 'q'}, {"sleep-before-commit", 1, 0, 's'},
-        {"parallel", 1, 0, 'n'}, {"ssl-mode", 1, 0, 'S'}, {"ssl-ca", 1, 0, 'A'},
-        {"check", 0, 0, 'K'}, {0, 0, 0, 0},
+        {"host", 1, 0, 'h'},
+        {"port", 1, 0, 'P'},
+        {"user", 1, 0, 'u'},
+        {"database", 1, 0, 'd'},
+        {"password", 1, 0, 'w'},
+        {"password-file", 1, 0, 'p'},
+        {"table", 1, 0, 't'},
+        {"mode", 1, 0, 'm'},
+        {"key", 1, 0, 'k'},
+        {"file", 1, 0, 'f'},
+        {"bucket", 1, 0, 'b'},
+        {"object-key", 1, 0, 'o'},
+        {"etag", 1, 0, 'e'},
+        {"create-table", 0, 0, 'C'},
+        {"on-error", 1, 0, 'E'},
+        {"max-errors", 1, 0, 'M'},
+        {"delimiter", 1, 0, 'D'},
+        {"no-header", 0, 0, 'H'},
+        {"columns", 1, 0, 'c'},
+        {"sequencer", 1, 0, 'q'},
+        {"sleep-before-commit", 1, 0, 's'},
+        {"parallel", 1, 0, 'n'},
+        {"ssl-mode", 1, 0, 'S'},
+        {"ssl-ca", 1, 0, 'A'},
+        {"check", 0, 0, 'K'},
+        {0, 0, 0, 0},
     };
     struct sink_conf sc = {.name = "mysql", .type = SINK_MYSQL, .port = 3306};
     char *empty_null[] = {""};
-    struct route_conf rc = {.name = "myload", .mode = MODE_APPEND, .format = FORMAT_CSV,
-                            .header = true, .delimiter = ',', .quote = '"',
-                            .null = {empty_null, 1}, .on_error = ON_ERROR_ABORT};
+    struct route_conf rc = {.name = "myload",
+                            .mode = MODE_APPEND,
+                            .format = FORMAT_CSV,
+                            .header = true,
+                            .delimiter = ',',
+                            .quote = '"',
+                            .null = {empty_null, 1},
+                            .on_error = ON_ERROR_ABORT};
     struct load proto = {.obj = {.bucket = "local", .key = NULL, .etag = "e1"}};
     int parallel = 1, opt;
     bool check_only = false;
@@ -247,13 +269,27 @@ int main(int argc, char **argv)
     rc.sink = &sc;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'h': sc.host = optarg; break;
-        case 'P': sc.port = atoi(optarg); break;
-        case 'u': sc.user = optarg; break;
-        case 'd': sc.database = optarg; break;
-        case 'w': sc.password = optarg; break;
-        case 'p': sc.password_file = optarg; break;
-        case 't': proto.tgt.table = optarg; break;
+        case 'h':
+            sc.host = optarg;
+            break;
+        case 'P':
+            sc.port = atoi(optarg);
+            break;
+        case 'u':
+            sc.user = optarg;
+            break;
+        case 'd':
+            sc.database = optarg;
+            break;
+        case 'w':
+            sc.password = optarg;
+            break;
+        case 'p':
+            sc.password_file = optarg;
+            break;
+        case 't':
+            proto.tgt.table = optarg;
+            break;
         case 'm':
             if (!strcmp(optarg, "upsert"))
                 rc.mode = MODE_UPSERT;
@@ -262,25 +298,59 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "append"))
                 usage();
             break;
-        case 'k': split_list(&rc.key, optarg); break;
-        case 'f': proto.file = optarg; break;
-        case 'b': proto.obj.bucket = optarg; break;
-        case 'o': proto.obj.key = optarg; break;
-        case 'e': proto.obj.etag = optarg; break;
-        case 'C': rc.create_table = true; break;
-        case 'E': rc.on_error = !strcmp(optarg, "skip_row") ? ON_ERROR_SKIP_ROW : ON_ERROR_ABORT;
+        case 'k':
+            split_list(&rc.key, optarg);
             break;
-        case 'M': rc.max_errors = atoll(optarg); break;
-        case 'D': rc.delimiter = optarg[0]; break;
-        case 'H': rc.header = false; break;
-        case 'c': split_list(&rc.columns, optarg); break;
-        case 'q': proto.obj.sequencer = optarg; break;
-        case 's': proto.sleep_ms = atoi(optarg); break;
-        case 'n': parallel = atoi(optarg); break;
-        case 'S': sc.ssl_mode = optarg; break;
-        case 'A': sc.ssl_ca = optarg; break;
-        case 'K': check_only = true; break;
-        default: usage();
+        case 'f':
+            proto.file = optarg;
+            break;
+        case 'b':
+            proto.obj.bucket = optarg;
+            break;
+        case 'o':
+            proto.obj.key = optarg;
+            break;
+        case 'e':
+            proto.obj.etag = optarg;
+            break;
+        case 'C':
+            rc.create_table = true;
+            break;
+        case 'E':
+            rc.on_error = !strcmp(optarg, "skip_row") ? ON_ERROR_SKIP_ROW : ON_ERROR_ABORT;
+            break;
+        case 'M':
+            rc.max_errors = atoll(optarg);
+            break;
+        case 'D':
+            rc.delimiter = optarg[0];
+            break;
+        case 'H':
+            rc.header = false;
+            break;
+        case 'c':
+            split_list(&rc.columns, optarg);
+            break;
+        case 'q':
+            proto.obj.sequencer = optarg;
+            break;
+        case 's':
+            proto.sleep_ms = atoi(optarg);
+            break;
+        case 'n':
+            parallel = atoi(optarg);
+            break;
+        case 'S':
+            sc.ssl_mode = optarg;
+            break;
+        case 'A':
+            sc.ssl_ca = optarg;
+            break;
+        case 'K':
+            check_only = true;
+            break;
+        default:
+            usage();
         }
     }
     if (!check_only && (!proto.tgt.table || !proto.file))

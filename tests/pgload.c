@@ -40,7 +40,7 @@ struct load {
     struct sink *sink;
     struct load_object obj;
     struct load_target tgt;
-    struct strlist columns;      /* copied from the stream */
+    struct strlist columns; /* copied from the stream */
     bool begun, already;
     uint64_t rows, rejected;
     struct sink_reject *pending; /* rejects seen before the first batch */
@@ -170,7 +170,7 @@ static int run_load(struct load *l, const char *path, int sleep_ms, json_t *out)
         rc = l->ops->commit(l->sink, &st, &l->already, &e);
     }
     if (rc && l->already && !l->rows)
-        rc = 0;   /* the stream stopped because the ledger already had the object */
+        rc = 0; /* the stream stopped because the ledger already had the object */
     if (rc) {
         l->ops->abort(l->sink);
         json_object_set_new(out, "result", json_string("error"));
@@ -220,27 +220,43 @@ static void split_csv(struct strlist *l, const char *s)
 static void usage(void)
 {
     fprintf(stderr, "usage: pgload --conninfo C --table T --file F [--mode append|upsert|"
-            "replace] [--key K] [--bucket B] [--object-key K] [--etag E] [--create-table] "
-            "[--on-error abort|skip_row] [--max-errors N] [--password-file P] "
-            "[--sequencer S] [--sleep-before-commit MS] [--stdin-loads]\n");
+                    "replace] [--key K] [--bucket B] [--object-key K] [--etag E] [--create-table] "
+                    "[--on-error abort|skip_row] [--max-errors N] [--password-file P] "
+                    "[--sequencer S] [--sleep-before-commit MS] [--stdin-loads]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"conninfo", 1, 0, 'c'}, {"table", 1, 0, 't'}, {"mode", 1, 0, 'm'},
-        {"key", 1, 0, 'k'}, {"file", 1, 0, 'f'}, {"bucket", 1, 0, 'b'},
-        {"object-key", 1, 0, 'o'}, {"etag", 1, 0, 'e'}, {"create-table", 0, 0, 'C'},
-        {"on-error", 1, 0, 'E'}, {"max-errors", 1, 0, 'M'}, {"password-file", 1, 0, 'p'},
-        {"sleep-before-commit", 1, 0, 's'}, {"stdin-loads", 0, 0, 'S'},
-        {"sequencer", 1, 0, 'q'}, {"check", 0, 0, 'K'}, {0, 0, 0, 0},
+        {"conninfo", 1, 0, 'c'},
+        {"table", 1, 0, 't'},
+        {"mode", 1, 0, 'm'},
+        {"key", 1, 0, 'k'},
+        {"file", 1, 0, 'f'},
+        {"bucket", 1, 0, 'b'},
+        {"object-key", 1, 0, 'o'},
+        {"etag", 1, 0, 'e'},
+        {"create-table", 0, 0, 'C'},
+        {"on-error", 1, 0, 'E'},
+        {"max-errors", 1, 0, 'M'},
+        {"password-file", 1, 0, 'p'},
+        {"sleep-before-commit", 1, 0, 's'},
+        {"stdin-loads", 0, 0, 'S'},
+        {"sequencer", 1, 0, 'q'},
+        {"check", 0, 0, 'K'},
+        {0, 0, 0, 0},
     };
     struct sink_conf sc = {.name = "pg", .type = SINK_POSTGRES};
     char *empty_null[] = {""};
-    struct route_conf rc = {.name = "pgload", .mode = MODE_APPEND, .format = FORMAT_CSV,
-                            .header = true, .delimiter = ',', .quote = '"',
-                            .null = {empty_null, 1}, .on_error = ON_ERROR_ABORT};
+    struct route_conf rc = {.name = "pgload",
+                            .mode = MODE_APPEND,
+                            .format = FORMAT_CSV,
+                            .header = true,
+                            .delimiter = ',',
+                            .quote = '"',
+                            .null = {empty_null, 1},
+                            .on_error = ON_ERROR_ABORT};
     struct load l = {.obj = {.bucket = "local", .key = NULL, .etag = "e1"}};
     const char *file = NULL;
     int sleep_ms = 0, opt;
@@ -249,8 +265,12 @@ int main(int argc, char **argv)
     rc.sink = &sc;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': sc.conninfo = optarg; break;
-        case 't': l.tgt.table = optarg; break;
+        case 'c':
+            sc.conninfo = optarg;
+            break;
+        case 't':
+            l.tgt.table = optarg;
+            break;
         case 'm':
             if (!strcmp(optarg, "upsert"))
                 rc.mode = MODE_UPSERT;
@@ -259,21 +279,47 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "append"))
                 usage();
             break;
-        case 'k': split_csv(&rc.key, optarg); break;
-        case 'f': file = optarg; break;
-        case 'b': l.obj.bucket = optarg; break;
-        case 'o': l.obj.key = optarg; break;
-        case 'e': l.obj.etag = optarg; break;
-        case 'C': rc.create_table = true; break;
-        case 'E': rc.on_error = !strcmp(optarg, "skip_row") ? ON_ERROR_SKIP_ROW : ON_ERROR_ABORT;
+        case 'k':
+            split_csv(&rc.key, optarg);
             break;
-        case 'M': rc.max_errors = atoll(optarg); break;
-        case 'p': sc.password_file = optarg; break;
-        case 's': sleep_ms = atoi(optarg); break;
-        case 'S': stdin_loads = true; break;
-        case 'q': l.obj.sequencer = optarg; break;
-        case 'K': check_only = true; break;
-        default: usage();
+        case 'f':
+            file = optarg;
+            break;
+        case 'b':
+            l.obj.bucket = optarg;
+            break;
+        case 'o':
+            l.obj.key = optarg;
+            break;
+        case 'e':
+            l.obj.etag = optarg;
+            break;
+        case 'C':
+            rc.create_table = true;
+            break;
+        case 'E':
+            rc.on_error = !strcmp(optarg, "skip_row") ? ON_ERROR_SKIP_ROW : ON_ERROR_ABORT;
+            break;
+        case 'M':
+            rc.max_errors = atoll(optarg);
+            break;
+        case 'p':
+            sc.password_file = optarg;
+            break;
+        case 's':
+            sleep_ms = atoi(optarg);
+            break;
+        case 'S':
+            stdin_loads = true;
+            break;
+        case 'q':
+            l.obj.sequencer = optarg;
+            break;
+        case 'K':
+            check_only = true;
+            break;
+        default:
+            usage();
         }
     }
     if (!sc.conninfo || (!check_only && (!l.tgt.table || !file)))

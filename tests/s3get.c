@@ -29,10 +29,10 @@
 #include "util.h"
 
 struct sink_state {
-    FILE *out;                   /* NULL when counting */
+    FILE *out; /* NULL when counting */
     EVP_MD_CTX *md;
     uint64_t bytes;
-    uint64_t abort_after;        /* 0: never */
+    uint64_t abort_after; /* 0: never */
 };
 
 static int on_data(const void *p, size_t n, void *arg)
@@ -68,13 +68,12 @@ static void *cancel_later(void *arg)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: s3get [--count] [-o FILE] [--head] [--if-match ETAG] [--version-id V]\n"
-            "             [--offset N] [--path-style] [--anonymous] [--repeat N]\n"
-            "             [--low-speed-limit B] [--low-speed-time S] [--max-attempts N]\n"
-            "             [--backoff-ms N] [--abort-after N] [--clock-offset S]\n"
-            "             [--cancel-after-ms N] [-v]\n"
-            "             s3://BUCKET/KEY\n");
+    fprintf(stderr, "usage: s3get [--count] [-o FILE] [--head] [--if-match ETAG] [--version-id V]\n"
+                    "             [--offset N] [--path-style] [--anonymous] [--repeat N]\n"
+                    "             [--low-speed-limit B] [--low-speed-time S] [--max-attempts N]\n"
+                    "             [--backoff-ms N] [--abort-after N] [--clock-offset S]\n"
+                    "             [--cancel-after-ms N] [-v]\n"
+                    "             s3://BUCKET/KEY\n");
 }
 
 static void print_info(const struct s3_object_info *info)
@@ -83,8 +82,8 @@ static void print_info(const struct s3_object_info *info)
             "info: etag=%s size=%" PRIu64 " size_known=%d bytes=%" PRIu64
             " requests=%u resumes=%u content_type=%s content_encoding=%s version_id=%s"
             " last_modified=%lld\n",
-            info->etag, info->size, info->size_known, info->bytes, info->requests,
-            info->resumes, info->content_type, info->content_encoding, info->version_id,
+            info->etag, info->size, info->size_known, info->bytes, info->requests, info->resumes,
+            info->content_type, info->content_encoding, info->version_id,
             (long long)info->last_modified);
 }
 
@@ -93,8 +92,8 @@ static void print_error(const struct aws_error *e, const struct s3_object_info *
     fprintf(stderr,
             "error: code=%s status=%ld kind=%s retryable=%d throttling=%d bytes=%" PRIu64
             " requests=%u resumes=%u message=%s\n",
-            e->code, e->http_status, aws_error_kind_name(e->kind), e->retryable,
-            e->throttling, info->bytes, info->requests, info->resumes, e->message);
+            e->code, e->http_status, aws_error_kind_name(e->kind), e->retryable, e->throttling,
+            info->bytes, info->requests, info->resumes, e->message);
 }
 
 static uint64_t num_arg(const char *s)
@@ -109,8 +108,19 @@ static uint64_t num_arg(const char *s)
 }
 
 enum {
-    OPT_IF_MATCH = 256, OPT_VERSION, OPT_OFFSET, OPT_PATH_STYLE, OPT_ANON, OPT_REPEAT,
-    OPT_LS_LIMIT, OPT_LS_TIME, OPT_ATTEMPTS, OPT_BACKOFF, OPT_ABORT, OPT_HEAD, OPT_CLOCK,
+    OPT_IF_MATCH = 256,
+    OPT_VERSION,
+    OPT_OFFSET,
+    OPT_PATH_STYLE,
+    OPT_ANON,
+    OPT_REPEAT,
+    OPT_LS_LIMIT,
+    OPT_LS_TIME,
+    OPT_ATTEMPTS,
+    OPT_BACKOFF,
+    OPT_ABORT,
+    OPT_HEAD,
+    OPT_CLOCK,
     OPT_CANCEL,
 };
 
@@ -155,32 +165,64 @@ int main(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "co:v", long_opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': count = true; break;
-        case 'o': outpath = optarg; break;
-        case 'v': log_set_level(LOG_DEBUG); break;
-        case OPT_HEAD: head = true; break;
-        case OPT_IF_MATCH: g.if_match = optarg; break;
-        case OPT_VERSION: g.version_id = optarg; break;
-        case OPT_OFFSET: g.offset = num_arg(optarg); break;
-        case OPT_PATH_STYLE: o.force_path_style = true; break;
-        case OPT_ANON: anon = true; break;
-        case OPT_REPEAT: repeat = num_arg(optarg); break;
-        case OPT_LS_LIMIT: o.low_speed_limit = (long)num_arg(optarg); break;
-        case OPT_LS_TIME: o.low_speed_time_s = (long)num_arg(optarg); break;
-        case OPT_ATTEMPTS: o.max_attempts = (unsigned)num_arg(optarg); break;
+        case 'c':
+            count = true;
+            break;
+        case 'o':
+            outpath = optarg;
+            break;
+        case 'v':
+            log_set_level(LOG_DEBUG);
+            break;
+        case OPT_HEAD:
+            head = true;
+            break;
+        case OPT_IF_MATCH:
+            g.if_match = optarg;
+            break;
+        case OPT_VERSION:
+            g.version_id = optarg;
+            break;
+        case OPT_OFFSET:
+            g.offset = num_arg(optarg);
+            break;
+        case OPT_PATH_STYLE:
+            o.force_path_style = true;
+            break;
+        case OPT_ANON:
+            anon = true;
+            break;
+        case OPT_REPEAT:
+            repeat = num_arg(optarg);
+            break;
+        case OPT_LS_LIMIT:
+            o.low_speed_limit = (long)num_arg(optarg);
+            break;
+        case OPT_LS_TIME:
+            o.low_speed_time_s = (long)num_arg(optarg);
+            break;
+        case OPT_ATTEMPTS:
+            o.max_attempts = (unsigned)num_arg(optarg);
+            break;
         case OPT_BACKOFF:
             o.backoff_base_ms = (unsigned)num_arg(optarg);
             o.backoff_cap_ms = o.backoff_base_ms * 8;
             break;
-        case OPT_ABORT: st.abort_after = num_arg(optarg); break;
-        case OPT_CANCEL: cn.after_ms = num_arg(optarg); break;
+        case OPT_ABORT:
+            st.abort_after = num_arg(optarg);
+            break;
+        case OPT_CANCEL:
+            cn.after_ms = num_arg(optarg);
+            break;
         case OPT_CLOCK:
             if (parse_int64(optarg, -86400 * 365, 86400 * 365, &o.clock_offset_s) != 0) {
                 fprintf(stderr, "s3get: bad clock offset %s\n", optarg);
                 return 2;
             }
             break;
-        default: usage(); return 2;
+        default:
+            usage();
+            return 2;
         }
     }
     if (optind != argc - 1 || strncmp(argv[optind], "s3://", 5) != 0 ||
@@ -234,8 +276,7 @@ int main(int argc, char **argv)
         if (head)
             rc = s3_head_object(c, anon ? NULL : &creds, bucket, key, &g, &info, &err);
         else
-            rc = s3_get_object(c, anon ? NULL : &creds, bucket, key, &g, on_data, &st, &info,
-                               &err);
+            rc = s3_get_object(c, anon ? NULL : &creds, bucket, key, &g, on_data, &st, &info, &err);
     }
     if (rc == 0 && count && !head) {
         unsigned char md[32];

@@ -30,10 +30,10 @@ static int n_pass, n_fail;
 struct parsed {
     char *method;
     char *path;
-    char *query;                 /* NULL when the target has no '?' */
+    char *query; /* NULL when the target has no '?' */
     struct sigv4_header *headers;
     size_t nheaders;
-    const char *body;            /* points into the request text */
+    const char *body; /* points into the request text */
     size_t body_len;
 };
 
@@ -117,7 +117,7 @@ static int parse_request_line(const char *line, size_t len, struct parsed *p, co
         }
     }
     if (sp2 == sp1)
-        sp2 = line + len;        /* no HTTP version: the target runs to the end */
+        sp2 = line + len; /* no HTTP version: the target runs to the end */
     p->method = xstrndup(line, (size_t)(sp1 - line));
     const char *t = sp1 + 1;
     size_t tlen = (size_t)(sp2 - t);
@@ -223,8 +223,12 @@ static int parse_time(const char *s, time_t *out)
     }
     if (*p != '\0')
         return -1;
-    struct tm tm = {.tm_year = v[0] - 1900, .tm_mon = v[1] - 1, .tm_mday = v[2],
-                    .tm_hour = v[3], .tm_min = v[4], .tm_sec = v[5]};
+    struct tm tm = {.tm_year = v[0] - 1900,
+                    .tm_mon = v[1] - 1,
+                    .tm_mday = v[2],
+                    .tm_hour = v[3],
+                    .tm_min = v[4],
+                    .tm_sec = v[5]};
     *out = timegm(&tm) - off;
     return 0;
 }
@@ -367,8 +371,13 @@ static void run_case(const char *dir)
         goto out;
     }
     struct sigv4_request req = {
-        .method = p.method, .path = p.path, .query = p.query, .headers = p.headers,
-        .nheaders = p.nheaders, .body = p.body, .body_len = p.body_len,
+        .method = p.method,
+        .path = p.path,
+        .query = p.query,
+        .headers = p.headers,
+        .nheaders = p.nheaders,
+        .body = p.body,
+        .body_len = p.body_len,
     };
     if (sigv4_sign(&req, &params, &creds, &res, err, sizeof(err)) != 0) {
         printf("FAIL %s: signer error: %s\n", dir, err);
@@ -377,10 +386,10 @@ static void run_case(const char *dir)
     }
     bool failed = false;
     int checked = 0;
-    check_part(dir, "header-canonical-request.txt", "canonical request", res.canonical_request,
-               dir, &failed, &checked);
-    check_part(dir, "header-string-to-sign.txt", "string to sign", res.string_to_sign, dir,
+    check_part(dir, "header-canonical-request.txt", "canonical request", res.canonical_request, dir,
                &failed, &checked);
+    check_part(dir, "header-string-to-sign.txt", "string to sign", res.string_to_sign, dir, &failed,
+               &checked);
     check_part(dir, "header-signature.txt", "signature", res.signature, dir, &failed, &checked);
     if (checked == 0) {
         report(dir, "no header-*.txt expectation");

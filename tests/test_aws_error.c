@@ -20,7 +20,8 @@ DEF_TEST(json_type_with_namespace)
 
     from("sqs", 400,
          "{\"__type\": \"com.amazonaws.sqs#QueueDoesNotExist\", "
-         "\"message\": \"The specified queue does not exist.\"}", NULL, &e);
+         "\"message\": \"The specified queue does not exist.\"}",
+         NULL, &e);
     EXPECT_EQ_INT(AWS_ERR_HTTP, e.kind);
     EXPECT_EQ_INT(400, e.http_status);
     EXPECT_EQ_STR("sqs", e.service);
@@ -36,7 +37,8 @@ DEF_TEST(json_variants)
     /* Secrets Manager (JSON 1.1): plain code, capital Message. */
     from("secretsmanager", 400,
          "{\"__type\":\"ResourceNotFoundException\",\"Message\":\"Secrets Manager can't find the "
-         "specified secret.\"}", NULL, &e);
+         "specified secret.\"}",
+         NULL, &e);
     EXPECT_EQ_STR("ResourceNotFoundException", e.code);
     EXPECT_CONTAINS("can't find", e.message);
     /* Old REST-JSON style suffix after ':'. */
@@ -60,7 +62,8 @@ DEF_TEST(xml_bodies)
          "<Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does "
          "not match the signature you provided. Check your AWS Secret Access Key and signing "
          "method. Consult the service documentation for details.</Message></Error>"
-         "<RequestId>7a62c49f</RequestId></ErrorResponse>", NULL, &e);
+         "<RequestId>7a62c49f</RequestId></ErrorResponse>",
+         NULL, &e);
     EXPECT_EQ_INT(403, e.http_status);
     EXPECT_EQ_STR("SignatureDoesNotMatch", e.code);
     EXPECT_CONTAINS("does not match", e.message);
@@ -70,13 +73,16 @@ DEF_TEST(xml_bodies)
     from("s3", 404,
          "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code>"
          "<Message>The key &quot;a&amp;b&lt;c&gt;&#39;&quot; does not exist.</Message>"
-         "<Key>a&amp;b</Key></Error>", NULL, &e);
+         "<Key>a&amp;b</Key></Error>",
+         NULL, &e);
     EXPECT_EQ_STR("NoSuchKey", e.code);
     EXPECT_EQ_STR("The key \"a&b<c>'\" does not exist.", e.message);
     EXPECT_TRUE(!e.retryable);
 
-    from("s3", 503, "<Error><Code>SlowDown</Code><Message>Please reduce your request rate."
-         "</Message></Error>", NULL, &e);
+    from("s3", 503,
+         "<Error><Code>SlowDown</Code><Message>Please reduce your request rate."
+         "</Message></Error>",
+         NULL, &e);
     EXPECT_TRUE(e.retryable && e.throttling);
 }
 
@@ -115,10 +121,19 @@ DEF_TEST(query_error_header)
 DEF_TEST(throttling_codes_retry_at_any_status)
 {
     static const char *const codes[] = {
-        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-        "TooManyRequestsException", "ProvisionedThroughputExceededException",
-        "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-        "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
         "EC2ThrottledException",
     };
     struct aws_error e;
@@ -140,8 +155,8 @@ DEF_TEST(throttling_codes_retry_at_any_status)
 DEF_TEST(transient_and_status_rules)
 {
     struct aws_error e;
-    long retry_status[] = { 500, 502, 503, 504 };
-    long no_retry_status[] = { 400, 401, 403, 404, 409, 413, 501 };
+    long retry_status[] = {500, 502, 503, 504};
+    long no_retry_status[] = {400, 401, 403, 404, 409, 413, 501};
 
     for (size_t i = 0; i < sizeof retry_status / sizeof *retry_status; i++) {
         from("sqs", retry_status[i], "", NULL, &e);
@@ -167,22 +182,29 @@ DEF_TEST(clock_skew)
 {
     struct aws_error e;
 
-    from("s3", 403, "<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between "
-         "the request time and the current time is too large.</Message></Error>", NULL, &e);
+    from("s3", 403,
+         "<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between "
+         "the request time and the current time is too large.</Message></Error>",
+         NULL, &e);
     EXPECT_TRUE(e.clock_skew && !e.retryable);
-    from("sqs", 400, "{\"__type\":\"com.amazonaws.sqs#InvalidSignatureException\",\"message\":"
-         "\"Signature expired: 20200101T000000Z is now earlier than 20240101T000000Z\"}", NULL,
-         &e);
+    from("sqs", 400,
+         "{\"__type\":\"com.amazonaws.sqs#InvalidSignatureException\",\"message\":"
+         "\"Signature expired: 20200101T000000Z is now earlier than 20240101T000000Z\"}",
+         NULL, &e);
     EXPECT_TRUE(e.clock_skew);
-    from("sts", 400, "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>Signature "
+    from("sts", 400,
+         "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>Signature "
          "not yet current: 20300101T000000Z is still later than 20240101T001500Z</Message>"
-         "</Error></ErrorResponse>", NULL, &e);
+         "</Error></ErrorResponse>",
+         NULL, &e);
     EXPECT_TRUE(e.clock_skew);
     from("x", 400, "{\"__type\":\"RequestExpired\"}", NULL, &e);
     EXPECT_TRUE(e.clock_skew);
     /* A wrong key is not a clock problem. */
-    from("sqs", 403, "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature "
-         "we calculated does not match the signature you provided.</Message></Error>", NULL, &e);
+    from("sqs", 403,
+         "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature "
+         "we calculated does not match the signature you provided.</Message></Error>",
+         NULL, &e);
     EXPECT_TRUE(!e.clock_skew);
     from("sqs", 400, "{\"__type\":\"InvalidSignatureException\",\"message\":\"bad\"}", NULL, &e);
     EXPECT_TRUE(!e.clock_skew);

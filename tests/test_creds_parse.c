@@ -33,11 +33,11 @@ DEF_TEST(iso8601_forms)
     EXPECT_EQ_INT(1714566896123LL, iso("2024-05-01T12:34:56.123Z"));
     EXPECT_EQ_INT(1714566896120LL, iso("2024-05-01T12:34:56.12Z"));
     EXPECT_EQ_INT(1714566896999LL, iso("2024-05-01T12:34:56.999999Z"));
-    EXPECT_EQ_INT(1714566896000LL, iso("2024-05-01T12:34:56"));            /* moto: no zone */
+    EXPECT_EQ_INT(1714566896000LL, iso("2024-05-01T12:34:56")); /* moto: no zone */
     EXPECT_EQ_INT(1714566896000LL, iso("2024-05-01T14:34:56+02:00"));
     EXPECT_EQ_INT(1714566896000LL, iso("2024-05-01T07:34:56-0500"));
     EXPECT_EQ_INT(1714566896000LL, iso("2024-05-01T12:34:56+00:00"));
-    EXPECT_EQ_INT(951782400000LL, iso("2000-02-29T00:00:00Z"));             /* leap year */
+    EXPECT_EQ_INT(951782400000LL, iso("2000-02-29T00:00:00Z")); /* leap year */
     EXPECT_EQ_INT(4102444800000LL, iso("2100-01-01T00:00:00Z"));
 }
 
@@ -96,7 +96,11 @@ DEF_TEST(json_ecs_document)
 DEF_TEST(json_rejects)
 {
     static const char *bad[] = {
-        "", "[]", "not json", "{\"AccessKeyId\":\"a\"}", "{\"SecretAccessKey\":\"a\"}",
+        "",
+        "[]",
+        "not json",
+        "{\"AccessKeyId\":\"a\"}",
+        "{\"SecretAccessKey\":\"a\"}",
         "{\"AccessKeyId\":\"\",\"SecretAccessKey\":\"s\"}",
         "{\"AccessKeyId\":\"a\",\"SecretAccessKey\":\"s\",\"Expiration\":\"tomorrow\"}",
         ("{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"no\","
@@ -120,11 +124,11 @@ static char *xt(const char *xml, const char *name)
     return xml_text(xml, strlen(xml), name);
 }
 
-#define EXPECT_XML(expect, xml, name)                                                        \
-    do {                                                                                     \
-        char *v_ = xt(xml, name);                                                            \
-        EXPECT_EQ_STR(expect, v_);                                                           \
-        free(v_);                                                                            \
+#define EXPECT_XML(expect, xml, name)                                                              \
+    do {                                                                                           \
+        char *v_ = xt(xml, name);                                                                  \
+        EXPECT_EQ_STR(expect, v_);                                                                 \
+        free(v_);                                                                                  \
     } while (0)
 
 DEF_TEST(xml_elements)
@@ -144,7 +148,7 @@ DEF_TEST(xml_elements)
     EXPECT_XML("prefixed", x, "Pre");
     EXPECT_XML("b", x, "B");
     EXPECT_TRUE(xt(x, "Missing") == NULL);
-    EXPECT_TRUE(xt(x, "Outer") == NULL);              /* has children: not text */
+    EXPECT_TRUE(xt(x, "Outer") == NULL); /* has children: not text */
     EXPECT_TRUE(xml_find(x, strlen(x), "Outer", &c, &n));
     EXPECT_EQ_INT(strlen("<Outer>inner</Outer><B>b</B>"), n);
     EXPECT_TRUE(memcmp(c, "<Outer>inner</Outer><B>b</B>", n) == 0);
@@ -213,8 +217,8 @@ DEF_TEST(sts_response)
 {
     struct creds_fields f;
 
-    EXPECT_EQ_INT(0, sts_parse_credentials(assume_role_xml, strlen(assume_role_xml), &f, err,
-                                           sizeof(err)));
+    EXPECT_EQ_INT(
+        0, sts_parse_credentials(assume_role_xml, strlen(assume_role_xml), &f, err, sizeof(err)));
     EXPECT_EQ_STR("ASIAIOSFODNN7EXAMPLE", f.access_key_id);
     EXPECT_EQ_STR("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY", f.secret_access_key);
     EXPECT_EQ_STR("AQoDYXdzEPT//////////wEXAMPLEtc764&bNrC==", f.session_token);
@@ -272,7 +276,8 @@ DEF_TEST(sts_form)
 
     EXPECT_EQ_STR("Action=AssumeRole&Version=2011-06-15"
                   "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fa%20b"
-                  "&RoleSessionName=s%3D1&DurationSeconds=900&ExternalId=x%26y", b);
+                  "&RoleSessionName=s%3D1&DurationSeconds=900&ExternalId=x%26y",
+                  b);
     free(b);
     p.external_id = NULL;
     p.duration_seconds = 0;
@@ -286,31 +291,30 @@ DEF_TEST(sts_form)
 
 /* ---- shared files ---- */
 
-static const char config_text[] =
-    "# comment\n"
-    "[default]\n"
-    "region = us-west-2\n"
-    "\n"
-    "[profile dev]\n"
-    "Role_Arn = arn:aws:iam::123456789012:role/dev\n"
-    "source_profile = base\n"
-    "role_session_name = dev-session\n"
-    "external_id = ext\n"
-    "duration_seconds = 1800\n"
-    "s3 =\n"
-    "    max_concurrent_requests = 20\n"
-    "[profile chained]\n"
-    "role_arn = arn:aws:iam::123456789012:role/chained\n"
-    "source_profile = dev\n"
-    "[sso-session corp]\n"
-    "sso_region = us-east-1\n"
-    "[notaprofile]\n"
-    "aws_access_key_id = IGNORED\n"
-    "[profile   spaced  ]\n"
-    "aws_access_key_id = SPACED\n"
-    "aws_secret_access_key = spaced\n"
-    "[profile base]\n"
-    "aws_access_key_id = FROM_CONFIG\n";
+static const char config_text[] = "# comment\n"
+                                  "[default]\n"
+                                  "region = us-west-2\n"
+                                  "\n"
+                                  "[profile dev]\n"
+                                  "Role_Arn = arn:aws:iam::123456789012:role/dev\n"
+                                  "source_profile = base\n"
+                                  "role_session_name = dev-session\n"
+                                  "external_id = ext\n"
+                                  "duration_seconds = 1800\n"
+                                  "s3 =\n"
+                                  "    max_concurrent_requests = 20\n"
+                                  "[profile chained]\n"
+                                  "role_arn = arn:aws:iam::123456789012:role/chained\n"
+                                  "source_profile = dev\n"
+                                  "[sso-session corp]\n"
+                                  "sso_region = us-east-1\n"
+                                  "[notaprofile]\n"
+                                  "aws_access_key_id = IGNORED\n"
+                                  "[profile   spaced  ]\n"
+                                  "aws_access_key_id = SPACED\n"
+                                  "aws_secret_access_key = spaced\n"
+                                  "[profile base]\n"
+                                  "aws_access_key_id = FROM_CONFIG\n";
 
 DEF_TEST(shared_files_parse)
 {
@@ -332,7 +336,7 @@ DEF_TEST(shared_files_parse)
     p = shared_files_profile(&sf, "dev");
     EXPECT_EQ_STR("arn:aws:iam::123456789012:role/dev", shared_profile_get(p, "role_arn"));
     EXPECT_TRUE(shared_profile_get(p, "max_concurrent_requests") == NULL);
-    EXPECT_TRUE(shared_profile_get(p, "s3") == NULL);   /* empty value counts as unset */
+    EXPECT_TRUE(shared_profile_get(p, "s3") == NULL); /* empty value counts as unset */
     p = shared_files_profile(&sf, "base");
     EXPECT_EQ_STR("AKIABASE", shared_profile_get(p, "aws_access_key_id")); /* credentials win */
     EXPECT_EQ_STR("base/secret+=;#x", shared_profile_get(p, "aws_secret_access_key"));
@@ -342,8 +346,8 @@ DEF_TEST(shared_files_parse)
     EXPECT_EQ_STR("AKIADEF", shared_profile_get(p, "aws_access_key_id"));
     EXPECT_TRUE(shared_files_profile(&sf, "notaprofile") == NULL);
     EXPECT_TRUE(shared_files_profile(&sf, "corp") == NULL);
-    EXPECT_EQ_STR("SPACED", shared_profile_get(shared_files_profile(&sf, "spaced"),
-                                               "aws_access_key_id"));
+    EXPECT_EQ_STR("SPACED",
+                  shared_profile_get(shared_files_profile(&sf, "spaced"), "aws_access_key_id"));
     shared_files_free(&sf);
     buf_free(&creds);
 }
@@ -357,7 +361,7 @@ DEF_TEST(shared_files_errors)
     EXPECT_CONTAINS("1:", err);
     EXPECT_EQ_INT(-1, shared_files_add(&sf, "[a]\nx = 1\njust words\n", false, err, sizeof(err)));
     EXPECT_CONTAINS("3:", err);
-    EXPECT_TRUE(strstr(err, "just words") == NULL);     /* lines may hold secrets */
+    EXPECT_TRUE(strstr(err, "just words") == NULL); /* lines may hold secrets */
     EXPECT_EQ_INT(-1, shared_files_add(&sf, "[unclosed\n", false, err, sizeof(err)));
     EXPECT_EQ_INT(-1, shared_files_add(&sf, "[a]\n= v\n", false, err, sizeof(err)));
     shared_files_free(&sf);
@@ -384,8 +388,10 @@ DEF_TEST(profile_static_and_missing)
 {
     struct profile_plan p;
 
-    EXPECT_EQ_INT(0, plan("", "[default]\naws_access_key_id=A\naws_secret_access_key=S\n"
-                              "aws_session_token=T\n", "default", &p));
+    EXPECT_EQ_INT(0, plan("",
+                          "[default]\naws_access_key_id=A\naws_secret_access_key=S\n"
+                          "aws_session_token=T\n",
+                          "default", &p));
     EXPECT_EQ_INT(PROFILE_BASE_STATIC, p.base);
     EXPECT_EQ_STR("A", p.statics.access_key_id);
     EXPECT_EQ_STR("T", p.statics.session_token);
@@ -423,40 +429,52 @@ DEF_TEST(profile_source_rules)
     struct profile_plan p;
 
     /* A profile that is its own source uses its own keys. */
-    EXPECT_EQ_INT(0, plan("", "[me]\nrole_arn=arn:r\nsource_profile=me\naws_access_key_id=A\n"
-                              "aws_secret_access_key=S\n", "me", &p));
+    EXPECT_EQ_INT(0, plan("",
+                          "[me]\nrole_arn=arn:r\nsource_profile=me\naws_access_key_id=A\n"
+                          "aws_secret_access_key=S\n",
+                          "me", &p));
     EXPECT_EQ_INT(PROFILE_BASE_STATIC, p.base);
     EXPECT_EQ_INT(1, p.nroles);
     profile_plan_free(&p);
     /* At the top, role_arn wins over the profile's own static keys. */
-    EXPECT_EQ_INT(0, plan("", "[top]\nrole_arn=arn:r\nsource_profile=src\naws_access_key_id=TOP\n"
-                              "aws_secret_access_key=S\n[src]\naws_access_key_id=SRC\n"
-                              "aws_secret_access_key=S\n", "top", &p));
+    EXPECT_EQ_INT(0, plan("",
+                          "[top]\nrole_arn=arn:r\nsource_profile=src\naws_access_key_id=TOP\n"
+                          "aws_secret_access_key=S\n[src]\naws_access_key_id=SRC\n"
+                          "aws_secret_access_key=S\n",
+                          "top", &p));
     EXPECT_EQ_STR("SRC", p.statics.access_key_id);
     EXPECT_EQ_INT(1, p.nroles);
     profile_plan_free(&p);
     /* A source with keys and a role_arn provides its keys. */
-    EXPECT_EQ_INT(0, plan("", "[top]\nrole_arn=arn:r\nsource_profile=src\n"
-                              "[src]\nrole_arn=arn:s\nsource_profile=x\naws_access_key_id=SRC\n"
-                              "aws_secret_access_key=S\n", "top", &p));
+    EXPECT_EQ_INT(0, plan("",
+                          "[top]\nrole_arn=arn:r\nsource_profile=src\n"
+                          "[src]\nrole_arn=arn:s\nsource_profile=x\naws_access_key_id=SRC\n"
+                          "aws_secret_access_key=S\n",
+                          "top", &p));
     EXPECT_EQ_INT(1, p.nroles);
     profile_plan_free(&p);
 
-    EXPECT_EQ_INT(-1, plan("", "[a]\nrole_arn=arn:a\nsource_profile=b\n"
-                               "[b]\nrole_arn=arn:b\nsource_profile=a\n", "a", &p));
+    EXPECT_EQ_INT(-1, plan("",
+                           "[a]\nrole_arn=arn:a\nsource_profile=b\n"
+                           "[b]\nrole_arn=arn:b\nsource_profile=a\n",
+                           "a", &p));
     EXPECT_CONTAINS("loop", err);
     EXPECT_EQ_INT(-1, plan("", "[a]\nrole_arn=arn:a\nsource_profile=a\n", "a", &p));
     EXPECT_EQ_INT(-1, plan("", "[a]\nrole_arn=arn:a\nsource_profile=nope\n", "a", &p));
     EXPECT_CONTAINS("nope", err);
     EXPECT_EQ_INT(-1, plan("", "[a]\nrole_arn=arn:a\nsource_profile=b\n[b]\nregion=x\n", "a", &p));
     EXPECT_EQ_INT(-1, plan("", "[a]\nrole_arn=arn:a\n", "a", &p));
-    EXPECT_EQ_INT(-1, plan("", "[a]\nrole_arn=arn:a\nsource_profile=b\n"
-                               "credential_source=Environment\n[b]\naws_access_key_id=A\n"
-                               "aws_secret_access_key=S\n", "a", &p));
+    EXPECT_EQ_INT(-1, plan("",
+                           "[a]\nrole_arn=arn:a\nsource_profile=b\n"
+                           "credential_source=Environment\n[b]\naws_access_key_id=A\n"
+                           "aws_secret_access_key=S\n",
+                           "a", &p));
     EXPECT_CONTAINS("mutually exclusive", err);
     EXPECT_EQ_INT(-1, plan("", "[a]\nrole_arn=arn:a\ncredential_source=Elsewhere\n", "a", &p));
-    EXPECT_EQ_INT(-1, plan("", "[a]\nrole_arn=arn:a\ncredential_source=Environment\n"
-                               "duration_seconds=5\n", "a", &p));
+    EXPECT_EQ_INT(-1, plan("",
+                           "[a]\nrole_arn=arn:a\ncredential_source=Environment\n"
+                           "duration_seconds=5\n",
+                           "a", &p));
 }
 
 DEF_TEST(profile_chain_limit)
@@ -498,7 +516,8 @@ DEF_TEST(profile_credential_sources)
         profile_plan_free(&p);
     }
     EXPECT_EQ_INT(0, plan("[profile w]\nrole_arn=arn:w\nweb_identity_token_file=/t\n"
-                          "role_session_name=sn\n", "", "w", &p));
+                          "role_session_name=sn\n",
+                          "", "w", &p));
     EXPECT_EQ_INT(PROFILE_BASE_WEB_IDENTITY, p.base);
     EXPECT_EQ_STR("/t", p.web_identity_token_file);
     EXPECT_EQ_STR("arn:w", p.web_role.role_arn);
@@ -542,7 +561,9 @@ DEF_TEST(refresh_schedule)
 DEF_TEST(snapshot_refs)
 {
     struct creds_fields f = {
-        .access_key_id = "AK", .secret_access_key = "SK", .session_token = NULL,
+        .access_key_id = "AK",
+        .secret_access_key = "SK",
+        .session_token = NULL,
         .expiry_ms = now_realtime_ms() + 60000,
     };
     struct creds *c = creds_new(&f, "environment", "AWS_ACCESS_KEY_ID");
@@ -609,7 +630,7 @@ static struct result run_chain(void)
     struct creds_fetch *f = creds_fetch_new(NULL, &test_cfg, &test_imds, on_result, &r);
     creds_fetch_run(f);
     if (!r.called)
-        creds_fetch_cancel(f);     /* would need the network: not in these tests */
+        creds_fetch_cancel(f); /* would need the network: not in these tests */
     return r;
 }
 
@@ -627,10 +648,17 @@ static void write_file(const char *name, const char *text)
 static void clear_env(void)
 {
     static const char *vars[] = {
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
     };
     for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
         unsetenv(vars[i]);
@@ -666,7 +694,7 @@ DEF_TEST(chain_order_without_network)
     setenv("AWS_PROFILE", "other", 1);
     r = run_chain();
     EXPECT_EQ_STR("AKIAOTHER", r.ak);
-    test_cfg.aws.profile = "default";          /* [aws] profile beats AWS_PROFILE */
+    test_cfg.aws.profile = "default"; /* [aws] profile beats AWS_PROFILE */
     r = run_chain();
     EXPECT_EQ_STR("AKIAFILE", r.ak);
     test_cfg.aws.profile = NULL;
@@ -676,16 +704,16 @@ DEF_TEST(chain_order_without_network)
     setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent", 1);
     setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/w", 1);
     r = run_chain();
-    EXPECT_EQ_STR("environment", r.source);    /* env beats web identity and files */
+    EXPECT_EQ_STR("environment", r.source); /* env beats web identity and files */
     EXPECT_EQ_STR("AKIAENV", r.ak);
 
     test_cfg.aws.access_key_id = "AKIACONFIG";
     test_cfg.aws.secret_access_key = "configsecret";
     r = run_chain();
-    EXPECT_EQ_STR("config", r.source);         /* [aws] keys beat everything */
+    EXPECT_EQ_STR("config", r.source); /* [aws] keys beat everything */
     EXPECT_EQ_STR("AKIACONFIG", r.ak);
 
-    test_cfg.aws.secret_access_key = NULL;     /* half-configured: an error, no fall-through */
+    test_cfg.aws.secret_access_key = NULL; /* half-configured: an error, no fall-through */
     r = run_chain();
     EXPECT_TRUE(r.called && !r.ok);
     EXPECT_CONTAINS("together", r.err);

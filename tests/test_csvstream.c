@@ -390,8 +390,8 @@ DEF_TEST(field_size_limit)
 DEF_TEST(field_size_limit_quoted_at_the_limit)
 {
     struct route_conf rc = rc_csv();
-    expect_all(&rc, "a,b\n1,\"0123456789\"\n2,\"x\"\n", 25,
-               "cols:a|b\n2:1|0123456789\n3:2|x\n", 10);
+    expect_all(&rc, "a,b\n1,\"0123456789\"\n2,\"x\"\n", 25, "cols:a|b\n2:1|0123456789\n3:2|x\n",
+               10);
     expect_all(&rc, "a,b\n1,\"0123456789\"", 18, "cols:a|b\n2:1|0123456789\n", 10);
 }
 
@@ -402,10 +402,10 @@ DEF_TEST(rules)
     memset(rules, 0, sizeof(rules));
     rules[0] = (struct rule){.column = "email", .kind = RULE_REGEX, .text = "regex:^[^@]+@[^@]+$"};
     EXPECT_EQ_INT(0, regcomp(&rules[0].re, "^[^@]+@[^@]+$", REG_EXTENDED | REG_NOSUB));
-    rules[1] =
-        (struct rule){.column = "n", .kind = RULE_INT, .text = "int:1..100", .min = 1, .max = 100};
-    rules[2] =
-        (struct rule){.column = "name", .kind = RULE_LEN, .text = "len:2..4", .min = 2, .max = 4};
+    rules[1] = (struct rule){
+        .column = "n", .kind = RULE_INT, .text = "int:1..100", .min = 1, .max = 100};
+    rules[2] = (struct rule){
+        .column = "name", .kind = RULE_LEN, .text = "len:2..4", .min = 2, .max = 4};
     rules[3] = (struct rule){.column = "n", .kind = RULE_NOTNULL, .text = "notnull"};
     rc.rules = rules;
     rc.nrules = 4;

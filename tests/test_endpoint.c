@@ -10,9 +10,15 @@
 #include "tap.h"
 
 static const char *const env_names[] = {
-    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_STS",
-    "AWS_ENDPOINT_URL_KINESIS_VIDEO", "AWS_REGION", "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_KINESIS_VIDEO",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
 };
 
 static void clean_env(void)
@@ -69,10 +75,10 @@ DEF_TEST(precedence)
     expect_url(&cfg, "sqs", "http://127.0.0.1:2");
     setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:3//", 1);
     expect_url(&cfg, "sqs", "http://127.0.0.1:3");
-    expect_url(&cfg, "s3", "http://127.0.0.1:2");     /* other services unaffected */
+    expect_url(&cfg, "s3", "http://127.0.0.1:2"); /* other services unaffected */
     cfg.aws.sqs_endpoint = "http://127.0.0.1:4";
     expect_url(&cfg, "sqs", "http://127.0.0.1:4");
-    cfg.aws.sqs_endpoint = "";                          /* empty counts as unset */
+    cfg.aws.sqs_endpoint = ""; /* empty counts as unset */
     expect_url(&cfg, "sqs", "http://127.0.0.1:3");
     clean_env();
 }
@@ -137,14 +143,15 @@ DEF_TEST(url_parse)
     EXPECT_EQ_STR("[::1]:9000", u.host_header);
     EXPECT_EQ_STR("/b/k%20x", u.path);
     aws_url_free(&u);
-    aws_url_free(&u);                                   /* idempotent */
+    aws_url_free(&u); /* idempotent */
 }
 
 DEF_TEST(url_parse_rejects)
 {
     static const char *const bad[] = {
-        "ftp://h/", "http://", "http:///x", "http://u:p@h/", "http://h:0/", "http://h:99999/",
-        "http://h:x/", "http://h/#frag", "http://[::1/", "h/x", "http://[::1]x/",
+        "ftp://h/",        "http://",     "http:///x",      "http://u:p@h/", "http://h:0/",
+        "http://h:99999/", "http://h:x/", "http://h/#frag", "http://[::1/",  "h/x",
+        "http://[::1]x/",
     };
     struct aws_url u;
 

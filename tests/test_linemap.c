@@ -15,7 +15,7 @@ DEF_TEST(linemap_sequential_is_free)
     struct linemap m;
     linemap_init(&m);
     for (uint64_t i = 0; i < 100000; i++)
-        linemap_add(&m, 2 + i);   /* a header on line 1 */
+        linemap_add(&m, 2 + i); /* a header on line 1 */
     EXPECT_TRUE(m.enc.len <= 4);
     EXPECT_EQ_INT(2, linemap_lookup(&m, 1));
     EXPECT_EQ_INT(100001, linemap_lookup(&m, 100000));
@@ -57,7 +57,7 @@ DEF_TEST(linemap_bounded)
     EXPECT_TRUE(m.overflow_row > 0);
     EXPECT_EQ_INT(1, linemap_lookup(&m, 1));
     EXPECT_EQ_INT(1 + 2 * 9, linemap_lookup(&m, 10));
-    EXPECT_EQ_INT(0, linemap_lookup(&m, 999));   /* unknown, never wrong */
+    EXPECT_EQ_INT(0, linemap_lookup(&m, 999)); /* unknown, never wrong */
     EXPECT_EQ_INT(1000, m.rows);
     linemap_free(&m);
 }
@@ -79,16 +79,16 @@ DEF_TEST(linemap_segments_and_cap)
     linemap_init(&m);
     for (uint64_t r = 1; r <= 1000000; r++)
         linemap_add(&m, r + 1);
-    EXPECT_TRUE(m.enc.len < 8);   /* consecutive lines cost nothing */
+    EXPECT_TRUE(m.enc.len < 8); /* consecutive lines cost nothing */
     EXPECT_EQ_INT(500001, linemap_lookup(&m, 500000));
     linemap_free(&m);
 
     linemap_init(&m);
     m.max_bytes = 4;
     for (uint64_t r = 1; r <= 100; r++)
-        linemap_add(&m, 3 * r);   /* every row is a new segment */
+        linemap_add(&m, 3 * r); /* every row is a new segment */
     EXPECT_EQ_INT(3, linemap_lookup(&m, 1));
-    EXPECT_EQ_INT(0, linemap_lookup(&m, 100));   /* past the cap: unknown, not wrong */
+    EXPECT_EQ_INT(0, linemap_lookup(&m, 100)); /* past the cap: unknown, not wrong */
     linemap_free(&m);
 }
 

@@ -10,12 +10,17 @@ DEF_TEST(every_contract_field_present)
 {
     struct ierr e;
     struct report_input in = {
-        .err = &e, .bucket = "b", .key = "in/a b.csv", .etag = "abc", .route = "orders",
-        .receive_count = 2, .original_body = "{\"Records\":[]}",
+        .err = &e,
+        .bucket = "b",
+        .key = "in/a b.csv",
+        .etag = "abc",
+        .route = "orders",
+        .receive_count = 2,
+        .original_body = "{\"Records\":[]}",
     };
-    static const char *const fields[] = {"ingestd_error", "class", "reason", "bucket", "key",
-                                         "etag", "route", "line", "column", "sample",
-                                         "receive_count", "original_body"};
+    static const char *const fields[] = {
+        "ingestd_error", "class", "reason", "bucket", "key",           "etag",
+        "route",         "line",  "column", "sample", "receive_count", "original_body"};
     json_error_t jerr;
     json_t *o;
     char *s;

@@ -32,8 +32,8 @@ DEF_TEST(key_reserved_characters_encoded)
 
 DEF_TEST(key_utf8_bytes_upper_hex)
 {
-    expect_encoded("\xc3\xa9", "%C3%A9");                        /* é */
-    expect_encoded("\xc3\xbc", "%C3%BC");                        /* ü */
+    expect_encoded("\xc3\xa9", "%C3%A9");                             /* é */
+    expect_encoded("\xc3\xbc", "%C3%BC");                             /* ü */
     expect_encoded("\xe6\x97\xa5\xe6\x9c\xac", "%E6%97%A5%E6%9C%AC"); /* 日本 */
     expect_encoded("\xff", "%FF");
 }
@@ -105,16 +105,14 @@ struct want {
 };
 
 static void expect_target(const char *endpoint, const char *region, bool force_path,
-                          const char *bucket, const char *key, const char *version,
-                          struct want w)
+                          const char *bucket, const char *key, const char *version, struct want w)
 {
     struct s3_target t;
     char err[128] = "";
 
-    if (s3_target_build(endpoint, region, force_path, bucket, key, version, &t, err,
-                        sizeof(err)) != 0) {
-        TAP_FAIL("build failed for %s %s/%s: %s", endpoint ? endpoint : "(aws)", bucket, key,
-                 err);
+    if (s3_target_build(endpoint, region, force_path, bucket, key, version, &t, err, sizeof(err)) !=
+        0) {
+        TAP_FAIL("build failed for %s %s/%s: %s", endpoint ? endpoint : "(aws)", bucket, key, err);
         return;
     }
     EXPECT_EQ_STR(w.url, t.url);
@@ -131,24 +129,24 @@ DEF_TEST(custom_endpoint_is_path_style)
     expect_target("http://127.0.0.1:5000", "us-east-1", false, "bkt", "dir/a b.csv", NULL,
                   (struct want){"http://127.0.0.1:5000/bkt/dir/a%20b.csv", "127.0.0.1:5000",
                                 "/bkt/dir/a%20b.csv", "", false});
-    expect_target("http://127.0.0.1:5000/", "us-east-1", false, "bkt", "k", NULL,
-                  (struct want){"http://127.0.0.1:5000/bkt/k", "127.0.0.1:5000", "/bkt/k", "",
-                                false});
-    expect_target("HTTP://LOCALHOST:9000/s3/", "us-east-1", false, "bkt", "k", NULL,
-                  (struct want){"http://localhost:9000/s3/bkt/k", "localhost:9000",
-                                "/s3/bkt/k", "", false});
+    expect_target(
+        "http://127.0.0.1:5000/", "us-east-1", false, "bkt", "k", NULL,
+        (struct want){"http://127.0.0.1:5000/bkt/k", "127.0.0.1:5000", "/bkt/k", "", false});
+    expect_target(
+        "HTTP://LOCALHOST:9000/s3/", "us-east-1", false, "bkt", "k", NULL,
+        (struct want){"http://localhost:9000/s3/bkt/k", "localhost:9000", "/s3/bkt/k", "", false});
     expect_target("http://[::1]:9000", "us-east-1", false, "bkt", "k", NULL,
                   (struct want){"http://[::1]:9000/bkt/k", "[::1]:9000", "/bkt/k", "", false});
 }
 
 DEF_TEST(default_port_not_in_host)
 {
-    expect_target("https://store.example:443", "us-east-1", false, "bkt", "k", NULL,
-                  (struct want){"https://store.example/bkt/k", "store.example", "/bkt/k", "",
-                                false});
-    expect_target("http://store.example:80", "us-east-1", false, "bkt", "k", NULL,
-                  (struct want){"http://store.example/bkt/k", "store.example", "/bkt/k", "",
-                                false});
+    expect_target(
+        "https://store.example:443", "us-east-1", false, "bkt", "k", NULL,
+        (struct want){"https://store.example/bkt/k", "store.example", "/bkt/k", "", false});
+    expect_target(
+        "http://store.example:80", "us-east-1", false, "bkt", "k", NULL,
+        (struct want){"http://store.example/bkt/k", "store.example", "/bkt/k", "", false});
 }
 
 DEF_TEST(dot_segments_survive_in_path)
@@ -157,8 +155,8 @@ DEF_TEST(dot_segments_survive_in_path)
                   (struct want){"http://127.0.0.1:5000/bkt/a//b/./c/../d", "127.0.0.1:5000",
                                 "/bkt/a//b/./c/../d", "", false});
     expect_target("http://127.0.0.1:5000", "us-east-1", false, "bkt", "../up", NULL,
-                  (struct want){"http://127.0.0.1:5000/bkt/../up", "127.0.0.1:5000",
-                                "/bkt/../up", "", false});
+                  (struct want){"http://127.0.0.1:5000/bkt/../up", "127.0.0.1:5000", "/bkt/../up",
+                                "", false});
 }
 
 DEF_TEST(aws_default_is_virtual_hosted)
@@ -183,8 +181,7 @@ DEF_TEST(aws_path_style_when_forced_or_needed)
     expect_target(NULL, "eu-west-1", false, "my.bucket", "k", NULL,
                   (struct want){"https://s3.eu-west-1.amazonaws.com/my.bucket/k",
                                 "s3.eu-west-1.amazonaws.com", "/my.bucket/k", "", false});
-    expect_target("http://s3.eu-west-1.amazonaws.com", "eu-west-1", false, "my.bucket", "k",
-                  NULL,
+    expect_target("http://s3.eu-west-1.amazonaws.com", "eu-west-1", false, "my.bucket", "k", NULL,
                   (struct want){"http://my.bucket.s3.eu-west-1.amazonaws.com/k",
                                 "my.bucket.s3.eu-west-1.amazonaws.com", "/k", "", true});
     /* Legacy names that are not DNS labels. */
@@ -195,13 +192,13 @@ DEF_TEST(aws_path_style_when_forced_or_needed)
 
 DEF_TEST(version_id_query)
 {
-    expect_target("http://127.0.0.1:5000", "us-east-1", false, "bkt", "k",
-                  "3/L4kqtJl+cV=_.~", (struct want){
-                      "http://127.0.0.1:5000/bkt/k?versionId=3%2FL4kqtJl%2BcV%3D_.~",
-                      "127.0.0.1:5000", "/bkt/k", "versionId=3%2FL4kqtJl%2BcV%3D_.~", false});
-    expect_target("http://127.0.0.1:5000", "us-east-1", false, "bkt", "k", "",
-                  (struct want){"http://127.0.0.1:5000/bkt/k", "127.0.0.1:5000", "/bkt/k", "",
+    expect_target("http://127.0.0.1:5000", "us-east-1", false, "bkt", "k", "3/L4kqtJl+cV=_.~",
+                  (struct want){"http://127.0.0.1:5000/bkt/k?versionId=3%2FL4kqtJl%2BcV%3D_.~",
+                                "127.0.0.1:5000", "/bkt/k", "versionId=3%2FL4kqtJl%2BcV%3D_.~",
                                 false});
+    expect_target(
+        "http://127.0.0.1:5000", "us-east-1", false, "bkt", "k", "",
+        (struct want){"http://127.0.0.1:5000/bkt/k", "127.0.0.1:5000", "/bkt/k", "", false});
 }
 
 static void expect_fail(const char *endpoint, const char *region, const char *bucket,
@@ -210,8 +207,8 @@ static void expect_fail(const char *endpoint, const char *region, const char *bu
     struct s3_target t;
     char err[128] = "";
 
-    EXPECT_EQ_INT(-1, s3_target_build(endpoint, region, false, bucket, key, NULL, &t, err,
-                                      sizeof(err)));
+    EXPECT_EQ_INT(
+        -1, s3_target_build(endpoint, region, false, bucket, key, NULL, &t, err, sizeof(err)));
     EXPECT_TRUE(err[0] != '\0');
     EXPECT_TRUE(t.url == NULL && t.host_header == NULL && t.path == NULL);
 }

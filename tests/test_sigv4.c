@@ -16,11 +16,11 @@
 #include "tap.h"
 #include "util.h"
 
-#define EXPECT_ENC(want, in, keep_slash)                                                      \
-    do {                                                                                      \
-        char *got_ = aws_uri_encode((in), sizeof(in) - 1, (keep_slash));                      \
-        EXPECT_EQ_STR((want), got_);                                                          \
-        free(got_);                                                                           \
+#define EXPECT_ENC(want, in, keep_slash)                                                           \
+    do {                                                                                           \
+        char *got_ = aws_uri_encode((in), sizeof(in) - 1, (keep_slash));                           \
+        EXPECT_EQ_STR((want), got_);                                                               \
+        free(got_);                                                                                \
     } while (0)
 
 DEF_TEST(uri_encode)
@@ -56,7 +56,7 @@ DEF_TEST(sha256_hex)
     EXPECT_EQ_STR("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", out);
     sigv4_sha256_hex("abc", 3, out);
     EXPECT_EQ_STR("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", out);
-    sigv4_sha256_hex("a\0b", 3, out);   /* the length counts, not the NUL */
+    sigv4_sha256_hex("a\0b", 3, out); /* the length counts, not the NUL */
     EXPECT_TRUE(strcmp(out, "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"));
 }
 
@@ -107,8 +107,7 @@ static void expect_query(const char *want, const char *query)
     char *got = sigv4_canonical_query(query);
 
     if (strcmp(want, got) != 0)
-        TAP_FAIL("query(\"%s\"): expected \"%s\", got \"%s\"", query ? query : "(null)", want,
-                 got);
+        TAP_FAIL("query(\"%s\"): expected \"%s\", got \"%s\"", query ? query : "(null)", want, got);
     free(got);
 }
 
@@ -122,10 +121,10 @@ DEF_TEST(query_canonicalisation)
     expect_query("a=&b=", "b&a=");
     expect_query("a=1", "&&a=1&");
     expect_query("k=a%3Db", "k=a=b");
-    expect_query("k=a%2Bb", "k=a+b");              /* '+' is not a space */
-    expect_query("k=a%2Bb", "k=a%2bb");            /* lower-case hex re-encoded upper */
-    expect_query("k=%2F~", "k=%2f%7E");            /* '~' is unreserved: decoded */
-    expect_query("k=%25zz%254%25", "k=%zz%4%");    /* a lone '%' stays literal */
+    expect_query("k=a%2Bb", "k=a+b");           /* '+' is not a space */
+    expect_query("k=a%2Bb", "k=a%2bb");         /* lower-case hex re-encoded upper */
+    expect_query("k=%2F~", "k=%2f%7E");         /* '~' is unreserved: decoded */
+    expect_query("k=%25zz%254%25", "k=%zz%4%"); /* a lone '%' stays literal */
     expect_query("a%20b=%E1%88%B4", "a b=\xe1\x88\xb4");
     expect_query("%E1%88%B4=x", "%E1%88%B4=x");
     /* Sorted by encoded key in byte order, then by encoded value. */
@@ -154,9 +153,15 @@ static void expect_headers(const char *want_block, const char *want_signed,
 DEF_TEST(header_canonicalisation)
 {
     const struct sigv4_header h1[] = {
-        {"Host", "example.amazonaws.com"}, {"X-B", "  two   spaces\t\tand tabs  "},
-        {"x-a", "v1"}, {"X-Folded", "one\r\n two\n\tthree"}, {"X-A", " v2 "}, {"x-empty", ""},
-        {"x-A", "v3"}, {"Content-Type", "a  \"quoted  value\""}, {"x-blank", "   "},
+        {"Host", "example.amazonaws.com"},
+        {"X-B", "  two   spaces\t\tand tabs  "},
+        {"x-a", "v1"},
+        {"X-Folded", "one\r\n two\n\tthree"},
+        {"X-A", " v2 "},
+        {"x-empty", ""},
+        {"x-A", "v3"},
+        {"Content-Type", "a  \"quoted  value\""},
+        {"x-blank", "   "},
     };
     expect_headers("content-type:a \"quoted value\"\nhost:example.amazonaws.com\n"
                    "x-a:v1,v2,v3\nx-b:two spaces and tabs\nx-blank:\nx-empty:\n"
@@ -198,9 +203,9 @@ DEF_TEST(presets)
     EXPECT_TRUE(p.payload_hash == NULL && !p.omit_session_token);
 }
 
-static const struct aws_creds test_creds = {
-    "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", NULL};
-#define T_20150830 1440938160   /* 2015-08-30T12:36:00Z */
+static const struct aws_creds test_creds = {"AKIDEXAMPLE",
+                                            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", NULL};
+#define T_20150830 1440938160 /* 2015-08-30T12:36:00Z */
 
 static const char *added(const struct sigv4_result *r, const char *name)
 {
@@ -214,8 +219,8 @@ DEF_TEST(sign_s3_preset_headers)
 {
     const struct sigv4_header h[] = {
         {"Host", "s3.us-east-1.amazonaws.com"},
-        {"X-Amz-Date", "19990101T000000Z"},            /* stale: replaced */
-        {"x-amz-content-sha256", "stale"},             /* replaced by the body hash */
+        {"X-Amz-Date", "19990101T000000Z"}, /* stale: replaced */
+        {"x-amz-content-sha256", "stale"},  /* replaced by the body hash */
         {"Authorization", "stale"},
     };
     struct sigv4_request req = {"PUT", "/b/a%20b/../c", NULL, h, ARRAY_SIZE(h), "abc", 3};
@@ -244,7 +249,8 @@ DEF_TEST(sign_s3_preset_headers)
                   r.canonical_request);
     char *auth = xasprintf("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/s3/"
                            "aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;"
-                           "x-amz-security-token, Signature=%s", r.signature);
+                           "x-amz-security-token, Signature=%s",
+                           r.signature);
     EXPECT_EQ_STR(auth, added(&r, "authorization"));
     EXPECT_EQ_INT(64, strlen(r.signature));
     free(auth);
@@ -276,8 +282,9 @@ DEF_TEST(sign_service_payload_header)
     EXPECT_EQ_INT(0, sigv4_sign(&req, &p, &test_creds, &r, err, sizeof(err)));
     EXPECT_EQ_STR("POST\n/1/q%2520x/\n\nhost:sqs.us-east-1.amazonaws.com\n"
                   "x-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:20150830T123600Z\n\n"
-                  "host;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD", r.canonical_request);
-    EXPECT_EQ_INT(2, r.nadd);     /* X-Amz-Date, Authorization */
+                  "host;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD",
+                  r.canonical_request);
+    EXPECT_EQ_INT(2, r.nadd); /* X-Amz-Date, Authorization */
     EXPECT_TRUE(added(&r, "x-amz-security-token") == NULL);
     sigv4_result_free(&r);
 }
@@ -306,8 +313,8 @@ DEF_TEST(sign_rejects_malformed)
     char err[128] = "";
     EXPECT_EQ_INT(-1, sigv4_sign(&reqs[0], &p, &nocreds, &r, err, sizeof(err)));
     p.region = "us/east";
-    EXPECT_EQ_INT(-1, sigv4_sign(&(struct sigv4_request){"GET", "/", NULL, host, 1, NULL, 0},
-                                 &p, &test_creds, &r, err, sizeof(err)));
+    EXPECT_EQ_INT(-1, sigv4_sign(&(struct sigv4_request){"GET", "/", NULL, host, 1, NULL, 0}, &p,
+                                 &test_creds, &r, err, sizeof(err)));
     sigv4_result_free(&r);
     sigv4_result_free(NULL);
 }
@@ -359,7 +366,7 @@ static int parse_req(char *text, struct sigv4_request *req, struct sigv4_header 
             break;
         }
         if ((*line == ' ' || *line == '\t') && req->nheaders > 0) {
-            line[-1] = '\n';  /* rejoin the fold: "value1\n  value2" */
+            line[-1] = '\n'; /* rejoin the fold: "value1\n  value2" */
         } else {
             char *colon = strchr(line, ':');
             if (colon == NULL || req->nheaders == cap)
@@ -462,7 +469,7 @@ DEF_TEST(classic_suite)
     const char *src = getenv("INGESTD_SRCDIR"), *ci = getenv("CI");
     const char *shared = getenv("INGESTD_SHARED_DIR");
     char *dir = shared && *shared ? xasprintf("%s/sigv4-suite/classic", shared)
-                                   : xasprintf("%s/../shared/sigv4-suite/classic", src ? src : ".");
+                                  : xasprintf("%s/../shared/sigv4-suite/classic", src ? src : ".");
     struct stat st;
 
     if (stat(dir, &st) != 0) {

@@ -21,8 +21,8 @@ DEF_TEST(case_rules)
 {
     struct sink_tcol tc[] = {{.name = (char *)"Id"}, {.name = (char *)"ID"}, {.name = (char *)"v"}};
 
-    EXPECT_TRUE(sink_find_tcol(tc, 3, "ID", SINK_CASE_UNIQUE) == &tc[1]);   /* exact wins */
-    EXPECT_TRUE(sink_find_tcol(tc, 3, "id", SINK_CASE_UNIQUE) == NULL);     /* two caseless */
+    EXPECT_TRUE(sink_find_tcol(tc, 3, "ID", SINK_CASE_UNIQUE) == &tc[1]); /* exact wins */
+    EXPECT_TRUE(sink_find_tcol(tc, 3, "id", SINK_CASE_UNIQUE) == NULL);   /* two caseless */
     EXPECT_TRUE(sink_find_tcol(tc, 3, "id", SINK_CASE_FIRST) == &tc[0]);
     EXPECT_TRUE(sink_find_tcol(tc, 3, "V", SINK_CASE_UNIQUE) == &tc[2]);
     EXPECT_TRUE(sink_find_tcol(tc, 3, "w", SINK_CASE_FIRST) == NULL);
@@ -41,7 +41,8 @@ DEF_TEST(map_and_errors)
     size_t idx[2];
     struct ierr e;
 
-    struct sink_tcol ok[] = {{.name = (char *)"name"}, {.name = (char *)"id", .notnull = true},
+    struct sink_tcol ok[] = {{.name = (char *)"name"},
+                             {.name = (char *)"id", .notnull = true},
                              {.name = (char *)"note", .notnull = true, .hasdef = true}};
     memset(&e, 0, sizeof(e));
     EXPECT_EQ_INT(0, sink_map_columns(obj, 2, ok, 3, SINK_CASE_UNIQUE, "t", tcols, idx, &e));
@@ -76,13 +77,14 @@ DEF_TEST(map_and_errors)
     EXPECT_EQ_STR("column \"ID\" of the object appears twice for table t", e.reason);
     free_names(tcols, 2);
 
-    struct sink_tcol nn[] = {{.name = (char *)"id"}, {.name = (char *)"name"},
-                             {.name = (char *)"req", .notnull = true}};
+    struct sink_tcol nn[] = {
+        {.name = (char *)"id"}, {.name = (char *)"name"}, {.name = (char *)"req", .notnull = true}};
     memset(&e, 0, sizeof(e));
     memset(tcols, 0, sizeof(tcols));
     EXPECT_EQ_INT(-1, sink_map_columns(obj, 2, nn, 3, SINK_CASE_UNIQUE, "t", tcols, NULL, &e));
     EXPECT_EQ_STR("column \"req\" of table t is NOT NULL without a default and the object "
-                  "does not have it", e.reason);
+                  "does not have it",
+                  e.reason);
     EXPECT_EQ_STR("req", e.column_name);
     free_names(tcols, 2);
 }

@@ -19,10 +19,10 @@
 
 DEF_TEST(error_classes)
 {
-    unsigned transient[] = {1205, 1213, 2002, 2003, 2006, 2013, 2055, 1040, 1053, 1927, 1290,
-                            1836, 1317, 1969};
-    unsigned permanent[] = {1062, 1146, 1054, 1366, 1292, 1406, 1264, 1265, 1048, 1261, 1262,
-                            1263, 1452, 1064};
+    unsigned transient[] = {1205, 1213, 2002, 2003, 2006, 2013, 2055,
+                            1040, 1053, 1927, 1290, 1836, 1317, 1969};
+    unsigned permanent[] = {1062, 1146, 1054, 1366, 1292, 1406, 1264,
+                            1265, 1048, 1261, 1262, 1263, 1452, 1064};
     unsigned config[] = {1044, 1045, 1049, 1142, 1148, 1698, 2026, 3948};
     for (size_t i = 0; i < ARRAY_SIZE(transient); i++)
         if (my_errno_class(transient[i]) != IERR_TRANSIENT)
@@ -38,7 +38,7 @@ DEF_TEST(error_classes)
     EXPECT_TRUE(my_errno_breaks_connection(1927));
     EXPECT_TRUE(!my_errno_breaks_connection(1062));
     EXPECT_TRUE(!my_errno_breaks_connection(1205));
-    EXPECT_TRUE(!my_errno_breaks_connection(1105));   /* our own cancel */
+    EXPECT_TRUE(!my_errno_breaks_connection(1105)); /* our own cancel */
 }
 
 static char *field(const char *p, size_t n, bool is_null)
@@ -56,10 +56,10 @@ DEF_TEST(load_escaping)
 {
     EXPECT_EQ_STR("plain", field("plain", 5, false));
     EXPECT_EQ_STR("\\N", field(NULL, 0, true));
-    EXPECT_EQ_STR("", field("", 0, false));   /* empty string, not NULL */
+    EXPECT_EQ_STR("", field("", 0, false)); /* empty string, not NULL */
     EXPECT_EQ_STR("a\\tb\\nc\\\\d\\re", field("a\tb\nc\\d\re", 9, false));
     EXPECT_EQ_STR("N", field("N", 1, false));
-    EXPECT_EQ_STR("\\\\N", field("\\N", 2, false));   /* a literal backslash-N stays text */
+    EXPECT_EQ_STR("\\\\N", field("\\N", 2, false)); /* a literal backslash-N stays text */
     EXPECT_EQ_STR("x\\0y", field("x\0y", 3, false));
     EXPECT_EQ_STR("\\\\\\\\", field("\\\\", 2, false));
     char out[16];
@@ -114,12 +114,12 @@ DEF_TEST(utc_conversion)
     EXPECT_EQ_STR("2023-06-15 12:05:00", utc("2023-06-15 10:35:00-0130"));
     EXPECT_EQ_STR("2023-06-15 07:35:00", utc("2023-06-15T10:35:00+03"));
     EXPECT_EQ_STR("2023-06-15 10:30:00.123456", utc("2023-06-15T10:30:00.123456Z"));
-    EXPECT_EQ_STR("2023-12-31 23:30:00", utc("2024-01-01T01:00:00+01:30"));   /* year back */
-    EXPECT_EQ_STR("2024-03-01 01:00:00", utc("2024-02-29T23:00:00-02:00"));   /* leap day */
-    EXPECT_EQ_STR("2023-06-15 10:30:00", utc("2023-06-15T10:30Z"));          /* no seconds */
-    EXPECT_EQ_STR("-", utc("2023-06-15T10:30:00"));       /* no zone: sent as it is */
+    EXPECT_EQ_STR("2023-12-31 23:30:00", utc("2024-01-01T01:00:00+01:30")); /* year back */
+    EXPECT_EQ_STR("2024-03-01 01:00:00", utc("2024-02-29T23:00:00-02:00")); /* leap day */
+    EXPECT_EQ_STR("2023-06-15 10:30:00", utc("2023-06-15T10:30Z"));         /* no seconds */
+    EXPECT_EQ_STR("-", utc("2023-06-15T10:30:00")); /* no zone: sent as it is */
     EXPECT_EQ_STR("-", utc("2023-06-15"));
-    EXPECT_EQ_STR("-", utc("2023-02-30T10:30:00Z"));      /* not a date: the server says */
+    EXPECT_EQ_STR("-", utc("2023-02-30T10:30:00Z")); /* not a date: the server says */
     EXPECT_EQ_STR("-", utc("2023-06-15T25:30:00Z"));
     EXPECT_EQ_STR("-", utc("2023-06-15T10:30:00+2"));
     EXPECT_EQ_STR("-", utc("2023-06-15T10:30:00Zjunk"));
@@ -136,7 +136,8 @@ DEF_TEST(sql_generation)
     my_sql_load(&b, "`t`", cols, 3, false);
     EXPECT_EQ_STR("LOAD DATA LOCAL INFILE 'ingestd-stream' INTO TABLE `t` CHARACTER SET utf8mb4 "
                   "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-                  "(`id`, `na``me`, `when`)", b.data);
+                  "(`id`, `na``me`, `when`)",
+                  b.data);
     buf_reset(&b);
     my_sql_load(&b, "`t`", cols, 1, true);
     EXPECT_CONTAINS("INTO TABLE ingestd_stage ", b.data);
@@ -145,28 +146,32 @@ DEF_TEST(sql_generation)
     my_sql_stage(&b, "`db`.`t`", cols, 2);
     EXPECT_EQ_STR("CREATE TEMPORARY TABLE ingestd_stage (`__ingestd_ord` BIGINT UNSIGNED NOT "
                   "NULL DEFAULT 0, PRIMARY KEY (`__ingestd_ord`)) ENGINE=InnoDB SELECT `id`, "
-                  "`na``me` FROM `db`.`t` LIMIT 0", b.data);
+                  "`na``me` FROM `db`.`t` LIMIT 0",
+                  b.data);
     buf_reset(&b);
     my_sql_merge(&b, "`t`", cols, 3, keys, 1);
     EXPECT_EQ_STR("INSERT INTO `t` (`id`, `na``me`, `when`) SELECT `id`, `na``me`, `when` FROM "
                   "ingestd_stage ORDER BY `__ingestd_ord` ON DUPLICATE KEY UPDATE `na``me` = "
-                  "VALUES(`na``me`), `when` = VALUES(`when`)", b.data);
+                  "VALUES(`na``me`), `when` = VALUES(`when`)",
+                  b.data);
     buf_reset(&b);
-    my_sql_merge(&b, "`t`", cols, 1, keys, 1);   /* key columns only */
+    my_sql_merge(&b, "`t`", cols, 1, keys, 1); /* key columns only */
     EXPECT_CONTAINS("ON DUPLICATE KEY UPDATE `id` = `id`", b.data);
     buf_reset(&b);
-    my_sql_merge(&b, "`t`", cols, 2, NULL, 0);   /* skip_row append: plain insert */
+    my_sql_merge(&b, "`t`", cols, 2, NULL, 0); /* skip_row append: plain insert */
     EXPECT_EQ_STR("INSERT INTO `t` (`id`, `na``me`) SELECT `id`, `na``me` FROM ingestd_stage "
-                  "ORDER BY `__ingestd_ord`", b.data);
+                  "ORDER BY `__ingestd_ord`",
+                  b.data);
     buf_reset(&b);
     my_sql_create_table(&b, "`m`", cols, types, 3, keys, 1);
     EXPECT_EQ_STR("CREATE TABLE IF NOT EXISTS `m` (`id` BIGINT NOT NULL, `na``me` LONGTEXT, "
                   "`when` DATETIME(6), PRIMARY KEY (`id`)) ENGINE=InnoDB DEFAULT "
-                  "CHARSET=utf8mb4", b.data);
+                  "CHARSET=utf8mb4",
+                  b.data);
     buf_reset(&b);
     const char *skeys[] = {"na`me"};
     my_sql_create_table(&b, "`m`", cols, NULL, 2, skeys, 1);
-    EXPECT_CONTAINS("`na``me` VARCHAR(255) NOT NULL", b.data);   /* a text key needs a length */
+    EXPECT_CONTAINS("`na``me` VARCHAR(255) NOT NULL", b.data); /* a text key needs a length */
     buf_reset(&b);
     my_quote_table(&b, "db.t");
     EXPECT_EQ_STR("`db`.`t`", b.data);
@@ -180,8 +185,8 @@ DEF_TEST(warnings)
 {
     const char *cols[] = {"id", "d", "score", "d2"};
     struct my_warning w;
-    my_parse_warning("Incorrect integer value: 'x3' for column `ingest`.`t`.`id` at row 3",
-                     cols, 4, &w);
+    my_parse_warning("Incorrect integer value: 'x3' for column `ingest`.`t`.`id` at row 3", cols, 4,
+                     &w);
     EXPECT_EQ_INT(3, w.row);
     EXPECT_EQ_INT(0, w.column);
     EXPECT_EQ_STR("x3", w.sample);
@@ -189,17 +194,19 @@ DEF_TEST(warnings)
     EXPECT_EQ_INT(12, w.row);
     EXPECT_EQ_INT(0, w.column);
     my_parse_warning("Column set to default value; NULL supplied to NOT NULL column 'd' at "
-                     "row 4", cols, 4, &w);
+                     "row 4",
+                     cols, 4, &w);
     EXPECT_EQ_INT(4, w.row);
     EXPECT_EQ_INT(1, w.column);
     my_parse_warning("Data truncated for column 'd2' at row 5", cols, 4, &w);
     EXPECT_EQ_INT(5, w.row);
-    EXPECT_EQ_INT(3, w.column);     /* the longest name wins: d2, not d */
+    EXPECT_EQ_INT(3, w.column); /* the longest name wins: d2, not d */
     my_parse_warning("Row 6 doesn't contain data for all columns", cols, 4, &w);
     EXPECT_EQ_INT(6, w.row);
     EXPECT_EQ_INT(-1, w.column);
     my_parse_warning("Row 7 was truncated; it contained more data than there were input "
-                     "columns", cols, 4, &w);
+                     "columns",
+                     cols, 4, &w);
     EXPECT_EQ_INT(7, w.row);
     my_parse_warning("Duplicate entry '1' for key 'PRIMARY'", cols, 4, &w);
     EXPECT_EQ_INT(0, w.row);
@@ -208,7 +215,8 @@ DEF_TEST(warnings)
     EXPECT_EQ_INT(100000, w.row);
     EXPECT_EQ_INT(2, w.column);
     my_parse_warning("Incorrect datetime value: '2023-13-01' for column `db`.`t`.`nope` at "
-                     "row 2", cols, 4, &w);
+                     "row 2",
+                     cols, 4, &w);
     EXPECT_EQ_INT(-1, w.column);
     EXPECT_EQ_STR("2023-13-01", w.sample);
     my_parse_warning(NULL, cols, 4, &w);
@@ -219,7 +227,7 @@ DEF_TEST(sequencers)
 {
     EXPECT_TRUE(my_sequencer_cmp("0055AED6DCD90281E5", "0055AED6DCD90281E6") < 0);
     EXPECT_TRUE(my_sequencer_cmp("0055AED6DCD90281E6", "0055aed6dcd90281e5") > 0);
-    EXPECT_EQ_INT(0, my_sequencer_cmp("0055AE", "0055ae00"));   /* right-padded */
+    EXPECT_EQ_INT(0, my_sequencer_cmp("0055AE", "0055ae00")); /* right-padded */
     EXPECT_TRUE(my_sequencer_cmp("0056", "0055FFFFFF") > 0);
     EXPECT_TRUE(my_sequencer_cmp("", "01") < 0);
 }
@@ -232,7 +240,7 @@ struct reader {
     size_t got;
     uint64_t sum;
     ssize_t last;
-    int stop_after;          /* bytes; 0 = read to the end */
+    int stop_after; /* bytes; 0 = read to the end */
 };
 
 static void *read_all(void *arg)
@@ -255,7 +263,7 @@ static void *read_all(void *arg)
 
 DEF_TEST(pipe_streams_everything_in_order)
 {
-    struct my_pipe *p = my_pipe_new(1000);   /* small ring: many wrap-arounds */
+    struct my_pipe *p = my_pipe_new(1000); /* small ring: many wrap-arounds */
     struct reader r = {.p = p, .chunk = 333};
     pthread_t t;
     pthread_create(&t, NULL, read_all, &r);
@@ -275,7 +283,7 @@ DEF_TEST(pipe_streams_everything_in_order)
     pthread_join(t, NULL);
     EXPECT_EQ_INT(total, r.got);
     EXPECT_TRUE(r.sum == sum);
-    EXPECT_EQ_INT(0, r.last);   /* end of file */
+    EXPECT_EQ_INT(0, r.last); /* end of file */
     my_pipe_free(p);
 }
 

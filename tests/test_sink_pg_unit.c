@@ -29,7 +29,7 @@ DEF_TEST(sqlstate_classes)
     EXPECT_EQ_INT(IERR_TRANSIENT, pg_sqlstate_class("57014"));
     EXPECT_EQ_INT(IERR_TRANSIENT, pg_sqlstate_class("55P03"));
     EXPECT_EQ_INT(IERR_TRANSIENT, pg_sqlstate_class("58030"));
-    EXPECT_EQ_INT(IERR_PERMANENT, pg_sqlstate_class("40002"));   /* integrity at commit */
+    EXPECT_EQ_INT(IERR_PERMANENT, pg_sqlstate_class("40002")); /* integrity at commit */
     EXPECT_EQ_INT(IERR_PERMANENT, pg_sqlstate_class("22P02"));
     EXPECT_EQ_INT(IERR_PERMANENT, pg_sqlstate_class("22001"));
     EXPECT_EQ_INT(IERR_PERMANENT, pg_sqlstate_class("23502"));
@@ -44,14 +44,15 @@ DEF_TEST(sqlstate_classes)
 
 DEF_TEST(connect_error_classes)
 {
-    EXPECT_EQ_INT(IERR_TRANSIENT, pg_connect_error_class(
-        "connection to server at \"127.0.0.1\", port 5 failed: Connection refused"));
-    EXPECT_EQ_INT(IERR_CONFIG, pg_connect_error_class(
-        "FATAL:  password authentication failed for user \"x\""));
+    EXPECT_EQ_INT(IERR_TRANSIENT,
+                  pg_connect_error_class(
+                      "connection to server at \"127.0.0.1\", port 5 failed: Connection refused"));
+    EXPECT_EQ_INT(IERR_CONFIG,
+                  pg_connect_error_class("FATAL:  password authentication failed for user \"x\""));
     EXPECT_EQ_INT(IERR_CONFIG, pg_connect_error_class("FATAL:  database \"nope\" does not exist"));
     EXPECT_EQ_INT(IERR_CONFIG, pg_connect_error_class("invalid connection option \"hots\""));
-    EXPECT_EQ_INT(IERR_TRANSIENT, pg_connect_error_class(
-        "FATAL:  the database system is shutting down"));
+    EXPECT_EQ_INT(IERR_TRANSIENT,
+                  pg_connect_error_class("FATAL:  the database system is shutting down"));
 }
 
 static char *quoted(const char *name)
@@ -126,19 +127,19 @@ DEF_TEST(copy_escaping)
     s = escaped("", 0, false);
     EXPECT_EQ_STR("", s);
     free(s);
-    s = escaped("\\N", 2, false);   /* the two characters, not NULL */
+    s = escaped("\\N", 2, false); /* the two characters, not NULL */
     EXPECT_EQ_STR("\\\\N", s);
     free(s);
     s = escaped("a\tb\nc\rd\\e", 9, false);
     EXPECT_EQ_STR("a\\tb\\nc\\rd\\\\e", s);
     free(s);
-    s = escaped("\\.", 2, false);   /* never the end-of-data marker */
+    s = escaped("\\.", 2, false); /* never the end-of-data marker */
     EXPECT_EQ_STR("\\\\.", s);
     free(s);
     s = escaped("\"quoted\",é", 12, false);
     EXPECT_EQ_STR("\"quoted\",é", s);
     free(s);
-    s = escaped("\t\t\t\t", 4, false);   /* worst case doubles */
+    s = escaped("\t\t\t\t", 4, false); /* worst case doubles */
     EXPECT_EQ_STR("\\t\\t\\t\\t", s);
     free(s);
     /* Appends: a second field after a first one. */
@@ -175,7 +176,8 @@ DEF_TEST(sql_generation)
 
     pg_sql_create_table(&b, "\"s\".\"t\"", cols, types, 3, keys, 1);
     EXPECT_EQ_STR("CREATE TABLE \"s\".\"t\" (\"id\" bigint, \"Name\" text, \"a\"\"b\" numeric, "
-                  "PRIMARY KEY (\"id\"))", b.data);
+                  "PRIMARY KEY (\"id\"))",
+                  b.data);
     buf_reset(&b);
     pg_sql_create_table(&b, "\"t\"", cols, NULL, 2, NULL, 0);
     EXPECT_EQ_STR("CREATE TABLE \"t\" (\"id\" text, \"Name\" text)", b.data);
@@ -190,26 +192,30 @@ DEF_TEST(sql_generation)
 
     pg_sql_stage(&b, "\"t\"", cols, 2);
     EXPECT_EQ_STR("CREATE TEMP TABLE ingestd_stage ON COMMIT DROP AS SELECT \"id\", \"Name\", "
-                  "0::bigint AS \"__ingestd_ord\" FROM \"t\" WITH NO DATA", b.data);
+                  "0::bigint AS \"__ingestd_ord\" FROM \"t\" WITH NO DATA",
+                  b.data);
     buf_reset(&b);
 
     pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1, false);
     EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\", \"a\"\"b\") SELECT \"id\", \"Name\", "
                   "\"a\"\"b\" FROM pg_temp.ingestd_stage ON CONFLICT (\"id\") DO UPDATE SET "
-                  "\"Name\" = EXCLUDED.\"Name\", \"a\"\"b\" = EXCLUDED.\"a\"\"b\"", b.data);
+                  "\"Name\" = EXCLUDED.\"Name\", \"a\"\"b\" = EXCLUDED.\"a\"\"b\"",
+                  b.data);
     buf_reset(&b);
     pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1, true);
     EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\", \"a\"\"b\") SELECT DISTINCT ON (\"id\") "
                   "\"id\", \"Name\", \"a\"\"b\" FROM pg_temp.ingestd_stage ORDER BY \"id\", "
                   "\"__ingestd_ord\" DESC ON CONFLICT (\"id\") DO UPDATE SET \"Name\" = "
-                  "EXCLUDED.\"Name\", \"a\"\"b\" = EXCLUDED.\"a\"\"b\"", b.data);
+                  "EXCLUDED.\"Name\", \"a\"\"b\" = EXCLUDED.\"a\"\"b\"",
+                  b.data);
     buf_reset(&b);
 
     const char *kk[] = {"id", "Name"};
     pg_sql_merge(&b, "\"t\"", cols, 2, kk, 2, true);
     EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\") SELECT DISTINCT ON (\"id\", \"Name\") "
                   "\"id\", \"Name\" FROM pg_temp.ingestd_stage ORDER BY \"id\", \"Name\", "
-                  "\"__ingestd_ord\" DESC ON CONFLICT (\"id\", \"Name\") DO NOTHING", b.data);
+                  "\"__ingestd_ord\" DESC ON CONFLICT (\"id\", \"Name\") DO NOTHING",
+                  b.data);
     buf_free(&b);
     EXPECT_CONTAINS("PRIMARY KEY (bucket, key, etag)", pg_sql_ledger_ddl);
     EXPECT_CONTAINS("IF NOT EXISTS ingestd_rejects", pg_sql_rejects_ddl);
@@ -220,8 +226,8 @@ DEF_TEST(copy_context)
     const char *cols[] = {"id", "amount", "x: y", "x"};
     struct pg_copy_context cc;
 
-    EXPECT_EQ_INT(0, pg_parse_copy_context("COPY t, line 3, column amount: \"abc\"", "t", cols,
-                                           4, &cc));
+    EXPECT_EQ_INT(
+        0, pg_parse_copy_context("COPY t, line 3, column amount: \"abc\"", "t", cols, 4, &cc));
     EXPECT_EQ_INT(3, cc.line);
     EXPECT_EQ_INT(1, cc.column);
     EXPECT_EQ_STR("abc", cc.sample);
@@ -233,8 +239,8 @@ DEF_TEST(copy_context)
     EXPECT_EQ_INT(2, cc.column);
     EXPECT_EQ_STR("v\"\"w", cc.sample);
 
-    EXPECT_EQ_INT(0, pg_parse_copy_context("COPY t, line 7, column id: null input", "t", cols, 4,
-                                           &cc));
+    EXPECT_EQ_INT(
+        0, pg_parse_copy_context("COPY t, line 7, column id: null input", "t", cols, 4, &cc));
     EXPECT_EQ_INT(7, cc.line);
     EXPECT_EQ_INT(0, cc.column);
     EXPECT_TRUE(cc.null_input);
@@ -256,8 +262,8 @@ DEF_TEST(copy_context)
     EXPECT_EQ_INT(3, cc.column);
 
     /* An unexpected relation name still yields the line. */
-    EXPECT_EQ_INT(0, pg_parse_copy_context("COPY other, line 4, column id: \"z\"", "t", cols, 4,
-                                           &cc));
+    EXPECT_EQ_INT(0,
+                  pg_parse_copy_context("COPY other, line 4, column id: \"z\"", "t", cols, 4, &cc));
     EXPECT_EQ_INT(4, cc.line);
     EXPECT_EQ_INT(0, cc.column);
 
@@ -275,7 +281,7 @@ DEF_TEST(registry_and_ierr)
         EXPECT_EQ_INT(SINK_POSTGRES, ops->type);
         EXPECT_TRUE(ops->open && ops->begin && ops->write && ops->reject && ops->commit &&
                     ops->abort && ops->close && ops->check);
-        ops->close(NULL);   /* NULL-safe */
+        ops->close(NULL); /* NULL-safe */
     }
 
     struct ierr e;

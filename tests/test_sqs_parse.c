@@ -105,7 +105,10 @@ DEF_TEST(receive_empty)
 DEF_TEST(receive_malformed)
 {
     static const char *const bad[] = {
-        "{", "[]", "{\"Messages\": {}}", "{\"Messages\": [{\"MessageId\": \"a\"}]}",
+        "{",
+        "[]",
+        "{\"Messages\": {}}",
+        "{\"Messages\": [{\"MessageId\": \"a\"}]}",
         "{\"Messages\": [{\"MessageId\":\"a\",\"ReceiptHandle\":\"r\",\"Body\":1}]}",
         "{\"Messages\": [{\"MessageId\":\"a\",\"ReceiptHandle\":\"r\",\"Body\":\"b\"}, 3]}",
     };
@@ -121,8 +124,9 @@ DEF_TEST(receive_malformed)
         EXPECT_TRUE(m == NULL && n == 0 && !e.retryable);
     }
     /* Malformed attributes are ignored, not fatal. */
-    const char *odd = "{\"Messages\": [{\"MessageId\":\"a\",\"ReceiptHandle\":\"r\",\"Body\":\"\","
-                      "\"Attributes\":{\"ApproximateReceiveCount\":\"x\",\"SentTimestamp\":\"-5\"}}]}";
+    const char *odd =
+        "{\"Messages\": [{\"MessageId\":\"a\",\"ReceiptHandle\":\"r\",\"Body\":\"\","
+        "\"Attributes\":{\"ApproximateReceiveCount\":\"x\",\"SentTimestamp\":\"-5\"}}]}";
     EXPECT_EQ_INT(0, sqs_parse_receive(odd, strlen(odd), &m, &n, &e));
     EXPECT_EQ_INT(1, n);
     if (n == 1) {
@@ -161,7 +165,7 @@ DEF_TEST(batch_partial_failures)
     body = fixture("sqs_delete_batch_ok.json", &len);
     EXPECT_EQ_INT(0, sqs_parse_batch(body, len, ent, 3, &e));
     EXPECT_TRUE(ent[0].ok && ent[1].ok);
-    EXPECT_TRUE(!ent[2].ok);                   /* not mentioned in the answer */
+    EXPECT_TRUE(!ent[2].ok); /* not mentioned in the answer */
     EXPECT_EQ_STR("MissingEntry", ent[2].code);
     free(body);
 }
@@ -286,8 +290,8 @@ static json_t *load(char *s)
 
 DEF_TEST(request_bodies)
 {
-    const char *receipts[] = { "r0", "r\"1" };
-    const int timeouts[] = { 0, 300 };
+    const char *receipts[] = {"r0", "r\"1"};
+    const int timeouts[] = {0, 300};
     json_t *j;
 
     j = load(sqs_build_receive("http://q/1/a", 10, 20, -1));
@@ -295,8 +299,9 @@ DEF_TEST(request_bodies)
     EXPECT_EQ_INT(10, json_integer_value(json_object_get(j, "MaxNumberOfMessages")));
     EXPECT_EQ_INT(20, json_integer_value(json_object_get(j, "WaitTimeSeconds")));
     EXPECT_TRUE(json_object_get(j, "VisibilityTimeout") == NULL);
-    EXPECT_EQ_STR("ApproximateReceiveCount", json_string_value(json_array_get(
-                      json_object_get(j, "MessageSystemAttributeNames"), 0)));
+    EXPECT_EQ_STR(
+        "ApproximateReceiveCount",
+        json_string_value(json_array_get(json_object_get(j, "MessageSystemAttributeNames"), 0)));
     json_decref(j);
     j = load(sqs_build_receive("u", 1, 0, 90));
     EXPECT_EQ_INT(90, json_integer_value(json_object_get(j, "VisibilityTimeout")));
@@ -322,7 +327,8 @@ DEF_TEST(request_bodies)
     json_decref(j);
 
     j = load(sqs_build_get_attributes("u"));
-    EXPECT_EQ_STR("All", json_string_value(json_array_get(json_object_get(j, "AttributeNames"), 0)));
+    EXPECT_EQ_STR("All",
+                  json_string_value(json_array_get(json_object_get(j, "AttributeNames"), 0)));
     json_decref(j);
 }
 
