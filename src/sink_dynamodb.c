@@ -303,7 +303,7 @@ static int ddb_begin(struct sink *s, const struct load_object *o, const struct l
     if (ledger_lookup(s, &found, e) < 0)
         goto fail;
     if (found) {
-        log_info("s3://%s/%s (etag %s) is already in %s", o->bucket, o->key, o->etag, s->ledger);
+        log_debug("s3://%s/%s (etag %s) is already in %s", o->bucket, o->key, o->etag, s->ledger);
         *already_loaded = true;
         load_clear(s);
         return 0;
@@ -388,11 +388,11 @@ static int ddb_commit(struct sink *s, const struct load_stats *st, bool *already
     ddb_body_ledger_put(&body, s->ledger, &rec);
     struct ddb_call *c = call(s, "PutItem", &body);
     if (c->err.kind == AWS_OK) {
-        log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into DynamoDB "
-                 "table %s: %" PRIu64 " items written, %" PRIu64 " requests, %" PRIu64
-                 " retries, %" PRIu64 " unprocessed",
-                 s->rows, rec.rejected, s->load.bucket, s->load.key, s->target->name, ws.written,
-                 ws.requests, ws.retries, ws.unprocessed);
+        log_debug("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into DynamoDB "
+                  "table %s: %" PRIu64 " items written, %" PRIu64 " requests, %" PRIu64
+                  " retries, %" PRIu64 " unprocessed",
+                  s->rows, rec.rejected, s->load.bucket, s->load.key, s->target->name, ws.written,
+                  ws.requests, ws.retries, ws.unprocessed);
         rc = 0;
     } else if (!strcmp(c->err.code, "ConditionalCheckFailedException")) {
         log_info("s3://%s/%s (etag %s) was loaded meanwhile by another instance: already in %s",

@@ -516,8 +516,8 @@ static int start_txn(struct sink *s, const struct load_object *o, const struct l
     if (claim_ledger(s, o, &claimed, e))
         return -1;
     if (!claimed)
-        log_info("s3://%s/%s (etag %s) is already in %s", s->bucket, s->key, s->etag,
-                 MY_LEDGER_TABLE);
+        log_debug("s3://%s/%s (etag %s) is already in %s", s->bucket, s->key, s->etag,
+                  MY_LEDGER_TABLE);
     else if (ordered && check_superseded(s, o, &superseded, e))
         return -1;
     *already = !claimed || superseded;
@@ -718,8 +718,8 @@ static int my_commit(struct sink *s, const struct load_stats *st, bool *already_
     if (update_ledger(s, st, e) || run(s, "COMMIT", "COMMIT", e))
         goto fail;
     s->state = MY_IDLE;
-    log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into %s",
-             s->rows_sent - s->nwarned, s->nrejects, s->bucket, s->key, s->qtable);
+    log_debug("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into %s",
+              s->rows_sent - s->nwarned, s->nrejects, s->bucket, s->key, s->qtable);
     release_load(s);
     load_clear(s);
     return 0;

@@ -206,8 +206,8 @@ static int sqs_begin(struct sink *s, const struct load_object *o, const struct l
     if (!found && sqs_ledger_claim(s->ledger_db, s->load.ledger_id, &found, e) < 0)
         goto fail;
     if (found) {
-        log_info("s3://%s/%s (etag %s) is already in %s: no message sent", o->bucket, o->key,
-                 o->etag, s->ledger);
+        log_debug("s3://%s/%s (etag %s) is already in %s: no message sent", o->bucket, o->key,
+                  o->etag, s->ledger);
         *already_loaded = true;
         load_clear(s);
         return 0;
@@ -425,10 +425,10 @@ static int sqs_commit(struct sink *s, const struct load_stats *st, bool *already
         goto out;
     switch (ledger_put(s, st, e)) { /* the claim is released by load_clear() */
     case 0:
-        log_info("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s as messages "
-                 "to %s",
-                 s->sent, s->load.parse_rejects + s->load.row_rejects, s->load.bucket, s->load.key,
-                 s->queue_url);
+        log_debug("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s as messages "
+                  "to %s",
+                  s->sent, s->load.parse_rejects + s->load.row_rejects, s->load.bucket, s->load.key,
+                  s->queue_url);
         rc = 0;
         break;
     case 1:

@@ -14,4 +14,4 @@ for c in python3 "$HOME/.pyenv/shims/python3" /root/.pyenv/versions/*/bin/python
     if "$c" -c 'import boto3, moto' >/dev/null 2>&1; then py=$c; break; fi
 done
 export PATH="$(dirname "$(command -v "$py")"):$PATH"
-exec "$py" tests/demo.py --ingestd build/ingestd
+exec "$py" tests/demo.py --ingestd build/ingestd "$@"
