@@ -280,7 +280,32 @@ def main():
             drain(st, conf)
             assert rows(st, "SELECT count(*) FROM people WHERE id IN (90, 91)") == [("2",)]
 
+        def load_command_backfills_through_the_ledger():
+            st.put_object("inbox", "people/backfill.csv", "id,name\n300,Back\n301,Fill\n")
+            st.purge(q)   # no event: the object is loaded by hand
+            rc, out, err = run(["load", "-c", conf, "s3://inbox/people/backfill.csv"], env=st.env())
+            assert rc == 0 and "loaded s3://inbox/people/backfill.csv" in out, (rc, out, err)
+            assert rows(st, "SELECT count(*) FROM people WHERE id IN (300, 301)") == [("2",)]
+            rc, out, err = run(["load", "-c", conf, "s3://inbox/people/backfill.csv"], env=st.env())
+            assert rc == 0 and "already loaded" in out, (rc, out, err)
+            assert rows(st, "SELECT count(*) FROM people WHERE id IN (300, 301)") == [("2",)]
+            # --route picks a route the key would not match.
+            st.put_object("inbox", "elsewhere/p.csv", "id,name\n302,Routed\n")
+            st.purge(q)
+            rc, out, err = run(["load", "-c", conf, "s3://inbox/elsewhere/p.csv", "--route",
+                                "people"], env=st.env())
+            assert rc == 0, (rc, out, err)
+            assert rows(st, "SELECT name FROM people WHERE id = 302") == [("Routed",)]
+            rc, out, err = run(["load", "-c", conf, "s3://inbox/people/missing.csv"], env=st.env())
+            assert rc == 3 and "NoSuchKey" in err, (rc, out, err)
+            rc, out, err = run(["load", "-c", conf, "s3://inbox/nowhere/x.csv"], env=st.env())
+            assert rc == 3 and "no route matches" in err, (rc, out, err)
+            rc, out, err = run(["load", "-c", conf, "not-a-url"], env=st.env())
+            assert rc == 2, (rc, out, err)
+
         c.check("append: quoted fields, embedded newline, NULLs, ledger, message deleted", append_basic)
+        c.check("ingestd load: backfill one object, same ledger, --route, errors",
+                load_command_backfills_through_the_ledger)
         c.check("redelivered event: nothing loaded twice", redelivery_is_not_loaded_twice)
         c.check("SNS-wrapped, EventBridge, TestEvent, ObjectRemoved, no route", event_shapes)
         c.check("keys with spaces, +, unicode, = and &", keys_with_special_characters)
