@@ -53,7 +53,21 @@ def main():
             rc, _, err = run(["--check-config", "-c", st.path("missing.conf")])
             assert rc == 1 and "missing.conf" in err, (rc, err)
 
+        def preflight():
+            rc, out, err = run(["check", "-c", conf], env=st.env())
+            assert rc == 0, (rc, out, err)
+            assert "ok   credentials: config" in out, out
+            assert "redrive to arn:aws:sqs:" in out and "after 3 receives" in out, out
+            assert "ok   dlq:" in out and "ok   sink pg:" in out, out
+            assert st.secret_access_key not in out + err
+            broken = st.write_config(open(conf).read().replace(
+                f"password = {st.pg_password}", "password = wrong"), name="broken.conf")
+            rc, out, err = run(["check", "-c", broken], env=st.env())
+            assert rc == 3 and "FAIL sink pg:" in out, (rc, out, err)
+            assert "wrong" not in out + err, "a password was printed"
+
         c.check("--version", version)
+        c.check("ingestd check: credentials, queue with redrive, DLQ, sinks", preflight)
         c.check("--help and usage errors", help_and_usage)
         c.check("--check-config good, bad (names the line), missing", check_config)
 
