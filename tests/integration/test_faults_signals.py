@@ -30,6 +30,7 @@ from stack import Stack  # noqa: E402
 KILLS = 20 if LONG else 5
 KILL_FILES = 20 if LONG else 8
 KILL_ROWS = 80_000          # about 5 MB a file
+KILL_BIG_ROWS = 600_000
 STORM_FILES = 20
 STORM_ROWS = 20_000
 HUPS = 50
@@ -67,13 +68,14 @@ def main():
             t.start()
             return t
 
-        def check_all(pg, prefix, files, rows):
-            wait_until(lambda: pg.count() >= files * rows and st.queue_count(q) == 0, 300,
-                       f"{files * rows} rows and an empty queue")
+        def check_all(pg, prefix, files, rows, extra_files=0, extra_rows=0):
+            total = files * rows + extra_rows
+            wait_until(lambda: pg.count() >= total and st.queue_count(q) == 0, 300,
+                       f"{total} rows and an empty queue")
             time.sleep(1)
-            pg.exactly_once(files * rows)
+            pg.exactly_once(total)
             ledger = pg.ledger(prefix)
-            assert len(ledger) == files and set(ledger.values()) == {1}, ledger
+            assert len(ledger) == files + extra_files and set(ledger.values()) == {1}, ledger
             reports = dlq_reports(st, dlq)
             assert reports == [], reports
 
@@ -126,8 +128,10 @@ def main():
             pg.create()
             conf = st.ingestd_config(ROUTES, name="kill.conf", workers=2, wait_time_seconds=1,
                                      visibility_timeout=10, log_level="info")
-            # Every object is in S3 before the first start, so the first daemon has loads to
-            # be killed in the middle of.
+            # Every object is in S3 before the first start, the large one first: its COPY
+            # lasts long enough (about 40 MB) for the kills aimed at a running COPY to land
+            # in one; the small loads finish in a fraction of a second.
+            st.put_object("inbox", "kill/big.csv", csv_rows(900_000_000, KILL_BIG_ROWS))
             upload("kill/", KILL_FILES, KILL_ROWS).join()
             mid_copy = 0
             d = None
@@ -136,7 +140,7 @@ def main():
                     d = Ingestd(conf, st.env(), st.path(f"kill-{i}.log"))
                     if i % 2 == 0:
                         # While a COPY runs: rows sent, nothing committed. Killed as soon as
-                        # one is seen, since a load lasts well under a second here.
+                        # one is seen.
                         deadline = time.monotonic() + 30
                         while not pg.loading() and time.monotonic() < deadline:
                             time.sleep(0.01)
@@ -149,9 +153,9 @@ def main():
                     report = sanitizer_report(d.log_text())
                     assert report is None, report
                 d = Ingestd(conf, st.env(), st.path("kill-final.log"))
-                check_all(pg, "kill/", KILL_FILES, KILL_ROWS)
+                check_all(pg, "kill/", KILL_FILES, KILL_ROWS, 1, KILL_BIG_ROWS)
                 print(f"# kill -9: {KILLS} kills ({mid_copy} during a COPY), {KILL_FILES} "
-                      f"files of {KILL_ROWS} rows", flush=True)
+                      f"files of {KILL_ROWS} rows and one of {KILL_BIG_ROWS}", flush=True)
                 assert mid_copy >= 1, "no kill hit a running COPY"
                 stop_cleanly(d)
             finally:
