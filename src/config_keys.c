@@ -341,6 +341,29 @@ int cfg_key_set(void *base, const struct cfg_key *k, const struct cfg_value *v, 
     return -1;
 }
 
+/*
+ * `key = ; note` is accepted as "not set" for optional names, URLs, lists, patterns and the
+ * like, as etc/ingestd.conf writes them. A single character (`delimiter = ;`), a number, a
+ * choice, a boolean or a secret has no empty value of its own: there the `;` was most likely
+ * meant as (the start of) the value, and silently taking the default would load every file
+ * wrong.
+ */
+bool cfg_key_blank_ok(const struct cfg_key *k)
+{
+    if (k->flags & CFG_SECRET)
+        return false;
+    switch (k->type) {
+    case CT_STR:
+    case CT_URL:
+    case CT_LIST:
+        return true;
+    case CT_FN:
+        return k->set != cfg_set_char && k->set != set_log_level;
+    default:
+        return false;
+    }
+}
+
 /* Row prefixes: section, name, type, default and destination of a global, sink or route key. */
 /* clang-format off */
 #define G(sec, name, type, def, member) sec, name, type, def, offsetof(struct config, member)
