@@ -209,6 +209,7 @@ int daemon_load_one(struct config *cfg, const char *s3_url, const char *route_na
     struct creds *cr = NULL;
     struct job *j = NULL;
     char *bucket = NULL, *key = NULL;
+    char blank[48];
     char err[512];
     int status = EXIT_RUNTIME;
 
@@ -240,9 +241,9 @@ int daemon_load_one(struct config *cfg, const char *s3_url, const char *route_na
     worker_run(ws, j);
     switch (j->result) {
     case JOB_LOADED:
-        printf("loaded s3://%s/%s into %s: %llu rows, %llu bytes in %llu ms\n", j->bucket, j->key,
+        printf("loaded s3://%s/%s into %s: %llu rows, %llu bytes in %llu ms%s\n", j->bucket, j->key,
                j->table, (unsigned long long)j->stats.rows, (unsigned long long)j->stats.bytes,
-               (unsigned long long)j->duration_ms);
+               (unsigned long long)j->duration_ms, job_blank_note(j, blank, sizeof blank));
         status = 0;
         break;
     case JOB_DUPLICATE:

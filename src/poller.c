@@ -369,10 +369,10 @@ static void log_job_result(const struct job *j)
     switch (j->result) {
     case JOB_LOADED:
         log_fields(LOG_INFO, f, jf.n,
-                   "loaded s3://%s/%s into %s: %llu rows (%llu rejected), %llu bytes in %llu ms",
+                   "loaded s3://%s/%s into %s: %llu rows (%llu rejected), %llu bytes in %llu ms%s",
                    j->bucket, j->key, j->table ? j->table : "?", (unsigned long long)j->stats.rows,
                    (unsigned long long)j->stats.rejected, (unsigned long long)j->stats.bytes,
-                   (unsigned long long)j->duration_ms);
+                   (unsigned long long)j->duration_ms, jf.blank_note);
         break;
     case JOB_DUPLICATE:
         log_fields(LOG_INFO, f, jf.n, "s3://%s/%s (etag %s) already loaded: skipped", j->bucket,

@@ -105,9 +105,10 @@ struct sink_batch {
 };
 
 struct load_stats {
-    uint64_t rows;     /* rows committed */
-    uint64_t bytes;    /* object bytes read */
-    uint64_t rejected; /* rows skipped under on_error = skip_row */
+    uint64_t rows;        /* rows committed */
+    uint64_t bytes;       /* object bytes read */
+    uint64_t rejected;    /* rows skipped under on_error = skip_row */
+    uint64_t blank_lines; /* blank lines skipped (CSV/TSV files of more than one column) */
 };
 
 /* A row skipped under on_error = skip_row, recorded by the sink in the same transaction. */

@@ -309,6 +309,7 @@ static void commit_load(struct load *ld)
     recstream_get_stats(ld->rs, &cs);
     job->stats.rows = cs.rows;
     job->stats.rejected = cs.rejected;
+    job->stats.blank_lines = cs.blank_lines;
     job->stats.bytes = atomic_load(&job->bytes);
     if (!ld->begun) {
         /* An object without records: nothing to load and nothing to record. */

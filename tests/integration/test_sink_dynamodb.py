@@ -38,6 +38,8 @@ ROUTES = """
 sink = ddb
 match_prefix = {b}/customers/
 table = customers
+header = false
+skip_lines = 1
 columns = ID, Name
 mode = upsert
 

@@ -81,6 +81,8 @@ key = id
 sink = mysql
 match_prefix = txns/
 table = rds_cdc_table
+header = false
+skip_lines = 1
 columns = {TXN_COLUMNS}
 
 [route rows]
