@@ -3,6 +3,7 @@
  */
 #include "job.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,4 +37,15 @@ void job_free(struct job *j)
     free(j->table);
     config_unref(j->cfg);
     free(j);
+}
+
+const char *job_target(const struct job *j, char *buf, size_t bufsz)
+{
+    const struct sink_conf *sc = j->route->sink;
+
+    if (sc->type == SINK_SQS)
+        snprintf(buf, bufsz, "SQS queue %s", sc->queue_url ? sc->queue_url : "?");
+    else
+        snprintf(buf, bufsz, "%s", j->table ? j->table : "?");
+    return buf;
 }

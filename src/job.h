@@ -60,4 +60,8 @@ struct job {
 struct job *job_new(struct config *cfg, const struct route_conf *route);
 void job_free(struct job *j); /* NULL-safe; drops the config reference */
 
+/* Where a loaded job's rows went, for its log line: the table, or "SQS queue URL" for an
+ * SQS sink (which has no table); into buf. */
+const char *job_target(const struct job *j, char *buf, size_t bufsz);
+
 #endif

@@ -404,15 +404,16 @@ static void log_job_result(const struct job *j)
 {
     struct observe_job_fields jf;
     const struct log_field *f = jf.f;
+    char target[512];
 
     observe_job_fields(j, &jf);
     switch (j->result) {
     case JOB_LOADED:
         log_fields(LOG_INFO, f, jf.n,
                    "loaded s3://%s/%s into %s: %llu rows (%llu rejected), %llu bytes in %llu ms",
-                   j->bucket, j->key, j->table ? j->table : "?", (unsigned long long)j->stats.rows,
-                   (unsigned long long)j->stats.rejected, (unsigned long long)j->stats.bytes,
-                   (unsigned long long)j->duration_ms);
+                   j->bucket, j->key, job_target(j, target, sizeof target),
+                   (unsigned long long)j->stats.rows, (unsigned long long)j->stats.rejected,
+                   (unsigned long long)j->stats.bytes, (unsigned long long)j->duration_ms);
         break;
     case JOB_DUPLICATE:
         log_fields(LOG_INFO, f, jf.n, "s3://%s/%s (etag %s) already loaded: skipped", j->bucket,
@@ -427,17 +428,13 @@ static void log_job_result(const struct job *j)
         log_fields(LOG_WARNING, f, jf.n, "load of s3://%s/%s cancelled: rolled back", j->bucket,
                    j->key);
         break;
-    case JOB_FAILED:
-        /* Parser reasons already start with "line N:"; others get the position appended. */
-        if (j->err.line && !str_has_prefix(j->err.reason, "line "))
-            log_fields(LOG_ERR, f, jf.n, "%s failure loading s3://%s/%s: %s (line %llu%s%s)",
-                       ierr_class_name(j->err.cls), j->bucket, j->key, j->err.reason,
-                       (unsigned long long)j->err.line, j->err.column_name[0] ? ", column " : "",
-                       j->err.column_name);
-        else
-            log_fields(LOG_ERR, f, jf.n, "%s failure loading s3://%s/%s: %s",
-                       ierr_class_name(j->err.cls), j->bucket, j->key, j->err.reason);
+    case JOB_FAILED: {
+        char why[sizeof j->err.reason + sizeof j->err.column_name + 64];
+        ierr_describe(&j->err, why, sizeof why);
+        log_fields(LOG_ERR, f, jf.n, "%s failure loading s3://%s/%s: %s",
+                   ierr_class_name(j->err.cls), j->bucket, j->key, why);
         break;
+    }
     }
 }
 
