@@ -198,6 +198,34 @@ DEF_TEST(only_ascii_goes_out)
     json_decref(o);
 }
 
+/* Log lines state a position once: the parser's own, or one made from the fields. */
+DEF_TEST(position_stated_once)
+{
+    static const struct {
+        uint64_t line;
+        unsigned column;
+        const char *name, *reason, *want;
+    } cases[] = {
+        {2, 2, "c2", "line 2, column 2: invalid UTF-8", "line 2, column 2: invalid UTF-8"},
+        {3, 3, NULL, "line 3: 3 fields, expected 2", "line 3: 3 fields, expected 2"},
+        {3, 1, "id", "COPY: invalid input syntax for type integer: \"x\"",
+         "line 3, column id: COPY: invalid input syntax for type integer: \"x\""},
+        {3, 2, NULL, "bad", "line 3, column 2: bad"},
+        {3, 0, NULL, "bad", "line 3: bad"},
+        {0, 0, NULL, "table \"t\" does not exist", "table \"t\" does not exist"},
+        {7, 0, NULL, "unterminated quoted field starting at line 7",
+         "unterminated quoted field starting at line 7"},
+        {4, 0, NULL, "deadline 5 missed", "line 4: deadline 5 missed"},
+    };
+    char out[1024];
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        ierr_format_position(out, sizeof out, cases[i].line, cases[i].column, cases[i].name,
+                             cases[i].reason);
+        EXPECT_EQ_STR(cases[i].want, out);
+    }
+}
+
 int main(void)
 {
     RUN_TEST(every_contract_field_present);
@@ -205,5 +233,6 @@ int main(void)
     RUN_TEST(a_large_body_is_cut_to_fit);
     RUN_TEST(every_failure_listed_or_counted);
     RUN_TEST(only_ascii_goes_out);
+    RUN_TEST(position_stated_once);
     return tap_done();
 }
