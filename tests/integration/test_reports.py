@@ -50,6 +50,14 @@ bucket = inbox
 match_prefix = many/
 table = t1
 
+[route skip]
+sink = pg
+bucket = inbox
+match_prefix = skip/
+table = good
+on_error = skip_row
+max_errors = 5
+
 [route hostile]
 sink = pg
 bucket = inbox
@@ -58,11 +66,11 @@ table = good
 """
 
 TABLE = "CREATE TABLE t1 (id int, name varchar(5) NOT NULL)"
-CASES = {                                   # kind: (object, line, column, column_name)
-    "fieldcount": ("id,name\n1,a\n2,b,c\n", 3, 3, None),
-    "type": ("id,name\n1,a\nx,b\n", 3, 1, "id"),
-    "trunc": ("id,name\n1,a\n2,toolongvalue\n", 3, 2, "name"),
-    "notnull": ("id,name\n1,a\n2,\n", 3, 2, "name"),
+CASES = {                          # kind: (object, line, column, column_name, sample)
+    "fieldcount": ("id,name\n1,a\n2,b,c\n", 3, 3, None, "c"),
+    "type": ("id,name\n1,a\nx,b\n", 3, 1, "id", "x"),
+    "trunc": ("id,name\n1,a\n2,toolongvalue\n", 3, 2, "name", "toolongvalue"),
+    "notnull": ("id,name\n1,a\n2,\n", 3, 2, "name", "2\t\\N"),   # the row, as COPY has it
 }
 MEMBERS = {"class", "reason", "bucket", "key", "etag", "route", "line", "column", "column_name",
            "sample"}
@@ -124,12 +132,11 @@ def main():
                 reps = {m["body"]["key"]: m["body"] for m in wait_reports(st, dlq, 9)}
                 assert len(reps) == 9, sorted(reps)
                 for sink in ("pg", "my"):
-                    for kind, (_data, line, col, name) in CASES.items():
+                    for kind, (_data, line, col, name, sample) in CASES.items():
                         r = reps[f"{sink}/{kind}/t1.csv"]
                         check_shape(r)
-                        assert (r["line"], r["column"], r["column_name"]) == (line, col, name), \
-                            (kind, sink, r)
-                        assert r["sample"], (kind, sink, r)
+                        assert (r["line"], r["column"], r["column_name"], r["sample"]) == \
+                            (line, col, name, sample), (kind, sink, r)
                 r = reps["valid/v.csv"]
                 check_shape(r)
                 assert (r["line"], r["column"], r["column_name"], r["sample"]) == \
@@ -142,6 +149,21 @@ def main():
                     assert "ROWS=0 " in ln, ln                   # nothing was committed
                     assert ln.count("line 3") == 1, ln           # the position, once
                 assert st.psql("SELECT count(*) FROM t1") == [("0",)]
+
+            def position_once_in_skip_and_load_lines():
+                st.put_object("inbox", "skip/s.csv", "id,name\n1,a\n2,b,EXTRA\n")
+                d.wait_for_log("loaded s3://inbox/skip/s.csv", 30)
+                skipped = [ln for ln in d.log_text().splitlines() if "row skipped" in ln]
+                assert len(skipped) == 1 and skipped[0].count("line 3") == 1, skipped
+                assert "row skipped: line 3: 3 fields, expected 2" in skipped[0], skipped
+                st.put_object("inbox", "pg/utf8/t1.csv", b"id,name\n1,\xff\n")
+                wait_reports(st, dlq, 1)
+                rc, _out, err = run(["load", "-c", conf, "s3://inbox/pg/utf8/t1.csv"],
+                                    env=st.env(), timeout=60)
+                assert rc != 0
+                failed = [ln for ln in err.splitlines() if "permanent failure" in ln]
+                assert len(failed) == 1 and failed[0].count("line 2") == 1, err[-2000:]
+                assert failed[0].count("column") == 1, failed
 
             def large_body_report_fits():
                 # 600 KB of quotes: 840 KB once escaped into a report
@@ -225,6 +247,8 @@ def main():
 
             c.check("report shape and sample for each error kind (PostgreSQL, MariaDB); "
                     "ROWS=0, position once", report_shape_for_each_error_kind)
+            c.check("skipped rows and ingestd load state a position once",
+                    position_once_in_skip_and_load_lines)
             c.check("a 600 KB body: report cut to 256 KiB", large_body_report_fits)
             c.check("a 2000-record message: one report, every failure listed or counted",
                     many_records_one_report)
