@@ -117,7 +117,7 @@ static void fit(json_t *o, const struct report_input *in, json_t **items, size_t
     json_t *arr = json_object_get(o, "failures");
     json_t *body = json_object_get(o, "original_body");
     char *whole = xstrdup(json_string_value(body));
-    size_t wlen = json_string_length(body), base, reserve, used = 0, kept = 0, room;
+    size_t wlen = json_string_length(body), base, reserve, used = 0, kept = 0, room, omitted;
 
     reserve = dumped_len(body);
     if (reserve > limit / BODY_MIN_SHARE)
@@ -126,7 +126,8 @@ static void fit(json_t *o, const struct report_input *in, json_t **items, size_t
     json_object_set_new(o, "original_body", json_string("")); /* body is gone from here on */
     json_object_set_new(o, "original_body_truncated", json_true());
     /* the widest count failures_omitted can take */
-    json_object_set_new(o, "failures_omitted", json_integer((json_int_t)(in->nitems + in->nlost)));
+    omitted = in->nitems + in->nlost;
+    json_object_set_new(o, "failures_omitted", json_integer((json_int_t)omitted));
     base = dumped_len(o);
     while (kept < in->nitems) {
         size_t n = dumped_len(items[kept]) + (kept > 0);
@@ -135,8 +136,8 @@ static void fit(json_t *o, const struct report_input *in, json_t **items, size_t
         used += n;
         json_array_append(arr, items[kept++]);
     }
-    json_object_set_new(o, "failures_omitted",
-                        json_integer((json_int_t)(in->nitems - kept + in->nlost)));
+    omitted = in->nitems - kept + in->nlost;
+    json_object_set_new(o, "failures_omitted", json_integer((json_int_t)omitted));
     used = dumped_len(o) - 2; /* without the "" of the empty body */
     room = used < limit ? limit - used : 2;
     body = cut_body(whole, wlen, room);
