@@ -20,6 +20,7 @@ const char *const cfg_sink_type_names[] = {"postgres", "mysql", "dynamodb", "sqs
 static const char *const mode_names[] = {"append", "upsert", "replace", NULL};
 static const char *const format_names[] = {"csv", "tsv", "jsonl", "json", NULL};
 static const char *const compression_names[] = {"auto", "none", "gzip", "zstd", NULL};
+static const char *const log_format_names[] = {"text", "json", NULL};
 static const char *const on_error_names[] = {"abort", "skip_row", NULL};
 static const char *const null_as_names[] = {"absent", "NULL", NULL};
 static const char *const ssl_mode_names[] = {"disabled",  "preferred",       "required",
@@ -375,6 +376,7 @@ bool cfg_key_blank_ok(const struct cfg_key *k)
 const struct cfg_key cfg_keys[] = {
     {G(SEC_INGESTD, "workers", CT_INT, "4", ingestd.workers), .min = 1, .max = 256},
     {G(SEC_INGESTD, "log_level", CT_FN, "info", ingestd.log_level), .set = set_log_level},
+    {G(SEC_INGESTD, "log_format", CT_ENUM, "text", ingestd.log_format), .choices = log_format_names},
     {G(SEC_INGESTD, "metrics_listen", CT_FN, "", ingestd.metrics_listen), .set = set_listen},
     {G(SEC_INGESTD, "shutdown_timeout", CT_INT, "30", ingestd.shutdown_timeout),
      .min = 0, .max = 3600},

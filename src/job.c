@@ -49,3 +49,14 @@ const char *job_blank_note(const struct job *j, char *buf, size_t len)
         snprintf(buf, len, "; %llu blank line%s skipped", (unsigned long long)n, n == 1 ? "" : "s");
     return buf;
 }
+
+const char *job_target(const struct job *j, char *buf, size_t bufsz)
+{
+    const struct sink_conf *sc = j->route->sink;
+
+    if (sc->type == SINK_SQS)
+        snprintf(buf, bufsz, "SQS queue %s", sc->queue_url ? sc->queue_url : "?");
+    else
+        snprintf(buf, bufsz, "%s", j->table ? j->table : "?");
+    return buf;
+}

@@ -275,7 +275,10 @@ void observe_job_fields(const struct job *j, struct observe_job_fields *jf)
     };
 
     _Static_assert(ARRAY_SIZE(f) == ARRAY_SIZE(jf->f), "observe_job_fields: size");
-    snprintf(jf->rows, sizeof jf->rows, "%llu", (unsigned long long)j->stats.rows);
+    /* Only a load that committed wrote rows; a failed one wrote none, however many were
+     * parsed before it failed. */
+    snprintf(jf->rows, sizeof jf->rows, "%llu",
+             (unsigned long long)(j->result == JOB_LOADED ? j->stats.rows : 0));
     snprintf(jf->bytes, sizeof jf->bytes, "%llu", (unsigned long long)j->stats.bytes);
     snprintf(jf->ms, sizeof jf->ms, "%llu", (unsigned long long)j->duration_ms);
     snprintf(jf->blank, sizeof jf->blank, "%llu", (unsigned long long)j->stats.blank_lines);
