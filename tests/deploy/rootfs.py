@@ -45,7 +45,7 @@ def cached_root(log=sys.stderr):
     tar = os.path.join(CACHE, f"runtime-{SUITE}-{cache_key()}.tar")
     if os.path.exists(tar) and time.time() - os.path.getmtime(tar) < MAX_AGE_S:
         return tar
-    part = f"{tar}.{os.getpid()}.part"
+    part = f"{tar[:-4]}.{os.getpid()}.part.tar"         # mmdebstrap: format by extension
     print(f"# making the runtime root with mmdebstrap into {tar} (minutes)", file=log, flush=True)
     argv = ["mmdebstrap", *MMDEBSTRAP_OPTS,
             f"--customize-hook=copy-in {SCRIPT} /tmp",
