@@ -6,8 +6,10 @@
 # apt's output only if that fails. Uses sudo when not root. The postgresql and mariadb-server
 # packages' own services are neither needed nor started: the tests run their own servers
 # (tests/stack.py), so service starts are blocked with a temporary policy-rc.d during the install.
-# It does not install Python modules: boto3, botocore, moto 5.2 and awscli come with the machine
-# image (there is no PyPI here); the script checks for them and says so when they are missing.
+# It does not install Python modules: boto3, botocore, moto 5.2, cfn-lint and awscli come with the
+# machine image (there is no PyPI here); the script checks for them and says so when they are
+# missing. debhelper, lintian and mmdebstrap serve the packaging and container tests
+# (tests/deploy/).
 set -euo pipefail
 
 PACKAGES=(
@@ -18,6 +20,7 @@ PACKAGES=(
     mandoc valgrind clang libclang-rt-14-dev systemd curl ca-certificates
     cppcheck clang-tidy clang-format
     python3 gzip zstd procps
+    debhelper dpkg-dev lintian man-db mmdebstrap shellcheck
 )
 
 SUDO=()
