@@ -9,6 +9,7 @@ set -eu
 dest=${1:?usage: container-build.sh DESTDIR}
 jobs=$(nproc 2>/dev/null || echo 2)
 
+mkdir -p m4        # ACLOCAL_AMFLAGS names it; a fresh checkout has none
 autoreconf -fi
 mkdir -p build-container
 cd build-container
