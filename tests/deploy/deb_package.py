@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from daemon import Checks  # noqa: E402
-from srctree import copy_source, sh, skip  # noqa: E402
+from srctree import build_env, copy_source, sh, skip  # noqa: E402
 from test_debian_files import PACKAGE_FILES, ac_init_version  # noqa: E402
 
 UNIT = "/lib/systemd/system/ingestd.service"
@@ -53,7 +53,7 @@ def main():
     deb = os.path.join(tmp, f"ingestd_{ac_init_version()}_{arch()}.deb")
     try:
         def build():
-            env = dict(os.environ, DEB_BUILD_OPTIONS="parallel=2")
+            env = build_env(DEB_BUILD_OPTIONS="parallel=2")
             sh(["dpkg-buildpackage", "-b", "-us", "-uc"], cwd=src, env=env)
             assert os.path.isfile(deb), os.listdir(tmp)
 

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from daemon import Checks  # noqa: E402
 from rootfs import cached_root, mounted_below, remove_root  # noqa: E402
-from srctree import copy_source, sh, skip  # noqa: E402
+from srctree import build_env, copy_source, sh, skip  # noqa: E402
 from stack import Stack  # noqa: E402
 from stack_db import free_port  # noqa: E402
 from test_dockerfile import BUILD_TOOLS  # noqa: E402
@@ -86,7 +86,7 @@ def main():
     try:
         def build_binary():
             src = copy_source(os.path.join(tmp, "src"))
-            sh(["sh", "deploy/container-build.sh", out], cwd=src)
+            sh(["sh", "deploy/container-build.sh", out], cwd=src, env=build_env())
             files = sorted(os.path.relpath(os.path.join(d, f), out)
                            for d, dirs, fs in os.walk(out) for f in fs + dirs)
             assert files == ["etc", "etc/ingestd.conf", "usr", "usr/sbin", "usr/sbin/ingestd"], \

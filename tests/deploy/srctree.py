@@ -52,6 +52,17 @@ def copy_source(dest):
     return dest
 
 
+def build_env(**extra):
+    """os.environ without the variables an enclosing make passes down (MAKEFLAGS carries its
+    command-line variables: TESTS=... from `make check-long` would make the package build's
+    own `make check` run these tests again, inside itself), plus extra."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKE_TERMOUT",
+                        "MAKE_TERMERR")}
+    env.update(extra)
+    return env
+
+
 def sh(argv, check=True, timeout=1800, **kw):
     """Runs argv; returns (status, stdout+stderr). Raises AssertionError with the output's
     tail when check is set and it fails."""
