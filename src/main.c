@@ -1,6 +1,7 @@
 /*
  * main.c: command line, then one of: run the daemon, check the configuration,
- * preflight the environment (`check`), or load one object (`load`).
+ * preflight the environment (`check`), load one object (`load`), or ask a running
+ * daemon's /healthz (`health`, for container health checks: 0 healthy, 1 not).
  *
  * Exit codes (documented in ingestd(8)):
  *   0  success
@@ -15,6 +16,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "health.h"
 #include "log.h"
 #include "secret_source.h"
 #include "sink.h"
@@ -32,6 +34,7 @@ static void usage(FILE *out)
         "       ingestd check [-c FILE]                   preflight: credentials, queue, sinks\n"
         "       ingestd load [-c FILE] s3://BUCKET/KEY [--route NAME]\n"
         "                                                 load one object now and exit\n"
+        "       ingestd health [-c FILE]                  exit 0 when /healthz answers 200\n"
         "       ingestd --version | --help\n"
         "\n"
         "  -c, --config FILE    configuration file (default %s)\n"
@@ -107,7 +110,8 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         command = argv[optind++];
-    if (command && strcmp(command, "load") != 0 && strcmp(command, "check") != 0) {
+    if (command && strcmp(command, "load") != 0 && strcmp(command, "check") != 0 &&
+        strcmp(command, "health") != 0) {
         fprintf(stderr, "ingestd: unknown command '%s'\n", command);
         usage(stderr);
         return EXIT_USAGE;
@@ -134,7 +138,9 @@ int main(int argc, char **argv)
         config_unref(cfg);
         return 0;
     }
-    if (command && strcmp(command, "check") == 0)
+    if (command && strcmp(command, "health") == 0)
+        rc = health_run(cfg);
+    else if (command && strcmp(command, "check") == 0)
         rc = daemon_preflight(cfg);
     else if (command)
         rc = daemon_load_one(cfg, argv[optind], route);

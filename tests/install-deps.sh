@@ -9,6 +9,7 @@
 # Last, tests/install-python-deps.sh makes sure of boto3, botocore, moto and awscli (Debian's
 # packages where they suffice, moto with pip into tests/.venv) or stops with one line saying
 # what to run.
+# debhelper, lintian and mmdebstrap serve the packaging and container tests (tests/deploy/).
 set -euo pipefail
 
 PACKAGES=(
@@ -19,6 +20,7 @@ PACKAGES=(
     mandoc valgrind clang libclang-rt-14-dev systemd curl ca-certificates
     cppcheck clang-tidy clang-format
     python3 gzip zstd procps
+    debhelper dpkg-dev lintian man-db mmdebstrap shellcheck
 )
 
 SUDO=()
