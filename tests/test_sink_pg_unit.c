@@ -216,9 +216,14 @@ DEF_TEST(sql_generation)
                   "\"id\", \"Name\" FROM pg_temp.ingestd_stage ORDER BY \"id\", \"Name\", "
                   "\"__ingestd_ord\" DESC ON CONFLICT (\"id\", \"Name\") DO NOTHING",
                   b.data);
+    buf_reset(&b);
+    pg_sql_ledger_ddl(&b, "\"app\".\"ingestd_ledger\"");
+    EXPECT_CONTAINS("IF NOT EXISTS \"app\".\"ingestd_ledger\" (", b.data);
+    EXPECT_CONTAINS("PRIMARY KEY (bucket, key, etag)", b.data);
+    buf_reset(&b);
+    pg_sql_rejects_ddl(&b, "\"app\".\"ingestd_rejects\"");
+    EXPECT_CONTAINS("IF NOT EXISTS \"app\".\"ingestd_rejects\" (", b.data);
     buf_free(&b);
-    EXPECT_CONTAINS("PRIMARY KEY (bucket, key, etag)", pg_sql_ledger_ddl);
-    EXPECT_CONTAINS("IF NOT EXISTS ingestd_rejects", pg_sql_rejects_ddl);
 }
 
 DEF_TEST(copy_context)
