@@ -21,9 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config_int.h"
 #include "log.h"
+#include "sink_guard.h"
+#ifdef WITH_POSTGRES
+#include "pg_conninfo.h"
+#endif
 
 static atomic_uint_fast64_t generation_counter;
 
@@ -473,6 +478,34 @@ static void check_global(struct loader *ld)
         cfg_error(&ld->errs, 0, "sqs", "queue_url", "required (there is no [sqs] section)");
 }
 
+/*
+ * What the sink's connection settings may say: a libpq connection string that parses
+ * (reported by kind, never quoting it: its text may be a piece of the password), a
+ * MySQL database that is not a system one. A password file others can read is only
+ * warned about: the operator may have reasons, and the daemon must still start.
+ */
+static void check_sink_connection(struct loader *ld, const struct cfg_section *s,
+                                  const struct sink_conf *sk)
+{
+    struct stat st;
+
+#ifdef WITH_POSTGRES
+    const char *why;
+    if (sk->type == SINK_POSTGRES && sk->conninfo && pg_conninfo_check(sk->conninfo, &why))
+        cfg_error(&ld->errs, cfg_key_line(s, "conninfo"), s->label, "conninfo",
+                  "%s; the value is not shown because it may hold the password", why);
+#endif
+    if (sk->type == SINK_MYSQL && sk->database && sink_guard_mysql_catalog(sk->database))
+        cfg_error(&ld->errs, cfg_key_line(s, "database"), s->label, "database",
+                  "\"%s\" is a system database: loads never write there", sk->database);
+    if (sk->password_file && stat(sk->password_file, &st) == 0 &&
+        (st.st_mode & (S_IRGRP | S_IROTH)))
+        log_warn("%s:%d: [%s] password_file %s is readable by %s (mode %04o): "
+                 "chmod 600 it",
+                 ld->errs.file, cfg_key_line(s, "password_file"), s->label, sk->password_file,
+                 (st.st_mode & S_IROTH) ? "others" : "its group", (unsigned)(st.st_mode & 07777));
+}
+
 static void check_sink(struct loader *ld, const struct cfg_section *s)
 {
     static const char *const required[] = {"conninfo", "database", NULL, "queue_url"};
@@ -513,6 +546,7 @@ static void check_sink(struct loader *ld, const struct cfg_section *s)
             cfg_error(&ld->errs, s->line, s->label, k->name, "bad built-in default: %s", why.data);
         buf_free(&why);
     }
+    check_sink_connection(ld, s, sk);
     req = required[sk->type];
     if (req && !cfg_key_bad(s, req) && !*(char **)((char *)sk + cfg_key_find(SEC_SINK, req)->off))
         cfg_error(&ld->errs, cfg_key_line(s, req) ? cfg_key_line(s, req) : s->line, s->label, req,
@@ -582,6 +616,7 @@ void cfg_sink_clear(struct sink_conf *s)
 {
     free(s->name);
     free(s->conninfo);
+    free(s->schema);
     free(s->host);
     free(s->user);
     free(s->database);

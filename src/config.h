@@ -59,6 +59,7 @@ struct sink_conf {
     int line;   /* line of the section header */
     enum sink_type type;
     char *conninfo; /* postgres */
+    char *schema;   /* postgres: where unqualified names resolve, default "public" */
     char *host;     /* mysql */
     int port;       /* mysql, default 3306 */
     char *user;     /* mysql */
@@ -68,6 +69,7 @@ struct sink_conf {
     char *password; /* SQL sinks: one of password / password_file / password_secret */
     char *password_file;
     char *password_secret;
+    int lock_timeout;   /* SQL sinks: seconds a statement waits for a lock, default 60 */
     char *queue_url;    /* sqs */
     char *ledger_table; /* dynamodb / sqs: ledger table name, default "ingestd_ledger" */
 };

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "ident.h"
 #include "log.h"
+#include "sink_guard.h"
 
 const char *const cfg_sec_names[SEC_COUNT] = {"ingestd", "aws", "sqs", "sink", "route"};
 const char *const cfg_sink_type_names[] = {"postgres", "mysql", "dynamodb", "sqs", NULL};
@@ -292,6 +294,27 @@ static int set_aws_name(void *base, const struct cfg_key *k, const struct cfg_va
     return 0;
 }
 
+/* PostgreSQL: a schema of ingestd's choosing, never a catalog (sink_guard.h). */
+static int set_schema(void *base, const struct cfg_key *k, const struct cfg_value *v,
+                      struct buf *why)
+{
+    if (!ident_valid(v->text, strlen(v->text))) {
+        cfg_quote_value(why, v->text);
+        buf_printf(why,
+                   " is not a schema name (letters, digits and _, not starting with a digit, "
+                   "at most %d characters)",
+                   IDENT_MAX_LEN);
+        return -1;
+    }
+    if (sink_guard_pg_catalog(v->text)) {
+        cfg_quote_value(why, v->text);
+        buf_puts(why, " is a system catalog schema: loads never write there");
+        return -1;
+    }
+    set_string(base, k, v->text);
+    return 0;
+}
+
 /*
  * Secrets are taken as written, except control characters (never part of a real
  * secret, often a paste accident) and, in AWS keys, spaces. The reason given here
@@ -408,6 +431,8 @@ const struct cfg_key cfg_keys[] = {
 
     {S("type", CT_ENUM, NULL, type), .choices = cfg_sink_type_names, .sinks = SINKS_ALL},
     {S("conninfo", CT_STR, NULL, conninfo), .sinks = SINK_BIT(SINK_POSTGRES)},
+    {S("schema", CT_FN, "public", schema), .set = set_schema, .flags = CFG_LATE,
+     .sinks = SINK_BIT(SINK_POSTGRES)},
     {S("host", CT_STR, "127.0.0.1", host), .flags = CFG_LATE, .sinks = SINK_BIT(SINK_MYSQL)},
     {S("port", CT_INT, "3306", port), .min = 1, .max = 65535, .flags = CFG_LATE,
      .sinks = SINK_BIT(SINK_MYSQL)},
@@ -420,6 +445,8 @@ const struct cfg_key cfg_keys[] = {
      .sinks = SINKS_SQL},
     {S("password_file", CT_STR, NULL, password_file), .sinks = SINKS_SQL},
     {S("password_secret", CT_STR, NULL, password_secret), .sinks = SINKS_SQL},
+    {S("lock_timeout", CT_INT, "60", lock_timeout), .min = 1, .max = 86400, .flags = CFG_LATE,
+     .sinks = SINKS_SQL},
     {S("queue_url", CT_URL, NULL, queue_url), .sinks = SINK_BIT(SINK_SQS)},
     {S("ledger_table", CT_FN, "ingestd_ledger", ledger_table), .set = set_aws_name,
      .flags = CFG_LATE, .sinks = SINK_BIT(SINK_DYNAMODB) | SINK_BIT(SINK_SQS)},

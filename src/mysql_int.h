@@ -12,6 +12,7 @@
 
 #include <mysql.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,6 +42,7 @@ struct my_conn_params {
     char *host, *user, *database, *ssl_mode, *ssl_ca;
     char *password; /* resolved once at open(), zeroed when freed */
     unsigned port;
+    int lock_timeout; /* seconds: lock_wait_timeout and innodb_lock_wait_timeout */
 };
 
 struct my_col_limit {
@@ -56,7 +58,11 @@ struct sink {
     bool key_locked;   /* GET_LOCK held for this load's (bucket, key) */
     bool stage_made;   /* the temporary staging table exists */
     enum my_state state;
-    unsigned last_err; /* of the last failed statement, 0 = none */
+    unsigned last_err;         /* of the last failed statement, 0 = none */
+    unsigned long thread_id;   /* the server's id of conn, for KILL QUERY */
+    char *qledger, *qrejects;  /* `database`.`ingestd_ledger`, `database`.`ingestd_rejects` */
+    const atomic_bool *cancel; /* the load's shutdown flag (mysql_wait.c), NULL between loads */
+    bool kill_sent;            /* KILL QUERY done for this load */
 
     /* One load; cleared by load_clear(). */
     char *bucket, *key, *etag, *route;
@@ -68,8 +74,10 @@ struct sink {
     struct my_col_limit *limits; /* per column: what the server would warn about */
     char **keys;                 /* upsert key columns (table names), nkeys of them */
     size_t nkeys;
-    bool staged;    /* rows go through ingestd_stage (upsert, skip_row) */
-    bool skip_rows; /* on_error = skip_row: warned rows become rejects */
+    bool staged;      /* rows go through ingestd_stage (upsert, skip_row) */
+    bool null_empty;  /* the route reads unquoted empty CSV fields as NULL */
+    char *null_route; /* its name, for the hint on a NOT NULL violation */
+    bool skip_rows;   /* on_error = skip_row: warned rows become rejects */
     int64_t max_errors;
     char *load_sql;
     struct buf out;     /* encoded rows not yet in the pipe */
@@ -106,6 +114,18 @@ void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *wh
 
 /* Closes a connection that cannot be used any more; the next begin() reconnects. */
 void my_drop_connection(struct sink *s);
+/* A new connection with the session settings every statement relies on; NULL with e. */
+MYSQL *my_connect(const struct my_conn_params *p, const char *name, struct ierr *e);
+/* Error texts name the target, never the staging table; a NOT NULL violation that an
+ * empty field read as NULL may have caused says which setting changes that. */
+void my_name_target(struct sink *s, struct ierr *e);
+
+/* ---- mysql_wait.c ---- */
+/* mysql_real_query on the worker thread, waiting in slices that look at s->cancel. */
+int my_query_wait(struct sink *s, const char *sql, size_t len);
+/* KILL QUERY of s's running statement over a second connection, once per load, when
+ * s->cancel is set. Worker thread only. */
+void my_cancel_if_asked(struct sink *s);
 
 /* ---- mysql_schema.c ---- */
 /*

@@ -19,6 +19,10 @@
  *    helper is stuck in network I/O (a hung server) past MY_CANCEL_WAIT_MS, the socket
  *    is shut down to wake it and the connection is dropped.
  *
+ * At shutdown the worker's waits (for room in the pipe, for the thread's end) look at
+ * the load's cancel flag every MY_TICK_MS and stop a statement still waiting on the
+ * server, e.g. for a table lock, with KILL QUERY (mysql_wait.c).
+ *
  * With LOCAL the server turns data errors into warnings and keeps reading (it cannot
  * stop the client mid-file), so after the statement SHOW WARNINGS decides: any warning
  * fails the file with its row mapped back to the object's line, or, under
@@ -35,11 +39,13 @@
 
 #include "log.h"
 #include "mysql_int.h"
+#include "sink_guard.h"
 #include "utf8.h"
 
 #define MY_PIPE_BYTES     ((size_t)4 << 20)
 #define MY_CHUNK          ((size_t)256 << 10)
 #define MY_CANCEL_WAIT_MS 5000
+#define MY_TICK_MS        100
 
 /* ---- the helper thread ---- */
 
@@ -88,15 +94,22 @@ static void *load_main(void *arg)
     return NULL;
 }
 
+/* The worker, waiting on the pipe or the thread: stop the statement at shutdown. */
+static void tick(void *arg)
+{
+    my_cancel_if_asked(arg);
+}
+
 int my_load_start(struct sink *s, struct ierr *e)
 {
     if (!s->conn) {
         ierr_set(e, IERR_TRANSIENT, "sink %s: connection lost", s->name);
         return -1;
     }
-    if (!s->pipe)
+    if (!s->pipe) {
         s->pipe = my_pipe_new(MY_PIPE_BYTES);
-    else
+        my_pipe_set_writer_tick(s->pipe, tick, s, MY_TICK_MS);
+    } else
         my_pipe_reset(s->pipe);
     mysql_set_local_infile_handler(s->conn, infile_init, infile_read, infile_end, infile_error, s);
     memset(&s->res, 0, sizeof(s->res));
@@ -114,9 +127,20 @@ int my_load_start(struct sink *s, struct ierr *e)
 
 static void join(struct sink *s)
 {
+    struct timespec ts;
     if (!s->thread_running)
         return;
-    pthread_join(s->thread, NULL);
+    for (;;) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += MY_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_timedjoin_np(s->thread, NULL, &ts) == 0)
+            break;
+        my_cancel_if_asked(s);
+    }
     s->thread_running = false;
     s->state = MY_TXN;
 }
@@ -200,16 +224,21 @@ static int check_warnings(struct sink *s, struct ierr *e)
     MYSQL_ROW row;
     while (rc == 0 && (row = mysql_fetch_row(r))) {
         const char *level = row[0] ? row[0] : "", *code = row[1] ? row[1] : "0";
-        const char *msg = row[2] ? row[2] : "";
+        const char *raw = row[2] ? row[2] : "";
+        char msg[512];
         shown++;
         if (!strcmp(level, "Note"))
             continue;
         struct my_warning w;
-        my_parse_warning(msg, (const char *const *)s->tcols, s->ncols, &w);
+        my_parse_warning(raw, (const char *const *)s->tcols, s->ncols, &w);
+        /* Messages about the staging table name the target instead. */
+        snprintf(msg, sizeof(msg), "%s", raw);
+        sink_guard_name_target(msg, sizeof(msg), '`', s->qtable);
         if (!s->skip_rows || !w.row) {
             ierr_set(e, IERR_PERMANENT, "LOAD DATA into %s: %s (MySQL %s %s)", s->qtable, msg,
                      level, code);
-            locate(s, msg, e);
+            my_name_target(s, e);
+            locate(s, raw, e);
             rc = -1;
             break;
         }
@@ -226,7 +255,8 @@ static int check_warnings(struct sink *s, struct ierr *e)
                      "more than max_errors (%" PRId64 ") rows rejected; "
                      "the last: %s",
                      s->max_errors, msg);
-            locate(s, msg, e);
+            my_name_target(s, e);
+            locate(s, raw, e);
             rc = -1;
         }
     }
@@ -364,6 +394,8 @@ void my_load_cancel(struct sink *s)
 
     if (!s->thread_running)
         return;
+    /* A statement waiting on the server does not read the pipe: at shutdown, stop it. */
+    my_cancel_if_asked(s);
     my_pipe_abort(s->pipe);
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += MY_CANCEL_WAIT_MS / 1000;

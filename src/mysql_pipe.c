@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -23,14 +24,21 @@ struct my_pipe {
     size_t len;  /* bytes buffered */
     bool finished, aborted, closed;
     bool reader_waits, writer_waits;
+    void (*tick)(void *); /* called every tick_ms while the writer waits, unlocked */
+    void *tick_arg;
+    unsigned tick_ms;
 };
 
 struct my_pipe *my_pipe_new(size_t capacity)
 {
     struct my_pipe *p = xcalloc(1, sizeof(*p));
+    pthread_condattr_t mono;
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->readable, NULL);
-    pthread_cond_init(&p->writable, NULL);
+    pthread_cond_init(&p->writable, &mono);
+    pthread_condattr_destroy(&mono);
     p->ring = xmalloc(capacity);
     p->cap = capacity;
     return p;
@@ -56,6 +64,39 @@ void my_pipe_reset(struct my_pipe *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+void my_pipe_set_writer_tick(struct my_pipe *p, void (*tick)(void *), void *arg, unsigned ms)
+{
+    pthread_mutex_lock(&p->mu);
+    p->tick = tick;
+    p->tick_arg = arg;
+    p->tick_ms = ms;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The writer waits for room; with a tick, in slices, calling it between them. */
+static void wait_writable(struct my_pipe *p)
+{
+    struct timespec ts;
+    if (!p->tick) {
+        pthread_cond_wait(&p->writable, &p->mu);
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += p->tick_ms / 1000;
+    ts.tv_nsec += (long)(p->tick_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    if (pthread_cond_timedwait(&p->writable, &p->mu, &ts) == 0)
+        return;
+    void (*tick)(void *) = p->tick;
+    void *arg = p->tick_arg;
+    pthread_mutex_unlock(&p->mu);
+    tick(arg);
+    pthread_mutex_lock(&p->mu);
+}
+
 int my_pipe_write(struct my_pipe *p, const void *data, size_t n)
 {
     const char *src = data;
@@ -65,7 +106,7 @@ int my_pipe_write(struct my_pipe *p, const void *data, size_t n)
     while (n > 0) {
         while (p->len == p->cap && !p->closed && !p->aborted) {
             p->writer_waits = true;
-            pthread_cond_wait(&p->writable, &p->mu);
+            wait_writable(p);
         }
         p->writer_waits = false;
         if (p->closed || p->aborted) {

@@ -28,6 +28,10 @@ void my_pipe_reset(struct my_pipe *p);
 /* Writer: copies all n bytes, blocking while the ring is full; 0, or -1 once the reader
  * has closed (the bytes are then dropped) or the writer aborted. */
 int my_pipe_write(struct my_pipe *p, const void *data, size_t n);
+/* Writer: while it waits for room, call tick(arg) every ms milliseconds (on the writer's
+ * thread, without the pipe's lock), e.g. to notice that the load must stop. Kept across
+ * my_pipe_reset. */
+void my_pipe_set_writer_tick(struct my_pipe *p, void (*tick)(void *), void *arg, unsigned ms);
 /* Writer: no more data. */
 void my_pipe_finish(struct my_pipe *p);
 /* Writer: stop; the reader's next read returns -1, buffered bytes are dropped. */

@@ -37,7 +37,7 @@ static void free_tcols(struct sink_tcol *tc, size_t n)
 }
 
 /* "db.table" or "table": the schema literal for information_schema (DATABASE() when
- * none) and the bare table name. */
+ * none: only a sink without a database) and the bare table name. */
 static void split_table(const char *table, struct buf *where)
 {
     const char *dot = strchr(table, '.');
@@ -131,8 +131,8 @@ static int map_columns(struct sink *s, struct sink_tcol *tc, size_t ntc, struct 
 }
 
 /* Upsert: a PRIMARY KEY or UNIQUE index on exactly the key columns (any order). */
-static int check_upsert_key(struct sink *s, const struct load_target *t, struct sink_tcol *tc,
-                            size_t ntc, struct ierr *e)
+static int check_upsert_key(struct sink *s, const struct load_target *t, const char *table,
+                            struct sink_tcol *tc, size_t ntc, struct ierr *e)
 {
     const struct strlist *keys = &t->route->key;
     struct buf sql;
@@ -160,7 +160,7 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, struct 
     }
     buf_puts(&sql, "SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME SEPARATOR '\\n'), "
                    "COUNT(SUB_PART) FROM information_schema.STATISTICS WHERE NON_UNIQUE = 0 AND ");
-    split_table(t->table, &sql);
+    split_table(table, &sql);
     buf_puts(&sql, " GROUP BY INDEX_NAME");
     r = my_query(s, sql.data, "index lookup", e);
     if (!r)
@@ -205,16 +205,20 @@ int my_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *
     struct buf q;
     bool convert = t->route->create_table;
     int rc = -1;
+    /* Unqualified names are in the sink's database, whatever the session's default. */
+    char *table = strchr(t->table, '.') || !s->cp.database
+                      ? xstrdup(t->table)
+                      : xasprintf("%s.%s", s->cp.database, t->table);
 
     buf_init(&q);
-    my_quote_table(&q, t->table);
+    my_quote_table(&q, table);
     s->qtable = buf_steal(&q);
     s->ncols = t->columns->n;
     s->obj_cols = xcalloc(s->ncols + 1, sizeof(*s->obj_cols));
     for (size_t i = 0; i < s->ncols; i++)
         s->obj_cols[i] = xstrdup(t->columns->v[i]);
 
-    if (load_columns(s, t->table, convert, &tc, &ntc, e))
+    if (load_columns(s, table, convert, &tc, &ntc, e))
         goto out;
     if (ntc == 0) {
         if (!t->route->create_table) {
@@ -223,7 +227,7 @@ int my_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *
         }
         free_tcols(tc, ntc);
         tc = NULL;
-        if (create_table(s, t, e) || load_columns(s, t->table, convert, &tc, &ntc, e))
+        if (create_table(s, t, e) || load_columns(s, table, convert, &tc, &ntc, e))
             goto out;
         if (ntc == 0) {
             ierr_set(e, IERR_PERMANENT, "table %s does not exist after CREATE TABLE", s->qtable);
@@ -232,10 +236,11 @@ int my_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *
     }
     if (map_columns(s, tc, ntc, e))
         goto out;
-    if (t->route->mode == MODE_UPSERT && check_upsert_key(s, t, tc, ntc, e))
+    if (t->route->mode == MODE_UPSERT && check_upsert_key(s, t, table, tc, ntc, e))
         goto out;
     rc = 0;
 out:
     free_tcols(tc, ntc);
+    free(table);
     return rc;
 }

@@ -16,27 +16,37 @@
 #include "ident.h"
 #include "infer.h"
 
-const char my_sql_ledger_ddl[] =
-    "CREATE TABLE IF NOT EXISTS " MY_LEDGER_TABLE " ("
-    "bucket VARCHAR(255) NOT NULL, `key` VARCHAR(1024) NOT NULL, etag VARCHAR(255) NOT NULL, "
-    "object_id BINARY(32) AS (UNHEX(SHA2(CONCAT_WS(CHAR(0), bucket, `key`, etag), 256))) "
-    "STORED, "
-    "version_id VARCHAR(1024) NULL, sequencer VARCHAR(255) NULL, route VARCHAR(255) NULL, "
-    "`rows` BIGINT NULL, bytes BIGINT NULL, "
-    "loaded_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
-    "UNIQUE KEY ingestd_ledger_object (object_id), "
-    "KEY ingestd_ledger_key (bucket(63), `key`(255))"
-    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+void my_sql_ledger_ddl(struct buf *out, const char *qledger)
+{
+    buf_printf(out,
+               "CREATE TABLE IF NOT EXISTS %s ("
+               "bucket VARCHAR(255) NOT NULL, `key` VARCHAR(1024) NOT NULL, "
+               "etag VARCHAR(255) NOT NULL, "
+               "object_id BINARY(32) AS (UNHEX(SHA2(CONCAT_WS(CHAR(0), bucket, `key`, etag), "
+               "256))) STORED, "
+               "version_id VARCHAR(1024) NULL, sequencer VARCHAR(255) NULL, "
+               "route VARCHAR(255) NULL, `rows` BIGINT NULL, bytes BIGINT NULL, "
+               "loaded_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
+               "UNIQUE KEY ingestd_ledger_object (object_id), "
+               "KEY ingestd_ledger_key (bucket(63), `key`(255))"
+               ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+               qledger);
+}
 
-const char my_sql_rejects_ddl[] =
-    "CREATE TABLE IF NOT EXISTS " MY_REJECTS_TABLE " ("
-    "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
-    "bucket VARCHAR(255) NOT NULL, `key` VARCHAR(1024) NOT NULL, etag VARCHAR(255) NOT NULL, "
-    "route VARCHAR(255) NULL, line BIGINT NULL, col INT NULL, column_name TEXT NULL, "
-    "reason TEXT NULL, raw LONGTEXT NULL, "
-    "rejected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
-    "KEY ingestd_rejects_key (bucket(63), `key`(255))"
-    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+void my_sql_rejects_ddl(struct buf *out, const char *qrejects)
+{
+    buf_printf(out,
+               "CREATE TABLE IF NOT EXISTS %s ("
+               "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+               "bucket VARCHAR(255) NOT NULL, `key` VARCHAR(1024) NOT NULL, "
+               "etag VARCHAR(255) NOT NULL, "
+               "route VARCHAR(255) NULL, line BIGINT NULL, col INT NULL, column_name TEXT NULL, "
+               "reason TEXT NULL, raw LONGTEXT NULL, "
+               "rejected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
+               "KEY ingestd_rejects_key (bucket(63), `key`(255))"
+               ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+               qrejects);
+}
 
 const char my_sql_session[] =
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"

@@ -15,11 +15,13 @@
 #include <stdint.h>
 
 #include "sink.h"
+#include "sink_guard.h"
 #include "util.h"
 
-#define MY_LEDGER_TABLE  "ingestd_ledger"
-#define MY_REJECTS_TABLE "ingestd_rejects"
-#define MY_STAGE_TABLE   "ingestd_stage"
+/* ingestd's own tables (sink_guard.h), in the sink's database; the stage is temporary. */
+#define MY_LEDGER_TABLE  SINK_LEDGER_TABLE
+#define MY_REJECTS_TABLE SINK_REJECTS_TABLE
+#define MY_STAGE_TABLE   SINK_STAGE_TABLE
 /* Extra column of the staging table: the LOAD DATA row number (file order). */
 #define MY_STAGE_ORD "__ingestd_ord"
 
@@ -28,9 +30,10 @@
  * index limit, so uniqueness on (bucket, key, etag) is enforced through object_id, a
  * stored generated column holding SHA-256 of the three joined by NUL bytes (a NUL
  * cannot occur in any of them). Columns use utf8mb4_bin: keys compare byte for byte.
+ * Both append CREATE TABLE IF NOT EXISTS of the quoted, qualified name.
  */
-extern const char my_sql_ledger_ddl[];
-extern const char my_sql_rejects_ddl[];
+void my_sql_ledger_ddl(struct buf *out, const char *qledger);
+void my_sql_rejects_ddl(struct buf *out, const char *qrejects);
 /* Run once per connection: strict sql_mode, UTC, utf8mb4. */
 extern const char my_sql_session[];
 

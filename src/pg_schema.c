@@ -1,6 +1,6 @@
 /*
  * pg_schema.c: the target table of a PostgreSQL load. Finds it through the catalog
- * (schema-qualified names, identifiers always quoted), creates it when the route
+ * (s->qtable: always schema-qualified, identifiers always quoted), creates it when the route
  * allows and it is missing, and maps the object's columns onto it.
  *
  * Mapping rules (sink_columns.h): an object column loads into the table column of the
@@ -29,7 +29,7 @@ static char *lookup_oid(struct sink *s, struct ierr *e, bool *failed)
 {
     const char *params[1] = {s->qtable};
     *failed = false;
-    PGresult *r = pg_exec(s, "SELECT to_regclass($1)::oid", 1, params, PGRES_TUPLES_OK,
+    PGresult *r = pg_exec(s, "SELECT pg_catalog.to_regclass($1)::oid", 1, params, PGRES_TUPLES_OK,
                           "table lookup", e);
     if (!r) {
         *failed = true;
@@ -116,10 +116,11 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, const c
         knames[k] = c->name;
     }
     const char *params[1] = {oid};
-    r = pg_exec(s,
-                "SELECT indkey::text, indnkeyatts FROM pg_index WHERE indrelid = $1::oid "
-                "AND indisunique AND indpred IS NULL AND indexprs IS NULL",
-                1, params, PGRES_TUPLES_OK, "index lookup", e);
+    r = pg_exec(
+        s,
+        "SELECT indkey::text, indnkeyatts FROM pg_catalog.pg_index WHERE indrelid = $1::oid "
+        "AND indisunique AND indpred IS NULL AND indexprs IS NULL",
+        1, params, PGRES_TUPLES_OK, "index lookup", e);
     if (!r)
         goto out;
     bool found = false;
@@ -148,17 +149,12 @@ out:
 
 int pg_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *e)
 {
-    struct buf q;
     PGresult *r = NULL;
     struct sink_tcol *tc = NULL;
     char *oid = NULL;
     bool failed;
     int rc = -1;
 
-    pg_split_qualified(t->table, &s->schema, &s->rel);
-    buf_init(&q);
-    pg_quote_qualified(&q, s->schema, s->rel);
-    s->qtable = buf_steal(&q);
     s->ncols = t->columns->n;
     s->obj_cols = xcalloc(s->ncols + 1, sizeof(*s->obj_cols));
     for (size_t i = 0; i < s->ncols; i++)
@@ -177,11 +173,12 @@ int pg_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *
         goto out;
 
     const char *params[1] = {oid};
-    r = pg_exec(s,
-                "SELECT attname, attnum, attnotnull, atthasdef OR attidentity <> '', "
-                "attgenerated <> '' FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
-                "AND NOT attisdropped ORDER BY attnum",
-                1, params, PGRES_TUPLES_OK, "column lookup", e);
+    r = pg_exec(
+        s,
+        "SELECT attname, attnum, attnotnull, atthasdef OR attidentity <> '', "
+        "attgenerated <> '' FROM pg_catalog.pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum",
+        1, params, PGRES_TUPLES_OK, "column lookup", e);
     if (!r)
         goto out;
     size_t ntc = (size_t)PQntuples(r);

@@ -12,18 +12,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char pg_sql_ledger_ddl[] =
-    "CREATE TABLE IF NOT EXISTS " PG_LEDGER_TABLE " ("
-    "bucket text NOT NULL, key text NOT NULL, etag text NOT NULL, "
-    "version_id text, sequencer text, route text, rows bigint, bytes bigint, "
-    "loaded_at timestamptz NOT NULL DEFAULT now(), "
-    "PRIMARY KEY (bucket, key, etag))";
+void pg_sql_ledger_ddl(struct buf *out, const char *qledger)
+{
+    buf_printf(out,
+               "CREATE TABLE IF NOT EXISTS %s ("
+               "bucket text NOT NULL, key text NOT NULL, etag text NOT NULL, "
+               "version_id text, sequencer text, route text, rows bigint, bytes bigint, "
+               "loaded_at timestamptz NOT NULL DEFAULT now(), "
+               "PRIMARY KEY (bucket, key, etag))",
+               qledger);
+}
 
-const char pg_sql_rejects_ddl[] =
-    "CREATE TABLE IF NOT EXISTS " PG_REJECTS_TABLE " ("
-    "bucket text NOT NULL, key text NOT NULL, etag text NOT NULL, route text, "
-    "line bigint, col integer, column_name text, reason text, raw text, "
-    "rejected_at timestamptz NOT NULL DEFAULT now())";
+void pg_sql_rejects_ddl(struct buf *out, const char *qrejects)
+{
+    buf_printf(out,
+               "CREATE TABLE IF NOT EXISTS %s ("
+               "bucket text NOT NULL, key text NOT NULL, etag text NOT NULL, route text, "
+               "line bigint, col integer, column_name text, reason text, raw text, "
+               "rejected_at timestamptz NOT NULL DEFAULT now())",
+               qrejects);
+}
 
 static bool state_is(const char *s, const char *prefix)
 {
@@ -54,6 +62,8 @@ enum ierr_class pg_connect_error_class(const char *msg)
         "missing \"=\"",
         "invalid URI",
         "invalid integer value",
+        "percent-encoded",
+        "unterminated quoted string",
     };
     for (size_t i = 0; i < ARRAY_SIZE(config_errors); i++)
         if (strstr(msg, config_errors[i]))

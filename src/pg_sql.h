@@ -14,16 +14,22 @@
 #include <stdint.h>
 
 #include "sink.h"
+#include "sink_guard.h"
 #include "util.h"
 
-/* Extra column of the upsert staging table: the COPY row number, so the last row wins. */
-#define PG_STAGE_TABLE   "ingestd_stage"
+/* ingestd's own tables (sink_guard.h): the ledger and the rejects table live in the sink's
+ * schema; the upsert staging table is temporary (pg_temp). Extra column of the staging
+ * table: the COPY row number, so the last row wins. */
+#define PG_STAGE_TABLE   SINK_STAGE_TABLE
+#define PG_STAGE_QUAL    "pg_temp." SINK_STAGE_TABLE
 #define PG_STAGE_ORD     "__ingestd_ord"
-#define PG_LEDGER_TABLE  "ingestd_ledger"
-#define PG_REJECTS_TABLE "ingestd_rejects"
+#define PG_LEDGER_TABLE  SINK_LEDGER_TABLE
+#define PG_REJECTS_TABLE SINK_REJECTS_TABLE
 
-extern const char pg_sql_ledger_ddl[];
-extern const char pg_sql_rejects_ddl[];
+/* CREATE TABLE IF NOT EXISTS of the ledger and the rejects table, by quoted,
+ * qualified name. */
+void pg_sql_ledger_ddl(struct buf *out, const char *qledger);
+void pg_sql_rejects_ddl(struct buf *out, const char *qrejects);
 
 /*
  * SQLSTATE -> error class. Transient: 08 (connection), 40001 (serialization), 40P01

@@ -18,6 +18,7 @@
 #ifndef INGESTD_SINK_H
 #define INGESTD_SINK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +72,10 @@ struct load_object {
     /* The job's AWS credentials, for sinks that call AWS themselves (DynamoDB); valid
      * from begin() to commit()/abort(); NULL when the job has none. */
     const struct aws_creds *creds;
+    /* Set (by the loop, at shutdown_timeout) when the load must stop: a sink waiting on
+     * its database (a lock held by another session) cancels the statement, rolls back
+     * and fails. Valid from begin() to commit()/abort(); NULL: never set. */
+    const atomic_bool *cancel;
 };
 
 /*

@@ -28,6 +28,10 @@
  * cut at DDB_LOAD_REJECT_RAW_MAX bytes; `rejects_not_stored` counts the rest; the
  * bookkeeping, shared with the SQS sink, is ddb_load.c).
  *
+ * The ledger tables of every DynamoDB and SQS sink of the configuration (claim and
+ * ledger items) are never a load's target, whatever the route's table template
+ * expands to: a forged ledger item would make the real object look loaded.
+ *
  * Not supported: mode = replace (DynamoDB cannot empty a table within a load) and
  * create_table (a table's key schema is a decision for its owner). Both are
  * configuration errors at begin().
@@ -60,6 +64,7 @@ struct table_info {
 struct sink {
     char *name;
     char *ledger;
+    struct strlist ledgers; /* every DynamoDB or SQS sink's ledger table: never a target */
     struct ddb_http *http;
     struct ddb_writer *writer;
     bool ledger_ready;
@@ -268,6 +273,13 @@ static int ddb_open(const struct sink_conf *sc, const struct config *cfg, struct
     struct sink *s = xcalloc(1, sizeof *s);
     s->name = xstrdup(sc->name ? sc->name : "dynamodb");
     s->ledger = xstrdup(!str_empty(sc->ledger_table) ? sc->ledger_table : "ingestd_ledger");
+    strlist_push(&s->ledgers, s->ledger);
+    for (size_t i = 0; i < cfg->nsinks; i++) {
+        const struct sink_conf *o = &cfg->sinks[i];
+        const char *t = !str_empty(o->ledger_table) ? o->ledger_table : "ingestd_ledger";
+        if ((o->type == SINK_DYNAMODB || o->type == SINK_SQS) && !strlist_contains(&s->ledgers, t))
+            strlist_push(&s->ledgers, t);
+    }
     s->http = h;
     s->writer = ddb_writer_new(h);
     buf_init(&s->item);
@@ -293,6 +305,13 @@ static int ddb_begin(struct sink *s, const struct load_object *o, const struct l
     }
     if (!t->columns) {
         ierr_set(e, IERR_PERMANENT, "sink %s: the object's columns are unknown", s->name);
+        return -1;
+    }
+    if (strlist_contains(&s->ledgers, t->table)) {
+        ierr_set(e, IERR_PERMANENT,
+                 "DynamoDB table %s is a ledger table of ingestd (ledger_table): no object loads "
+                 "into it",
+                 t->table);
         return -1;
     }
     ddb_http_set_creds(s->http, o->creds);
@@ -426,6 +445,7 @@ static void ddb_close(struct sink *s)
     buf_free(&s->item);
     buf_free(&s->itemkey);
     ddb_load_free(&s->load);
+    strlist_free(&s->ledgers);
     free(s->ledger);
     free(s->name);
     free(s);

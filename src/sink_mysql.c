@@ -25,6 +25,13 @@
  * their ordinal, recorded in ingestd_rejects (same transaction) and the rest is copied
  * into the target in file order.
  *
+ * Names: an unqualified target, the ledger and the rejects table are qualified with the
+ * sink's `database`; a target in a system database or named like one of ingestd's own
+ * tables is refused (sink_guard.h). Every session sets lock_wait_timeout and
+ * innodb_lock_wait_timeout to the sink's `lock_timeout`, so a lock held too long fails
+ * the load as transient (1205) instead of holding it for hours; at shutdown a waiting
+ * statement is stopped with KILL QUERY (mysql_wait.c).
+ *
  * Errors: every failing call ends the transaction before it returns, so abort() after
  * an error is a harmless no-op. Error numbers are classified by my_errno_class(); a
  * LOAD DATA warning's "at row N" is mapped back to the object's line and column.
@@ -39,6 +46,7 @@
 #include "config.h"
 #include "log.h"
 #include "mysql_int.h"
+#include "sink_guard.h"
 
 #define MY_REJECTS_FLUSH   ((size_t)1 << 20)
 #define MY_CONNECT_TIMEOUT 10u
@@ -48,6 +56,7 @@
 #define MY_WRITE_TIMEOUT 60u
 #define MY_READ_TIMEOUT  900u
 #define MY_KEY_LOCK_WAIT 60
+#define MY_LOCK_TIMEOUT  60 /* seconds, when the configuration does not say */
 #define MY_DELETE_CHUNK  1000
 
 /* ---- errors and statements ---- */
@@ -60,6 +69,21 @@ void my_drop_connection(struct sink *s)
     s->tables_ready = s->key_locked = s->stage_made = false;
 }
 
+void my_name_target(struct sink *s, struct ierr *e)
+{
+    if (s->staged && s->qtable)
+        sink_guard_name_target(e->reason, sizeof(e->reason), '`', s->qtable);
+    if (!s->null_empty ||
+        (!strstr(e->reason, "cannot be null") && !strstr(e->reason, "NULL supplied to NOT NULL")))
+        return;
+    size_t n = strlen(e->reason);
+    snprintf(e->reason + n, sizeof(e->reason) - n,
+             "; an unquoted empty field is NULL under route %s's null = \"\" (the default): "
+             "quote it (\"\") or set null = \"\\N\" to load empty fields as empty strings, as "
+             "LOAD DATA does",
+             s->null_route ? s->null_route : "?");
+}
+
 void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *what, struct ierr *e)
 {
     char clean[400];
@@ -67,6 +91,7 @@ void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *wh
     clean[strcspn(clean, "\n")] = '\0';
     s->last_err = err;
     ierr_set(e, my_errno_class(err), "%s: %s (MySQL error %u)", what, clean, err);
+    my_name_target(s, e);
     if (my_errno_breaks_connection(err)) {
         log_debug("sink %s: connection dropped after error %u", s->name, err);
         my_drop_connection(s);
@@ -84,7 +109,7 @@ int my_run(struct sink *s, const char *sql, size_t len, const char *what, struct
 {
     if (!s->conn)
         return not_connected(s, e);
-    if (mysql_real_query(s->conn, sql, len) == 0) {
+    if (my_query_wait(s, sql, len) == 0) {
         /* A statement with a result set here would leave the connection out of sync. */
         MYSQL_RES *r = mysql_store_result(s->conn);
         if (r)
@@ -107,7 +132,7 @@ MYSQL_RES *my_query(struct sink *s, const char *sql, const char *what, struct ie
         return NULL;
     }
     MYSQL_RES *r = NULL;
-    if (mysql_real_query(s->conn, sql, strlen(sql)) == 0 && (r = mysql_store_result(s->conn)))
+    if (my_query_wait(s, sql, strlen(sql)) == 0 && (r = mysql_store_result(s->conn)))
         return r;
     if (mysql_errno(s->conn))
         my_fill_error(s, mysql_errno(s->conn), mysql_error(s->conn), what, e);
@@ -151,6 +176,7 @@ static int params_from_conf(const struct sink_conf *sc, const struct config *cfg
     p->ssl_mode = sc->ssl_mode ? xstrdup(sc->ssl_mode) : NULL;
     p->ssl_ca = sc->ssl_ca ? xstrdup(sc->ssl_ca) : NULL;
     p->port = sc->port > 0 ? (unsigned)sc->port : 3306;
+    p->lock_timeout = sc->lock_timeout > 0 ? sc->lock_timeout : MY_LOCK_TIMEOUT;
     return 0;
 }
 
@@ -183,7 +209,7 @@ static int apply_tls(MYSQL *m, const struct my_conn_params *p, const char *name,
     return 0;
 }
 
-static MYSQL *connect_db(const struct my_conn_params *p, const char *name, struct ierr *e)
+MYSQL *my_connect(const struct my_conn_params *p, const char *name, struct ierr *e)
 {
     unsigned connect_timeout = MY_CONNECT_TIMEOUT, read_timeout = MY_READ_TIMEOUT;
     unsigned write_timeout = MY_WRITE_TIMEOUT, on = 1;
@@ -199,6 +225,8 @@ static MYSQL *connect_db(const struct my_conn_params *p, const char *name, struc
     mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &write_timeout);
     mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &on);
     mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    /* For mysql_wait.c; blocking calls work as before. */
+    mysql_options(m, MYSQL_OPT_NONBLOCK, 0);
     mysql_optionsv(m, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "ingestd");
     if (apply_tls(m, p, name, e))
         goto fail;
@@ -221,7 +249,13 @@ static MYSQL *connect_db(const struct my_conn_params *p, const char *name, struc
                  name, p->ssl_mode, p->host, p->port);
         goto fail;
     }
-    if (mysql_real_query(m, my_sql_session, strlen(my_sql_session))) {
+    char locks[128];
+    snprintf(locks, sizeof(locks),
+             "SET SESSION lock_wait_timeout = %d, innodb_lock_wait_timeout = %d",
+             p->lock_timeout > 0 ? p->lock_timeout : MY_LOCK_TIMEOUT,
+             p->lock_timeout > 0 ? p->lock_timeout : MY_LOCK_TIMEOUT);
+    if (mysql_real_query(m, my_sql_session, strlen(my_sql_session)) ||
+        mysql_real_query(m, locks, strlen(locks))) {
         unsigned err = mysql_errno(m);
         ierr_set(e, my_errno_class(err), "sink %s: session setup: %s (MySQL error %u)", name,
                  mysql_error(m), err);
@@ -233,6 +267,16 @@ fail:
     return NULL;
 }
 
+/* `database`.`table`, or `table` alone when the sink names no database. */
+static void qualify(struct buf *b, const char *database, const char *table)
+{
+    if (database) {
+        my_quote_ident(b, database);
+        buf_putc(b, '.');
+    }
+    my_quote_ident(b, table);
+}
+
 static int my_open(const struct sink_conf *sc, const struct config *cfg, struct sink **out,
                    struct ierr *e)
 {
@@ -241,15 +285,22 @@ static int my_open(const struct sink_conf *sc, const struct config *cfg, struct 
     if (params_from_conf(sc, cfg, &p, e))
         return -1;
     const char *name = sc->name ? sc->name : "mysql";
-    MYSQL *m = connect_db(&p, name, e);
+    MYSQL *m = my_connect(&p, name, e);
     if (!m) {
         params_free(&p);
         return -1;
     }
     struct sink *s = xcalloc(1, sizeof(*s));
+    struct buf q;
     s->conn = m;
+    s->thread_id = mysql_thread_id(m);
     s->cp = p;
     s->name = xstrdup(name);
+    buf_init(&q);
+    qualify(&q, p.database, MY_LEDGER_TABLE);
+    s->qledger = buf_steal(&q);
+    qualify(&q, p.database, MY_REJECTS_TABLE);
+    s->qrejects = buf_steal(&q);
     buf_init(&s->out);
     buf_init(&s->rejects);
     linemap_init(&s->lines);
@@ -264,9 +315,10 @@ static int ensure_connection(struct sink *s, struct ierr *e)
     if (s->conn && mysql_ping(s->conn) == 0)
         return 0;
     my_drop_connection(s);
-    s->conn = connect_db(&s->cp, s->name, e);
+    s->conn = my_connect(&s->cp, s->name, e);
     if (!s->conn)
         return -1;
+    s->thread_id = mysql_thread_id(s->conn);
     log_info("sink %s: reconnected to MySQL", s->name);
     return 0;
 }
@@ -275,13 +327,20 @@ static int ensure_connection(struct sink *s, struct ierr *e)
  * CREATE works with tables an administrator made. */
 static int ensure_tables(struct sink *s, struct ierr *e)
 {
-    MYSQL_RES *r = my_query(s,
-                            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
-                            "TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('" MY_LEDGER_TABLE
-                            "', '" MY_REJECTS_TABLE "')",
-                            "ledger lookup", e);
-    if (!r)
+    struct buf sql;
+    buf_init(&sql);
+    buf_puts(&sql, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ");
+    if (s->cp.database)
+        my_put_str(&sql, s->cp.database);
+    else
+        buf_puts(&sql, "DATABASE()");
+    buf_puts(&sql, " AND TABLE_NAME IN ('" MY_LEDGER_TABLE "', '" MY_REJECTS_TABLE "')");
+    MYSQL_RES *r = my_query(s, sql.data, "ledger lookup", e);
+    buf_reset(&sql);
+    if (!r) {
+        buf_free(&sql);
         return -1;
+    }
     bool ledger = false, rejects = false;
     MYSQL_ROW row;
     while ((row = mysql_fetch_row(r))) {
@@ -289,8 +348,18 @@ static int ensure_tables(struct sink *s, struct ierr *e)
         rejects |= row[0] && !strcmp(row[0], MY_REJECTS_TABLE);
     }
     mysql_free_result(r);
-    if ((!ledger && run(s, my_sql_ledger_ddl, "creating the ledger", e)) ||
-        (!rejects && run(s, my_sql_rejects_ddl, "creating the rejects table", e)))
+    int rc = 0;
+    if (!ledger) {
+        my_sql_ledger_ddl(&sql, s->qledger);
+        rc = my_run(s, sql.data, sql.len, "creating the ledger", e);
+        buf_reset(&sql);
+    }
+    if (rc == 0 && !rejects) {
+        my_sql_rejects_ddl(&sql, s->qrejects);
+        rc = my_run(s, sql.data, sql.len, "creating the rejects table", e);
+    }
+    buf_free(&sql);
+    if (rc)
         return -1;
     s->tables_ready = true;
     return 0;
@@ -319,6 +388,11 @@ static void load_clear(struct sink *s)
     free(s->limits);
     free(s->load_sql);
     free(s->warned);
+    free(s->null_route);
+    s->null_route = NULL;
+    s->null_empty = false;
+    s->cancel = NULL;
+    s->kill_sent = false;
     s->bucket = s->key = s->etag = s->route = s->qtable = s->load_sql = NULL;
     s->obj_cols = s->tcols = s->keys = NULL;
     s->conv = NULL;
@@ -391,7 +465,7 @@ static int ledger_has(struct sink *s, bool *has, struct ierr *e)
 {
     struct buf sql;
     buf_init(&sql);
-    buf_puts(&sql, "SELECT 1 FROM " MY_LEDGER_TABLE " WHERE object_id = ");
+    buf_printf(&sql, "SELECT 1 FROM %s WHERE object_id = ", s->qledger);
     put_object_id(s, &sql);
     MYSQL_RES *r = my_query(s, sql.data, "ledger lookup", e);
     buf_free(&sql);
@@ -407,8 +481,10 @@ static int claim_ledger(struct sink *s, const struct load_object *o, bool *claim
 {
     struct buf sql;
     buf_init(&sql);
-    buf_puts(&sql, "INSERT INTO " MY_LEDGER_TABLE " (bucket, `key`, etag, version_id, "
-                   "sequencer, route, `rows`, bytes, loaded_at) VALUES (");
+    buf_printf(&sql,
+               "INSERT INTO %s (bucket, `key`, etag, version_id, sequencer, route, `rows`, "
+               "bytes, loaded_at) VALUES (",
+               s->qledger);
     const char *vals[] = {s->bucket, s->key, s->etag, o->version_id, o->sequencer, s->route};
     for (size_t i = 0; i < ARRAY_SIZE(vals); i++) {
         my_put_str(&sql, vals[i]);
@@ -457,7 +533,7 @@ static int check_superseded(struct sink *s, const struct load_object *o, bool *s
 {
     struct buf sql;
     buf_init(&sql);
-    buf_puts(&sql, "SELECT sequencer FROM " MY_LEDGER_TABLE " WHERE bucket = ");
+    buf_printf(&sql, "SELECT sequencer FROM %s WHERE bucket = ", s->qledger);
     my_put_str(&sql, s->bucket);
     buf_puts(&sql, " AND `key` = ");
     my_put_str(&sql, s->key);
@@ -527,6 +603,21 @@ static int start_txn(struct sink *s, const struct load_object *o, const struct l
     return 0;
 }
 
+/* A target in a system database, or one of ingestd's own tables, is never loaded. */
+static int check_target(struct sink *s, const struct load_target *t, struct ierr *e)
+{
+    const char *dot = strchr(t->table, '.');
+    char *db = dot ? xstrndup(t->table, (size_t)(dot - t->table)) : NULL;
+    struct buf shown;
+    buf_init(&shown);
+    qualify(&shown, db ? db : s->cp.database, dot ? dot + 1 : t->table);
+    int rc = sink_guard_target(db ? db : s->cp.database, dot ? dot + 1 : t->table, shown.data,
+                               sink_guard_mysql_catalog, e);
+    buf_free(&shown);
+    free(db);
+    return rc;
+}
+
 static int my_begin(struct sink *s, const struct load_object *o, const struct load_target *t,
                     bool *already_loaded, struct ierr *e)
 {
@@ -537,8 +628,14 @@ static int my_begin(struct sink *s, const struct load_object *o, const struct lo
     if (s->state != MY_IDLE)
         rollback(s);
     load_clear(s);
-    if (ensure_connection(s, e) || (!s->tables_ready && ensure_tables(s, e)))
+    if (check_target(s, t, e))
         return -1;
+    s->cancel = o->cancel;
+    s->null_empty = (t->route->format == FORMAT_CSV || t->route->format == FORMAT_TSV) &&
+                    strlist_contains(&t->route->null, "");
+    s->null_route = xstrdup(t->route->name ? t->route->name : "?");
+    if (ensure_connection(s, e) || (!s->tables_ready && ensure_tables(s, e)))
+        goto fail;
     s->bucket = xstrdup(o->bucket);
     s->key = xstrdup(o->key);
     s->etag = xstrdup(o->etag ? o->etag : "");
@@ -606,8 +703,10 @@ static int flush_rejects(struct sink *s, struct ierr *e)
         return -1;
     struct buf sql;
     buf_init(&sql);
-    buf_puts(&sql, "INSERT INTO " MY_REJECTS_TABLE " (bucket, `key`, etag, route, line, col, "
-                   "column_name, reason, raw) VALUES ");
+    buf_printf(&sql,
+               "INSERT INTO %s (bucket, `key`, etag, route, line, col, column_name, reason, "
+               "raw) VALUES ",
+               s->qrejects);
     buf_append(&sql, s->rejects.data, s->rejects.len);
     int rc = my_run(s, sql.data, sql.len, "rejects", e);
     buf_free(&sql);
@@ -651,6 +750,7 @@ static int no_warnings(struct sink *s, const char *what, struct ierr *e)
             continue;
         ierr_set(e, IERR_PERMANENT, "%s into %s: %s (MySQL %s %s)", what, s->qtable,
                  row[2] ? row[2] : "", row[0] ? row[0] : "", row[1] ? row[1] : "");
+        my_name_target(s, e);
         rc = -1;
     }
     mysql_free_result(r);
@@ -688,9 +788,9 @@ static int update_ledger(struct sink *s, const struct load_stats *st, struct ier
     struct buf sql;
     buf_init(&sql);
     buf_printf(&sql,
-               "UPDATE " MY_LEDGER_TABLE " SET `rows` = %" PRIu64 ", bytes = %" PRIu64
+               "UPDATE %s SET `rows` = %" PRIu64 ", bytes = %" PRIu64
                ", loaded_at = UTC_TIMESTAMP(6) WHERE object_id = ",
-               s->rows_sent - s->nwarned, st ? st->bytes : 0);
+               s->qledger, s->rows_sent - s->nwarned, st ? st->bytes : 0);
     put_object_id(s, &sql);
     int rc = my_run(s, sql.data, sql.len, "ledger", e);
     buf_free(&sql);
@@ -749,6 +849,8 @@ static void my_close(struct sink *s)
     buf_free(&s->rejects);
     linemap_free(&s->lines);
     free(s->name);
+    free(s->qledger);
+    free(s->qrejects);
     free(s);
 }
 
@@ -758,7 +860,7 @@ static int my_check(const struct sink_conf *sc, const struct config *cfg, struct
     struct my_conn_params p;
     if (params_from_conf(sc, cfg, &p, e))
         return -1;
-    MYSQL *m = connect_db(&p, name, e);
+    MYSQL *m = my_connect(&p, name, e);
     int rc = -1;
     if (!m)
         goto out;

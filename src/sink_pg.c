@@ -2,6 +2,12 @@
  * sink_pg.c: the PostgreSQL sink (libpq). One connection per worker, kept between
  * loads and reset by the next begin() after it broke.
  *
+ * Every name the sink sends is qualified: the target with its own schema or the sink's
+ * `schema`, the ledger and rejects tables with the sink's `schema`, the staging table
+ * with pg_temp; nothing depends on search_path (which always searches pg_catalog
+ * first: an unqualified "pg_description" would be the catalog's). A target that is
+ * one of ingestd's own tables or in a catalog schema is refused (sink_guard.h).
+ *
  * A load is one transaction:
  *   BEGIN
  *   INSERT INTO ingestd_ledger ... ON CONFLICT DO NOTHING RETURNING   -- claims the object
@@ -19,6 +25,11 @@
  * rejects are COPYed into ingestd_rejects and (mid-load) the data COPY restarts. All
  * of it is in the load's transaction, so rejects commit or vanish with the rows.
  *
+ * Every connection gets SET lock_timeout (the sink's `lock_timeout`): a lock another
+ * session holds too long fails the load as transient (55P03) and it is retried later,
+ * rather than waiting while the message's visibility is extended for hours. At
+ * shutdown a statement still waiting is cancelled (pg_wait.c).
+ *
  * Errors: every failing call ends the transaction before it returns, so abort() after
  * an error is a harmless no-op. SQLSTATEs are classified by pg_sqlstate_class(); a
  * COPY error's "line N, column c" is mapped back to the object's line and column.
@@ -31,10 +42,14 @@
 
 #include "config.h"
 #include "log.h"
+#include "pg_conninfo.h"
 #include "pg_int.h"
 
 #define PG_COPY_CHUNK    ((size_t)256 << 10)
 #define PG_REJECTS_FLUSH ((size_t)1 << 20)
+#define PG_LOCK_TIMEOUT  60 /* seconds, when the configuration does not say */
+
+static void pg_close(struct sink *s);
 
 /* ---- errors ---- */
 
@@ -62,15 +77,18 @@ void pg_fill_error(struct sink *s, const PGresult *res, const char *what, struct
         ierr_set(e, cls, "%s: %s (SQLSTATE %s)", what, clean, st);
     else
         ierr_set(e, cls, "%s: %s%s", what, broken ? "connection lost: " : "", clean);
+    if (s->upsert && s->qtable)
+        sink_guard_name_target(e->reason, sizeof(e->reason), '"', s->qtable);
     if (res)
         set_sample(e, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+    if (s->upsert && s->qtable)
+        sink_guard_name_target(e->sample, sizeof(e->sample), '"', s->qtable);
 }
 
 PGresult *pg_exec(struct sink *s, const char *sql, int nparams, const char *const *params,
                   ExecStatusType want, const char *what, struct ierr *e)
 {
-    PGresult *r = nparams ? PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0)
-                          : PQexec(s->conn, sql);
+    PGresult *r = pg_exec_wait(s, sql, nparams, params);
     if (r && PQresultStatus(r) == want)
         return r;
     pg_fill_error(s, r, what, e);
@@ -109,20 +127,40 @@ static PGconn *pg_connect(const struct sink_conf *sc, const struct config *cfg, 
         "10",   "1",      "60", "10", "6", "ingestd", sc->conninfo ? sc->conninfo : "",
         "UTF8", password, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
+    char msg[400];
+    if (PQstatus(c) != CONNECTION_OK) {
+        /* libpq may quote what it could not parse: never a piece of the password. */
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+        msg[strcspn(msg, "\n")] = '\0';
+        pg_conninfo_redact(msg, sizeof(msg), sc->conninfo, password);
+        ierr_set(e, pg_connect_error_class(msg), "sink %s: cannot connect to PostgreSQL: %s",
+                 sc->name ? sc->name : "?", msg);
+        PQfinish(c);
+        c = NULL;
+    }
     if (password) {
         explicit_bzero(password, strlen(password));
         free(password);
     }
-    if (PQstatus(c) != CONNECTION_OK) {
-        char msg[400];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
-        msg[strcspn(msg, "\n")] = '\0';
-        ierr_set(e, pg_connect_error_class(msg), "sink %s: cannot connect to PostgreSQL: %s",
-                 sc->name ? sc->name : "?", msg);
-        PQfinish(c);
-        return NULL;
-    }
     return c;
+}
+
+/*
+ * What every connection (and every reset) gets: non-blocking mode for pg_wait.c, and
+ * the lock timeout. A failure leaves the connection usable; it is reported and the
+ * load retried.
+ */
+static int session_setup(struct sink *s, struct ierr *e)
+{
+    char sql[64];
+    if (PQsetnonblocking(s->conn, 1) != 0) {
+        ierr_set(e, IERR_TRANSIENT, "sink %s: cannot make the connection non-blocking", s->name);
+        return -1;
+    }
+    snprintf(sql, sizeof(sql), "SET lock_timeout = '%ds'", s->lock_timeout);
+    PGresult *r = pg_exec(s, sql, 0, NULL, PGRES_COMMAND_OK, "SET lock_timeout", e);
+    PQclear(r);
+    return r ? 0 : -1;
 }
 
 /* Server notices ("relation already exists, skipping") go to the debug log. */
@@ -140,14 +178,26 @@ static int pg_open(const struct sink_conf *sc, const struct config *cfg, struct 
     if (!c)
         return -1;
     struct sink *s = xcalloc(1, sizeof(*s));
+    struct buf q;
     s->conn = c;
     s->name = xstrdup(sc->name ? sc->name : "postgres");
+    s->home = xstrdup(!str_empty(sc->schema) ? sc->schema : "public");
+    s->lock_timeout = sc->lock_timeout > 0 ? sc->lock_timeout : PG_LOCK_TIMEOUT;
+    buf_init(&q);
+    pg_quote_qualified(&q, s->home, PG_LEDGER_TABLE);
+    s->qledger = buf_steal(&q);
+    pg_quote_qualified(&q, s->home, PG_REJECTS_TABLE);
+    s->qrejects = buf_steal(&q);
     buf_init(&s->out);
     buf_init(&s->rejects);
     linemap_init(&s->lines);
     PQsetNoticeProcessor(c, on_notice, s->name);
-    log_debug("sink %s: connected to PostgreSQL %s", s->name,
-              PQparameterStatus(c, "server_version"));
+    if (session_setup(s, e)) {
+        pg_close(s);
+        return -1;
+    }
+    log_debug("sink %s: connected to PostgreSQL %s (schema %s, lock_timeout %d s)", s->name,
+              PQparameterStatus(c, "server_version"), s->home, s->lock_timeout);
     *out = s;
     return 0;
 }
@@ -166,6 +216,8 @@ static int ensure_connection(struct sink *s, struct ierr *e)
                  s->name, msg);
         return -1;
     }
+    if (session_setup(s, e))
+        return -1;
     s->tables_ready = false;
     log_info("sink %s: reconnected to PostgreSQL", s->name);
     return 0;
@@ -184,12 +236,12 @@ static int run_idle(struct sink *s, const char *sql, const char *what, struct ie
     return pg_run(s, sql, what, e);
 }
 
-/* Whether table exists on the search path; the first statement on a connection that
+/* Whether table (quoted, qualified) exists; the first statement on a connection that
  * may have died since the last load, so it resets and retries once. */
 static int table_exists(struct sink *s, const char *table, bool *exists, struct ierr *e)
 {
     const char *params[1] = {table};
-    const char *sql = "SELECT to_regclass($1) IS NOT NULL";
+    const char *sql = "SELECT pg_catalog.to_regclass($1) IS NOT NULL";
     PGresult *r = pg_exec(s, sql, 1, params, PGRES_TUPLES_OK, "ledger lookup", e);
     if (!r && PQstatus(s->conn) != CONNECTION_OK && ensure_connection(s, e) == 0)
         r = pg_exec(s, sql, 1, params, PGRES_TUPLES_OK, "ledger lookup", e);
@@ -208,22 +260,30 @@ static int table_exists(struct sink *s, const char *table, bool *exists, struct 
  */
 static int ensure_tables(struct sink *s, struct ierr *e)
 {
-    static const char *const names[] = {PG_LEDGER_TABLE, PG_REJECTS_TABLE};
-    const char *ddl[] = {pg_sql_ledger_ddl, pg_sql_rejects_ddl};
+    const char *names[] = {s->qledger, s->qrejects};
+    void (*ddl[])(struct buf *, const char *) = {pg_sql_ledger_ddl, pg_sql_rejects_ddl};
+    struct buf sql;
+    int rc = -1;
+    buf_init(&sql);
     for (size_t i = 0; i < ARRAY_SIZE(ddl); i++) {
         bool exists;
+        buf_reset(&sql);
+        ddl[i](&sql, names[i]);
         if (table_exists(s, names[i], &exists, e))
-            return -1;
-        if (exists || pg_run(s, ddl[i], "creating the ledger", e) == 0)
+            goto out;
+        if (exists || pg_run(s, sql.data, "creating the ledger", e) == 0)
             continue;
         if (strcmp(s->sqlstate, "23505") && strcmp(s->sqlstate, "42P07") &&
             strcmp(s->sqlstate, "42710"))
-            return -1;
-        if (pg_run(s, ddl[i], "creating the ledger", e))
-            return -1;
+            goto out;
+        if (pg_run(s, sql.data, "creating the ledger", e))
+            goto out;
     }
     s->tables_ready = true;
-    return 0;
+    rc = 0;
+out:
+    buf_free(&sql);
+    return rc;
 }
 
 /* ---- one load ---- */
@@ -249,7 +309,11 @@ static void load_clear(struct sink *s)
     free(s->copy_sql);
     free(s->merge_sql);
     free(s->merge_dedupe_sql);
-    s->merge_dedupe_sql = NULL;
+    free(s->null_route);
+    s->merge_dedupe_sql = s->null_route = NULL;
+    s->null_empty = false;
+    s->cancel = NULL;
+    s->cancel_sent = false;
     s->bucket = s->key = s->etag = s->route = s->schema = s->rel = s->qtable = NULL;
     s->obj_cols = s->tcols = NULL;
     s->copy_sql = s->merge_sql = NULL;
@@ -267,9 +331,11 @@ static void load_clear(struct sink *s)
 static void rollback(struct sink *s)
 {
     if (s->state == PG_COPY && PQstatus(s->conn) == CONNECTION_OK) {
+        /* A server stuck on a lock reads nothing more: at shutdown, cancel first. */
+        pg_cancel_if_asked(s);
         PQputCopyEnd(s->conn, "load aborted by ingestd");
         PGresult *r;
-        while ((r = PQgetResult(s->conn)))
+        while ((r = pg_result_wait(s)))
             PQclear(r);
     }
     if (s->state != PG_IDLE && PQstatus(s->conn) == CONNECTION_OK)
@@ -282,11 +348,14 @@ static void rollback(struct sink *s)
 static int claim_ledger(struct sink *s, const struct load_object *o, bool *claimed, struct ierr *e)
 {
     const char *params[] = {s->bucket, s->key, s->etag, o->version_id, o->sequencer, s->route};
-    PGresult *r = pg_exec(s,
-                          "INSERT INTO " PG_LEDGER_TABLE " (bucket, key, etag, version_id, "
-                          "sequencer, route, rows, bytes) VALUES ($1, $2, $3, $4, $5, $6, 0, 0) "
-                          "ON CONFLICT DO NOTHING RETURNING 1",
-                          6, params, PGRES_TUPLES_OK, "ledger", e);
+    struct buf sql;
+    buf_init(&sql);
+    buf_printf(&sql,
+               "INSERT INTO %s (bucket, key, etag, version_id, sequencer, route, rows, bytes) "
+               "VALUES ($1, $2, $3, $4, $5, $6, 0, 0) ON CONFLICT DO NOTHING RETURNING 1",
+               s->qledger);
+    PGresult *r = pg_exec(s, sql.data, 6, params, PGRES_TUPLES_OK, "ledger", e);
+    buf_free(&sql);
     if (!r)
         return -1;
     *claimed = PQntuples(r) == 1;
@@ -315,13 +384,17 @@ static int check_superseded(struct sink *s, const struct load_object *o,
     if (!r)
         return -1;
     PQclear(r);
-    r = pg_exec(s,
-                "SELECT max(sequencer) FROM " PG_LEDGER_TABLE " WHERE bucket = $1 AND "
-                "key = $2 AND etag <> $3 AND sequencer IS NOT NULL AND "
-                "upper(rpad(sequencer, greatest(length(sequencer), length($4)), '0')) "
-                "COLLATE \"C\" > upper(rpad($4, greatest(length(sequencer), length($4)), '0')) "
-                "COLLATE \"C\"",
-                4, params, PGRES_TUPLES_OK, "ledger", e);
+    struct buf sql;
+    buf_init(&sql);
+    buf_printf(&sql,
+               "SELECT max(sequencer) FROM %s WHERE bucket = $1 AND "
+               "key = $2 AND etag <> $3 AND sequencer IS NOT NULL AND "
+               "upper(rpad(sequencer, greatest(length(sequencer), length($4)), '0')) "
+               "COLLATE \"C\" > upper(rpad($4, greatest(length(sequencer), length($4)), '0')) "
+               "COLLATE \"C\"",
+               s->qledger);
+    r = pg_exec(s, sql.data, 4, params, PGRES_TUPLES_OK, "ledger", e);
+    buf_free(&sql);
     if (!r)
         return -1;
     if (!PQgetisnull(r, 0, 0)) {
@@ -385,7 +458,7 @@ static int prepare_target(struct sink *s, const struct load_target *t, struct ie
         if (pg_run(s, sql.data, "staging table", e))
             goto out;
         buf_reset(&sql);
-        pg_sql_copy(&sql, PG_STAGE_TABLE, (const char *const *)s->tcols, s->ncols, true);
+        pg_sql_copy(&sql, PG_STAGE_QUAL, (const char *const *)s->tcols, s->ncols, true);
         s->copy_rel = PG_STAGE_TABLE;
     } else {
         pg_sql_copy(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, false);
@@ -398,6 +471,39 @@ out:
     return rc;
 }
 
+/* The target's schema and name, and whether a load may write there at all. */
+static int target_name(struct sink *s, const struct load_target *t, struct ierr *e)
+{
+    struct buf q;
+    char *given = NULL;
+    pg_split_qualified(t->table, &given, &s->rel);
+    s->schema = given ? given : xstrdup(s->home);
+    buf_init(&q);
+    pg_quote_qualified(&q, s->schema, s->rel);
+    s->qtable = buf_steal(&q);
+    return sink_guard_target(s->schema, s->rel, s->qtable, sink_guard_pg_catalog, e);
+}
+
+/* Unquoted empty CSV fields are NULL under the route's null list (the default). */
+static bool null_empty(const struct route_conf *r)
+{
+    return r && (r->format == FORMAT_CSV || r->format == FORMAT_TSV) &&
+           strlist_contains(&r->null, "");
+}
+
+/* A NOT NULL violation (23502) may come from an empty field the route reads as NULL:
+ * say which setting changes that. */
+static void null_hint(struct sink *s, struct ierr *e)
+{
+    if (strcmp(s->sqlstate, "23502") || !s->null_empty)
+        return;
+    size_t n = strlen(e->reason);
+    snprintf(e->reason + n, sizeof(e->reason) - n,
+             "; an unquoted empty field is NULL under route %s's null = \"\" (the default): "
+             "quote it (\"\") or set null = \"\\N\" to load empty fields as empty strings",
+             s->null_route ? s->null_route : "?");
+}
+
 static int pg_begin(struct sink *s, const struct load_object *o, const struct load_target *t,
                     bool *already_loaded, struct ierr *e)
 {
@@ -406,9 +512,14 @@ static int pg_begin(struct sink *s, const struct load_object *o, const struct lo
     if (s->state != PG_IDLE)
         rollback(s);
     load_clear(s);
+    if (target_name(s, t, e))
+        goto fail;
+    s->cancel = o->cancel;
+    s->null_empty = null_empty(t->route);
+    s->null_route = xstrdup(t->route->name ? t->route->name : "?");
     if (ensure_connection(s, e) || (!s->tables_ready && ensure_tables(s, e)) ||
         run_idle(s, "BEGIN", "BEGIN", e))
-        return -1;
+        goto fail;
     s->state = PG_TXN;
     s->bucket = xstrdup(o->bucket);
     s->key = xstrdup(o->key);
@@ -462,6 +573,7 @@ static void copy_error(struct sink *s, const PGresult *r, struct ierr *e)
         }
     }
     set_sample(e, PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
+    null_hint(s, e);
 }
 
 /* Hands the buffered COPY data to libpq. A server error (bad value) surfaces here
@@ -471,11 +583,11 @@ static int copy_flush(struct sink *s, struct ierr *e)
     if (s->out.len == 0)
         return 0;
     PQconsumeInput(s->conn);
-    if (PQputCopyData(s->conn, s->out.data, (int)s->out.len) == 1) {
+    if (PQputCopyData(s->conn, s->out.data, (int)s->out.len) == 1 && pg_flush_wait(s) == 0) {
         buf_reset(&s->out);
         return 0;
     }
-    PGresult *r = PQgetResult(s->conn);
+    PGresult *r = pg_result_wait(s);
     copy_error(s, r, e);
     PQclear(r);
     return -1;
@@ -491,14 +603,14 @@ static int copy_end(struct sink *s, struct ierr *e)
         return -1;
     }
     s->state = PG_TXN;
-    PGresult *r = PQgetResult(s->conn);
+    PGresult *r = pg_result_wait(s);
     int rc = 0;
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
         copy_error(s, r, e);
         rc = -1;
     }
     PQclear(r);
-    while ((r = PQgetResult(s->conn)))
+    while ((r = pg_result_wait(s)))
         PQclear(r);
     return rc;
 }
@@ -572,26 +684,30 @@ static int flush_rejects(struct sink *s, struct ierr *e)
     bool in_copy = s->state == PG_COPY;
     if (in_copy && copy_end(s, e))
         return -1;
-    PGresult *r = pg_exec(s,
-                          "COPY " PG_REJECTS_TABLE " (bucket, key, etag, route, line, col, "
-                          "column_name, reason, raw) FROM STDIN",
-                          0, NULL, PGRES_COPY_IN, "rejects", e);
+    struct buf sql;
+    buf_init(&sql);
+    buf_printf(&sql,
+               "COPY %s (bucket, key, etag, route, line, col, column_name, reason, raw) "
+               "FROM STDIN",
+               s->qrejects);
+    PGresult *r = pg_exec(s, sql.data, 0, NULL, PGRES_COPY_IN, "rejects", e);
+    buf_free(&sql);
     if (!r)
         return -1;
     PQclear(r);
-    if (PQputCopyData(s->conn, s->rejects.data, (int)s->rejects.len) != 1 ||
+    if (PQputCopyData(s->conn, s->rejects.data, (int)s->rejects.len) != 1 || pg_flush_wait(s) ||
         PQputCopyEnd(s->conn, NULL) != 1) {
         pg_fill_error(s, NULL, "rejects", e);
         return -1;
     }
-    r = PQgetResult(s->conn);
+    r = pg_result_wait(s);
     int rc = 0;
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
         pg_fill_error(s, r, "rejects", e);
         rc = -1;
     }
     PQclear(r);
-    while ((r = PQgetResult(s->conn)))
+    while ((r = pg_result_wait(s)))
         PQclear(r);
     buf_reset(&s->rejects);
     if (rc == 0 && in_copy)
@@ -646,7 +762,7 @@ static void locate_null(struct sink *s, const char *col, struct ierr *e)
     if (i == s->ncols || pg_run(s, "ROLLBACK TO SAVEPOINT ingestd_merge", "upsert", &ignored))
         return;
     buf_init(&sql);
-    buf_puts(&sql, "SELECT min(\"" PG_STAGE_ORD "\") FROM pg_temp." PG_STAGE_TABLE " WHERE ");
+    buf_puts(&sql, "SELECT min(\"" PG_STAGE_ORD "\") FROM " PG_STAGE_QUAL " WHERE ");
     pg_quote_ident(&sql, col);
     buf_puts(&sql, " IS NULL");
     PGresult *r = pg_exec(s, sql.data, 0, NULL, PGRES_TUPLES_OK, "upsert", &ignored);
@@ -668,7 +784,7 @@ static int merge(struct sink *s, struct ierr *e)
 {
     if (pg_run(s, "SAVEPOINT ingestd_merge", "upsert", e))
         return -1;
-    PGresult *r = PQexec(s->conn, s->merge_sql);
+    PGresult *r = pg_exec_wait(s, s->merge_sql, 0, NULL);
     if (r && PQresultStatus(r) == PGRES_FATAL_ERROR &&
         !strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE)
                                                         : "",
@@ -676,7 +792,7 @@ static int merge(struct sink *s, struct ierr *e)
         PQclear(r);
         if (pg_run(s, "ROLLBACK TO SAVEPOINT ingestd_merge", "upsert", e))
             return -1;
-        r = PQexec(s->conn, s->merge_dedupe_sql);
+        r = pg_exec_wait(s, s->merge_dedupe_sql, 0, NULL);
     }
     if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
         PQclear(r);
@@ -688,6 +804,7 @@ static int merge(struct sink *s, struct ierr *e)
     PQclear(r);
     if (colname && !strcmp(s->sqlstate, "23502"))
         locate_null(s, colname, e);
+    null_hint(s, e);
     free(colname);
     return -1;
 }
@@ -698,10 +815,14 @@ static int update_ledger(struct sink *s, const struct load_stats *st, struct ier
     snprintf(rows, sizeof(rows), "%" PRIu64, s->rows_sent);
     snprintf(bytes, sizeof(bytes), "%" PRIu64, st ? st->bytes : 0);
     const char *params[] = {s->bucket, s->key, s->etag, rows, bytes};
-    PGresult *r = pg_exec(s,
-                          "UPDATE " PG_LEDGER_TABLE " SET rows = $4, bytes = $5, "
-                          "loaded_at = now() WHERE bucket = $1 AND key = $2 AND etag = $3",
-                          5, params, PGRES_COMMAND_OK, "ledger", e);
+    struct buf sql;
+    buf_init(&sql);
+    buf_printf(&sql,
+               "UPDATE %s SET rows = $4, bytes = $5, loaded_at = now() "
+               "WHERE bucket = $1 AND key = $2 AND etag = $3",
+               s->qledger);
+    PGresult *r = pg_exec(s, sql.data, 5, params, PGRES_COMMAND_OK, "ledger", e);
+    buf_free(&sql);
     if (!r)
         return -1;
     bool one = !strcmp(PQcmdTuples(r), "1");
@@ -730,7 +851,7 @@ static int pg_commit(struct sink *s, const struct load_stats *st, bool *already_
         goto fail;
     if (update_ledger(s, st, e))
         goto fail;
-    PGresult *r = PQexec(s->conn, "COMMIT");
+    PGresult *r = pg_exec_wait(s, "COMMIT", 0, NULL);
     /* COMMIT of a failed transaction "succeeds" with the tag ROLLBACK. */
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT")) {
         pg_fill_error(s, r, "COMMIT", e);
@@ -767,6 +888,9 @@ static void pg_close(struct sink *s)
     buf_free(&s->rejects);
     linemap_free(&s->lines);
     free(s->name);
+    free(s->home);
+    free(s->qledger);
+    free(s->qrejects);
     free(s);
 }
 

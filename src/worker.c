@@ -355,6 +355,7 @@ static int setup(struct worker_state *ws, struct load *ld, struct s3_client **s3
     ld->obj = (struct load_object){job->bucket,     job->key,       job->etag ? job->etag : "",
                                    job->version_id, job->sequencer, job->size};
     ld->obj.creds = job->creds ? &job->creds->aws : NULL;
+    ld->obj.cancel = &job->cancel;
     ld->target.route = rc;
     ld->target.table = job->table;
     return 0;

@@ -446,7 +446,7 @@ DEF_TEST(quoting_comments_and_indentation)
     if (!c)
         goto out;
     EXPECT_EQ_STR("http://127.0.0.1:4566/000000000000/events", c->sqs.queue_url);
-    EXPECT_EQ_STR("  host=127.0.0.1 options='-c search_path=a;b' # not a comment  ",
+    EXPECT_EQ_STR("  host=127.0.0.1 options='-c search_path=a;b' application_name=#not-a-comment  ",
                   c->sinks[0].conninfo);
     r = config_find_route(c, "semicolon");
     EXPECT_EQ_INT(';', r->delimiter);
@@ -580,9 +580,10 @@ DEF_TEST(long_lines_are_read_whole)
 
     buf_init(&text);
     buf_init(&value);
+    buf_puts(&value, "options='");
     for (int i = 0; i < 500; i++)
         buf_printf(&value, "k%d=v ", i);
-    buf_puts(&value, "x");
+    buf_puts(&value, "x'");
     buf_printf(&text,
                SQS "[sink p]\ntype = postgres\nconninfo = \"%s\"   ; long\n"
                    "[route r]\nsink = p\nmatch_prefix = %s\nwhat = 1\n",
@@ -919,6 +920,90 @@ DEF_TEST(sink_rules)
     EXPECT_ONLY_ERR("[sqs]\nwait_time_seconds = 1\n", "1: [sqs] queue_url: required");
 }
 
+DEF_TEST(sink_names_locks_and_conninfo)
+{
+    struct strlist e = {0};
+    struct config *c = load(SQS PG "[sink m]\ntype = mysql\ndatabase = shop\n", &e);
+
+    EXPECT_TRUE(c != NULL);
+    if (c) {
+        EXPECT_EQ_STR("public", c->sinks[0].schema);
+        EXPECT_EQ_INT(60, c->sinks[0].lock_timeout);
+        EXPECT_EQ_INT(60, c->sinks[1].lock_timeout);
+        EXPECT_TRUE(c->sinks[1].schema == NULL);
+    }
+    config_unref(c);
+    strlist_free(&e);
+    c = load(SQS PG "schema = app\nlock_timeout = 5\n", &e);
+    EXPECT_TRUE(c != NULL && !strcmp(c->sinks[0].schema, "app") && c->sinks[0].lock_timeout == 5);
+    config_unref(c);
+    strlist_free(&e);
+    EXPECT_ONLY_ERR(SQS PG "schema = pg_catalog\n",
+                    "6: [sink p] schema: \"pg_catalog\" is a system catalog schema: loads never "
+                    "write there");
+    EXPECT_ONLY_ERR(SQS PG "schema = pg_toast\n",
+                    "6: [sink p] schema: \"pg_toast\" is a system catalog schema: loads never "
+                    "write there");
+    EXPECT_ONLY_ERR(SQS PG "schema = information_schema\n",
+                    "6: [sink p] schema: \"information_schema\" is a system catalog schema: "
+                    "loads never write there");
+    EXPECT_ONLY_ERR(SQS PG "schema = a-b\n",
+                    "6: [sink p] schema: \"a-b\" is not a schema name (letters, digits and _, "
+                    "not starting with a digit, at most 63 characters)");
+    EXPECT_ONLY_ERR(SQS "[sink m]\ntype = mysql\ndatabase = mysql\n",
+                    "5: [sink m] database: \"mysql\" is a system database: loads never write "
+                    "there");
+    EXPECT_ONLY_ERR(SQS "[sink m]\ntype = mysql\ndatabase = Performance_Schema\n",
+                    "5: [sink m] database: \"Performance_Schema\" is a system database: loads "
+                    "never write there");
+    EXPECT_ONLY_ERR(SQS "[sink m]\ntype = mysql\ndatabase = d\nschema = d\n",
+                    "6: [sink m] schema: not valid for a sink of type mysql");
+    EXPECT_ONLY_ERR(SQS PG "lock_timeout = 0\n",
+                    "6: [sink p] lock_timeout: \"0\" is not an integer from 1 to 86400");
+    EXPECT_ONLY_ERR(SQS "[sink d]\ntype = dynamodb\nlock_timeout = 5\n",
+                    "5: [sink d] lock_timeout: not valid for a sink of type dynamodb");
+    /* A plain word is a database name to libpq, as it always was. */
+    c = load(SQS "[sink p]\ntype = postgres\nconninfo = app\n", &e);
+    EXPECT_TRUE(c != NULL);
+    config_unref(c);
+    strlist_free(&e);
+}
+
+/* libpq quotes what it cannot parse; the configuration check never does. */
+DEF_TEST(malformed_conninfo_never_echoed)
+{
+    static const struct {
+        const char *conninfo, *secret, *why;
+    } cases[] = {
+        {"postgresql://ingest:Hunter2%ZZsecret@127.0.0.1/app", "Hunter2", "%XX escape"},
+        {"host=127.0.0.1 password=correct horse battery staple", "horse", "without \"=\""},
+        {"host=127.0.0.1 password='s3cr3t-value", "s3cr3t", "closing quote"},
+        {"host=127.0.0.1 password=abc s3cr3tword=1", "s3cr3tword", "unknown parameter"},
+        {"postgresql://ingest:pw@[::1/app?password=s3cr3tx", "s3cr3tx", "URI"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct strlist e = {0};
+        char *text = xasprintf(SQS "[sink p]\ntype = postgres\nconninfo = %s\n", cases[i].conninfo);
+        struct config *c = load(text, &e);
+
+        EXPECT_TRUE(c == NULL);
+        EXPECT_EQ_INT(1, e.n);
+        if (any_error_contains(&e, cases[i].secret) || any_error_contains(&e, "pw@")) {
+            TAP_FAIL("conninfo %zu echoed", i);
+            dump(&e);
+        }
+        if (!any_error_contains(&e, "t.conf:5: [sink p] conninfo: ") ||
+            !any_error_contains(&e, cases[i].why)) {
+            TAP_FAIL("conninfo %zu: error does not name the line, key and mistake", i);
+            dump(&e);
+        }
+        config_unref(c);
+        strlist_free(&e);
+        free(text);
+    }
+}
+
 DEF_TEST(secrets_never_in_errors)
 {
     static const char *const files[] = {
@@ -1032,7 +1117,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(5 + 15 + 5 + 13 + 23, n);
+    EXPECT_EQ_INT(5 + 15 + 5 + 15 + 23, n);
 }
 
 int main(void)
@@ -1061,6 +1146,8 @@ int main(void)
     RUN_TEST(table_templates);
     RUN_TEST(rules_between_keys);
     RUN_TEST(sink_rules);
+    RUN_TEST(sink_names_locks_and_conninfo);
+    RUN_TEST(malformed_conninfo_never_echoed);
     RUN_TEST(secrets_never_in_errors);
     RUN_TEST(no_routes_is_valid);
     RUN_TEST(missing_file);

@@ -175,8 +175,14 @@ DEF_TEST(sql_generation)
     buf_reset(&b);
     my_quote_table(&b, "db.t");
     EXPECT_EQ_STR("`db`.`t`", b.data);
+    buf_reset(&b);
+    my_sql_ledger_ddl(&b, "`shop`.`ingestd_ledger`");
+    EXPECT_CONTAINS("IF NOT EXISTS `shop`.`ingestd_ledger` (", b.data);
+    EXPECT_CONTAINS("UNIQUE KEY ingestd_ledger_object (object_id)", b.data);
+    buf_reset(&b);
+    my_sql_rejects_ddl(&b, "`shop`.`ingestd_rejects`");
+    EXPECT_CONTAINS("IF NOT EXISTS `shop`.`ingestd_rejects` (", b.data);
     buf_free(&b);
-    EXPECT_CONTAINS("UNIQUE KEY ingestd_ledger_object (object_id)", my_sql_ledger_ddl);
     EXPECT_CONTAINS("STRICT_ALL_TABLES", my_sql_session);
     EXPECT_CONTAINS("time_zone = '+00:00'", my_sql_session);
 }

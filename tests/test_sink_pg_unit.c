@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "pg_conninfo.h"
 #include "pg_sql.h"
 #include "sink.h"
 #include "tap.h"
@@ -216,9 +217,14 @@ DEF_TEST(sql_generation)
                   "\"id\", \"Name\" FROM pg_temp.ingestd_stage ORDER BY \"id\", \"Name\", "
                   "\"__ingestd_ord\" DESC ON CONFLICT (\"id\", \"Name\") DO NOTHING",
                   b.data);
+    buf_reset(&b);
+    pg_sql_ledger_ddl(&b, "\"app\".\"ingestd_ledger\"");
+    EXPECT_CONTAINS("IF NOT EXISTS \"app\".\"ingestd_ledger\" (", b.data);
+    EXPECT_CONTAINS("PRIMARY KEY (bucket, key, etag)", b.data);
+    buf_reset(&b);
+    pg_sql_rejects_ddl(&b, "\"app\".\"ingestd_rejects\"");
+    EXPECT_CONTAINS("IF NOT EXISTS \"app\".\"ingestd_rejects\" (", b.data);
     buf_free(&b);
-    EXPECT_CONTAINS("PRIMARY KEY (bucket, key, etag)", pg_sql_ledger_ddl);
-    EXPECT_CONTAINS("IF NOT EXISTS ingestd_rejects", pg_sql_rejects_ddl);
 }
 
 DEF_TEST(copy_context)
@@ -367,8 +373,32 @@ DEF_TEST(password_resolution)
     sink_set_secret_resolver(NULL);
 }
 
+DEF_TEST(conninfo_checked_and_redacted)
+{
+    const char *why = NULL;
+    char msg[200];
+
+    EXPECT_EQ_INT(0, pg_conninfo_check("host=h dbname=app user=u", &why));
+    EXPECT_EQ_INT(0, pg_conninfo_check("postgresql://u:p%41ss@h:5432/app", &why));
+    EXPECT_EQ_INT(0, pg_conninfo_check("app", &why)); /* a database name */
+    EXPECT_EQ_INT(-1, pg_conninfo_check("postgresql://u:Hunter2%ZZsecret@h/app", &why));
+    EXPECT_TRUE(why && strstr(why, "%XX") && !strstr(why, "Hunter2"));
+    EXPECT_EQ_INT(-1, pg_conninfo_check("host=h password=correct horse", &why));
+    EXPECT_TRUE(why && strstr(why, "without") && !strstr(why, "horse"));
+    EXPECT_EQ_INT(-1, pg_conninfo_check("host=h password='open", &why));
+    EXPECT_TRUE(why && strstr(why, "closing quote"));
+
+    snprintf(msg, sizeof(msg), "failed for \"s3cr3t\" and s3cr3t; inline pw0rd!");
+    pg_conninfo_redact(msg, sizeof(msg), "host=h password=pw0rd!", "s3cr3t");
+    EXPECT_EQ_STR("failed for \"***\" and ***; inline ***", msg);
+    snprintf(msg, sizeof(msg), "*** stays ***");
+    pg_conninfo_redact(msg, sizeof(msg), NULL, "***");
+    EXPECT_EQ_STR("*** stays ***", msg);
+}
+
 int main(void)
 {
+    RUN_TEST(conninfo_checked_and_redacted);
     RUN_TEST(sqlstate_classes);
     RUN_TEST(connect_error_classes);
     RUN_TEST(quote_ident);
