@@ -265,9 +265,17 @@ def main():
 
         def json_log_format():
             key = "hostile/j \u00e9.csv"
+            # A queue of its own: the stopped daemon's last long poll may still hold a
+            # message of the first queue, invisible until its visibility timeout.
+            jq, _ = st.make_queue("reports-json", dlq=False)
+            st.client("s3").put_bucket_notification_configuration(
+                Bucket="inbox", NotificationConfiguration={"QueueConfigurations": [
+                    {"Id": "ingestd", "QueueArn": st.queue_arn(jq),
+                     "Events": ["s3:ObjectCreated:*"]}]})
+            st.purge(jq)
             st.put_object("inbox", key, "id,name\n8,j\n")
             jconf = st.write_config(open(conf).read().replace(
-                "[ingestd]\n", "[ingestd]\nlog_format = json\n", 1), "json.conf")
+                "[ingestd]\n", "[ingestd]\nlog_format = json\n", 1).replace(q, jq), "json.conf")
             rc, _out, err = run(["--exit-when-idle", "-c", jconf], env=st.env(), timeout=120)
             assert rc == 0, err[-3000:]
             assert err.isascii(), err
