@@ -93,6 +93,7 @@ static int num_parse(const char *p, size_t n, struct num *o, const char **why)
     while (i < n && isdigit((unsigned char)p[i]))
         i++;
     o->int_n = (size_t)(p + i - o->int_p);
+    o->frac_p = p + i; /* never NULL, even without a fraction: num_digit reads through it */
     if (i < n && p[i] == '.') {
         o->frac_p = p + ++i;
         while (i < n && isdigit((unsigned char)p[i]))
