@@ -2,7 +2,7 @@
 """MySQL/MariaDB benchmark: ingestd end to end against the mariadb client on the same server.
 
     python3 bench/bench_mysql.py [--rows 1000000] [--rss-rows 10000000] [--skip-rss]
-                                 [--skip-upsert]
+                                 [--skip-upsert] [--timeout 3600]
 
 Measures, on one local stack (moto S3/SQS with signature checking, MariaDB 10.11):
   1. append: ingestd (event enqueued -> rows committed, read from the ledger) against
@@ -14,8 +14,9 @@ Measures, on one local stack (moto S3/SQS with signature checking, MariaDB 10.11
   3. peak RSS (VmHWM) of the daemon after loading a ~1 GB file (--rss-rows rows).
 Prints each figure and its ratio (reference time / ingestd time: above 1 means ingestd
 was faster); machines are shared and noisy, so only ratios from the same run mean
-anything. Not a test: it asserts nothing. The daemon is $INGESTD_BIN, else build/ingestd
-(use a build without sanitizers).
+anything. Not a test: it asserts nothing, but exits non-zero when a load is not in the ledger
+after --timeout seconds (tests/test_bench_smoke.sh runs it with a few rows in `make check`).
+The daemon is $INGESTD_BIN, else build/ingestd (use a build without sanitizers).
 """
 
 import argparse
@@ -30,6 +31,7 @@ sys.path.insert(0, os.path.join(TOP, "tests"))
 from stack import Stack, StackError  # noqa: E402
 
 INGESTD = os.environ.get("INGESTD_BIN", os.path.join(TOP, "build", "ingestd"))
+TIMEOUT = 3600
 COLUMNS = ("id BIGINT PRIMARY KEY, name VARCHAR(64), email VARCHAR(128), "
            "created_at VARCHAR(32), amount DECIMAL(12,2), active VARCHAR(5), note TEXT")
 COLS = "id, name, email, created_at, amount, active, note"
@@ -73,7 +75,8 @@ def load_sql(path, table):
             f"IGNORE 1 LINES ({COLS})")
 
 
-def wait_loaded(st, keys, timeout=3600):
+def wait_loaded(st, keys):
+    timeout = TIMEOUT
     want = set(keys)
     deadline = time.monotonic() + timeout
     got = set()
@@ -135,7 +138,11 @@ def main():
     ap.add_argument("--rss-rows", type=int, default=10_000_000)
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--skip-upsert", action="store_true")
+    ap.add_argument("--timeout", type=float, default=3600,
+                    help="seconds to wait for the loads of one step before failing")
     a = ap.parse_args()
+    global TIMEOUT
+    TIMEOUT = a.timeout
 
     opts = ["--innodb-buffer-pool-size=1G", "--innodb-log-file-size=512M",
             "--max-allowed-packet=64M"]

@@ -111,15 +111,17 @@ int cfg_key_line(const struct cfg_section *s, const char *name)
 /*
  * The value after '=': `"..."` when the quotes enclose it all (a comment may
  * follow), else the text up to a `;` that follows whitespace, trimmed. The
- * character before the value counts, so `key = ; note` is empty but `key=;` is ";".
+ * character before the value counts, so `key = ; note` is empty (*by_comment
+ * set) but `key=;` is ";".
  */
-static char *extract_value(const char *after_eq, bool *quoted)
+static char *extract_value(const char *after_eq, bool *quoted, bool *by_comment)
 {
     const char *p = after_eq, *end;
 
     while (*p == ' ' || *p == '\t')
         p++;
     *quoted = false;
+    *by_comment = *p == ';' && p > after_eq;
     if (*p == '"') {
         const char *close = strchr(p + 1, '"'), *rest;
 
@@ -341,14 +343,39 @@ done:
     free(copy);
 }
 
+/* `key = ; note` where an empty value means nothing: say how to write a `;` value. */
+static bool refuse_blank(struct loader *ld, struct cfg_section *s, const struct cfg_key *k,
+                         const char *name, bool by_comment)
+{
+    if (!by_comment || cfg_key_blank_ok(k))
+        return false;
+    s->key_bad[cfg_key_index(k)] = true;
+    if (k->set == cfg_set_char)
+        cfg_error(&ld->errs, ld->lineno, s->label, name,
+                  "empty value: ';' after whitespace starts a comment; to use ';', quote it: "
+                  "%s = \";\"",
+                  name);
+    else
+        cfg_error(&ld->errs, ld->lineno, s->label, name,
+                  "empty value: ';' after whitespace starts a comment; write the value before "
+                  "it, or quote a value that begins with ';' (%s = \";...\")",
+                  name);
+    return true;
+}
+
 static void set_key(struct loader *ld, struct cfg_section *s, const struct cfg_key *k,
                     const char *name)
 {
     struct cfg_value v;
-    char *text = extract_value(ld->value, &v.quoted);
+    bool by_comment;
+    char *text = extract_value(ld->value, &v.quoted, &by_comment);
     struct buf why;
     int rc;
 
+    if (refuse_blank(ld, s, k, name, by_comment)) {
+        free(text);
+        return;
+    }
     buf_init(&why);
     v.text = text;
     if (!v.quoted && *text == '\0' && k->def && !(k->flags & CFG_LATE))

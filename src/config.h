@@ -118,6 +118,7 @@ struct config {
     struct {
         int workers;          /* 1..256, default 4 */
         int log_level;        /* syslog priority, default LOG_INFO */
+        int log_format;       /* enum log_format: text (default) | json */
         char *metrics_listen; /* NULL: no listener; else "HOST:PORT" */
         int shutdown_timeout; /* seconds, default 30 */
     } ingestd;

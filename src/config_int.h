@@ -80,6 +80,9 @@ extern const char *const cfg_sink_type_names[];
 const struct cfg_key *cfg_key_find(enum cfg_sec sec, const char *name);
 size_t cfg_key_index(const struct cfg_key *k);
 int cfg_key_set(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why);
+/* Whether an empty value may stand for "not set" when a comment emptied it (`key = ; note`):
+ * false where empty means nothing of its own and the `;` was more likely the value. */
+bool cfg_key_blank_ok(const struct cfg_key *k);
 /* Sets every non-late default of section sec on base; returns -1 if one fails (a bug). */
 int cfg_apply_defaults(enum cfg_sec sec, void *base, struct buf *why);
 

@@ -20,6 +20,7 @@ const char *const cfg_sink_type_names[] = {"postgres", "mysql", "dynamodb", "sqs
 static const char *const mode_names[] = {"append", "upsert", "replace", NULL};
 static const char *const format_names[] = {"csv", "tsv", "jsonl", "json", NULL};
 static const char *const compression_names[] = {"auto", "none", "gzip", "zstd", NULL};
+static const char *const log_format_names[] = {"text", "json", NULL};
 static const char *const on_error_names[] = {"abort", "skip_row", NULL};
 static const char *const null_as_names[] = {"absent", "NULL", NULL};
 static const char *const ssl_mode_names[] = {"disabled",  "preferred",       "required",
@@ -382,6 +383,29 @@ int cfg_key_set(void *base, const struct cfg_key *k, const struct cfg_value *v, 
     return -1;
 }
 
+/*
+ * `key = ; note` is accepted as "not set" for optional names, URLs, lists, patterns and the
+ * like, as etc/ingestd.conf writes them. A single character (`delimiter = ;`), a number, a
+ * choice, a boolean or a secret has no empty value of its own: there the `;` was most likely
+ * meant as (the start of) the value, and silently taking the default would load every file
+ * wrong.
+ */
+bool cfg_key_blank_ok(const struct cfg_key *k)
+{
+    if (k->flags & CFG_SECRET)
+        return false;
+    switch (k->type) {
+    case CT_STR:
+    case CT_URL:
+    case CT_LIST:
+        return true;
+    case CT_FN:
+        return k->set != cfg_set_char && k->set != set_log_level;
+    default:
+        return false;
+    }
+}
+
 /* Row prefixes: section, name, type, default and destination of a global, sink or route key. */
 /* clang-format off */
 #define G(sec, name, type, def, member) sec, name, type, def, offsetof(struct config, member)
@@ -393,6 +417,7 @@ int cfg_key_set(void *base, const struct cfg_key *k, const struct cfg_value *v, 
 const struct cfg_key cfg_keys[] = {
     {G(SEC_INGESTD, "workers", CT_INT, "4", ingestd.workers), .min = 1, .max = 256},
     {G(SEC_INGESTD, "log_level", CT_FN, "info", ingestd.log_level), .set = set_log_level},
+    {G(SEC_INGESTD, "log_format", CT_ENUM, "text", ingestd.log_format), .choices = log_format_names},
     {G(SEC_INGESTD, "metrics_listen", CT_FN, "", ingestd.metrics_listen), .set = set_listen},
     {G(SEC_INGESTD, "shutdown_timeout", CT_INT, "30", ingestd.shutdown_timeout),
      .min = 0, .max = 3600},

@@ -512,6 +512,13 @@ void cfg_route_check(struct config *c, struct route_conf *r, const struct cfg_se
         (r->sink->type == SINK_POSTGRES || r->sink->type == SINK_MYSQL))
         cfg_error(e, cfg_key_line(s, "mode"), s->label, "key",
                   "required with mode = upsert for a %s sink", cfg_sink_type_names[r->sink->type]);
+    if (r->on_error == ON_ERROR_SKIP_ROW && r->max_errors == 0 && !cfg_key_bad(s, "max_errors"))
+        cfg_error(e,
+                  cfg_key_line(s, "max_errors") ? cfg_key_line(s, "max_errors")
+                                                : cfg_key_line(s, "on_error"),
+                  s->label, "max_errors",
+                  "on_error = skip_row needs max_errors >= 1, the bad rows an object may have "
+                  "before it is rejected whole (with 0 the first bad row rejects it)");
     if (text && !r->header && r->columns.n == 0)
         cfg_error(e, cfg_key_line(s, "header"), s->label, "columns",
                   "required with header = false");

@@ -94,6 +94,50 @@ int csvcheck_header(const struct strlist *cols, struct ierr *e)
     return 0;
 }
 
+/* "a, b, c" for an error text, cut short with "..." past about 160 bytes. */
+static void list_names(char *out, size_t outsz, const struct strlist *l)
+{
+    struct buf b;
+
+    buf_init(&b);
+    for (size_t i = 0; i < l->n && b.len < 160; i++)
+        buf_printf(&b, "%s%s", i ? ", " : "", l->v[i]);
+    if (b.len >= 160)
+        buf_puts(&b, ", ...");
+    utf8_sample(out, outsz, b.data ? b.data : "", b.len);
+    buf_free(&b);
+}
+
+int csvcheck_header_is(const struct strlist *cols, const struct strlist *want, struct ierr *e)
+{
+    const char *missing = NULL;
+    char names[200], name[128], lacks[160] = "";
+
+    for (size_t j = 0; j < want->n && !missing; j++) {
+        if (!strlist_contains(cols, want->v[j]))
+            missing = want->v[j];
+    }
+    if (missing)
+        snprintf(lacks, sizeof(lacks), "; it lacks \"%s\"", missing);
+    list_names(names, sizeof(names), want);
+    for (size_t i = 0; i < cols->n; i++) {
+        if (strlist_contains(want, cols->v[i]))
+            continue;
+        utf8_sample(name, sizeof(name), cols->v[i], strlen(cols->v[i]));
+        set_err(e, (unsigned)i + 1, cols->v[i],
+                "header: column %zu is \"%s\", not one of the route's columns (%s)%s", i + 1, name,
+                names, lacks);
+        snprintf(e->sample, sizeof(e->sample), "%s", name);
+        return -1;
+    }
+    if (missing) {
+        set_err(e, 0, missing, "header: no column \"%s\", one of the route's columns (%s)", missing,
+                names);
+        return -1;
+    }
+    return 0;
+}
+
 int csvcheck_resolve(struct csvcheck *c, const struct route_conf *rc, const struct strlist *cols,
                      struct ierr *e)
 {

@@ -48,6 +48,11 @@ void csvcheck_push_name(struct strlist *l, const char *name);
 /* Header names: none empty, none repeated. -1 with e (IERR_PERMANENT, column set). */
 int csvcheck_header(const struct strlist *cols, struct ierr *e);
 
+/* The header names exactly the columns in want (the route's), in any order; cols has no
+ * duplicates. -1 with e (IERR_PERMANENT) naming the first header name not in want, and a
+ * name of want the header lacks. */
+int csvcheck_header_is(const struct strlist *cols, const struct strlist *want, struct ierr *e);
+
 /* Map each validate.COLUMN rule to its field; -1 with e when the column is absent. */
 int csvcheck_resolve(struct csvcheck *c, const struct route_conf *rc, const struct strlist *cols,
                      struct ierr *e);

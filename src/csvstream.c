@@ -377,22 +377,15 @@ static void take_header(struct csvstream *s)
         fail(s, s->rec_line, s->row_col, s->row_sample, "header: %s", s->row_reason);
         return;
     }
-    if (s->rc->columns.n > 0) {
-        if (s->rc->columns.n != n) {
-            fail(s, s->rec_line, 0, NULL, "header has %zu columns, the route's columns list %zu", n,
-                 s->rc->columns.n);
-            return;
-        }
-        for (size_t i = 0; i < n; i++)
-            csvcheck_push_name(&s->cols, s->rc->columns.v[i]);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            const char *name = s->cur_off[i] == NO_FIELD ? "" : s->b.arena.data + s->cur_off[i];
-            csvcheck_push_name(&s->cols, name);
-        }
+    for (size_t i = 0; i < n; i++) {
+        const char *name = s->cur_off[i] == NO_FIELD ? "" : s->b.arena.data + s->cur_off[i];
+        csvcheck_push_name(&s->cols, name);
     }
     s->b.arena.len = s->rec_arena_start;
-    if (csvcheck_header(&s->cols, &e) < 0) {
+    /* With the route's columns the header only says which field is which: the columns stay
+     * the header's, in its order, and sinks map them by name. */
+    if (csvcheck_header(&s->cols, &e) < 0 ||
+        (s->rc->columns.n > 0 && csvcheck_header_is(&s->cols, &s->rc->columns, &e) < 0)) {
         e.line = s->rec_line;
         fail_with(s, &e);
         return;
@@ -457,6 +450,23 @@ static void end_record(struct csvstream *s)
         flush(s);
 }
 
+/*
+ * A line with nothing on it. RFC 4180 reads it as a record of one empty field, and so do
+ * psql's \copy and LOAD DATA in a one-column table: there it is a row (NULL under the
+ * default null). In a wider file it cannot be one, and before the columns are known it is
+ * not yet clear which: skipped, and counted for the load's log line.
+ */
+static void blank_line(struct csvstream *s)
+{
+    if (s->ncols == 1 && !s->header_pending) {
+        field(s, NULL, 0, false);
+        end_record(s);
+        s->rec_nfields = 0;
+        return;
+    }
+    s->st.blank_lines++;
+}
+
 static void on_record(int c, void *arg)
 {
     struct csvstream *s = arg;
@@ -466,6 +476,10 @@ static void on_record(int c, void *arg)
     if (s->rec_nfields > 0) {
         end_record(s);
         s->rec_nfields = 0;
+    } else if (c == '\r' || (c == '\n' && !s->pending_cr)) {
+        blank_line(s); /* not the LF of a CRLF, nor the end of the data (c == -1) */
+        if (s->failed)
+            return;
     }
     if (c == '\r') {
         s->line++;

@@ -14,10 +14,25 @@
  * quotes; strict: a quote inside an unquoted field or a character after a
  * closing quote is an error), header or explicit columns, null strings,
  * skip_lines. Fields are kept byte for byte: no trimming. A UTF-8 BOM at the
- * start of the object is dropped; CRLF, LF and lone CR end records; blank lines
- * are skipped; a missing final newline is fine. format = tsv means the route's
- * delimiter (tab by default) and no quoting at all: quote characters are data
- * and a field cannot hold a tab or a newline (no backslash escapes either).
+ * start of the object is dropped; CRLF, LF and lone CR end records; a missing
+ * final newline is fine (and a final newline is no blank line). format = tsv
+ * means the route's delimiter (tab by default) and no quoting at all: quote
+ * characters are data and a field cannot hold a tab or a newline (no backslash
+ * escapes either).
+ *
+ * Blank lines: in a file of one column a blank line is a record of one empty
+ * field (RFC 4180; NULL under the default null), as psql's \copy and LOAD DATA
+ * read it. In a wider file it cannot be a row: it is skipped and counted
+ * (stats.blank_lines), as are blank lines before the columns are known (before
+ * the header; before the first record when the route has neither header nor
+ * columns).
+ *
+ * Header and columns: with header = true and the route's columns, the header
+ * must name exactly those columns, in any order; the columns announced are then
+ * the header's, so that sinks map fields by name. A header that names another
+ * column, or lacks one, fails the stream naming the first unexpected (and a
+ * missing) name. Renaming by position is header = false, skip_lines = 1 and
+ * columns.
  *
  * NULL: an unquoted field equal to one of the route's null strings is NULL; an
  * unquoted empty field is NULL when the list holds "" (the default). A quoted
@@ -58,9 +73,10 @@
 
 struct csvstream_cb {
     /* Called exactly once, before the first batch (from csvstream_finish at the
-     * latest), with the object's columns in field order: the header's names, the
-     * route's `columns` (which rename the header when both are given), or
-     * "column1".."columnN" after the first record when the route gives neither.
+     * latest), with the object's columns in field order: the header's names (which
+     * must be the route's `columns`, in any order, when both are given), the
+     * route's `columns` without a header, or "column1".."columnN" after the first
+     * record when the route gives neither.
      * Not called at all for an object without records when the route has
      * header = false and no columns: such an object simply has no rows. */
     int (*columns)(void *arg, const struct strlist *columns, struct ierr *e);
@@ -79,10 +95,11 @@ struct csvstream_limits {
 };
 
 struct csvstream_stats {
-    uint64_t bytes;    /* bytes fed */
-    uint64_t rows;     /* rows delivered in batches */
-    uint64_t rejected; /* rows passed to the reject callback */
-    uint64_t lines;    /* physical lines seen so far */
+    uint64_t bytes;       /* bytes fed */
+    uint64_t rows;        /* rows delivered in batches */
+    uint64_t rejected;    /* rows passed to the reject callback */
+    uint64_t lines;       /* physical lines seen so far */
+    uint64_t blank_lines; /* blank lines skipped (not records: see above) */
 };
 
 struct csvstream;

@@ -100,6 +100,7 @@ static void reload(struct app *app)
 
         app->cfg = next;
         log_set_level(next->ingestd.log_level);
+        log_set_format((enum log_format)next->ingestd.log_format);
         http_reconfigure(app->http, next);
         creds_reconfigure(app->creds, next);
         if (next->ingestd.workers != old->ingestd.workers)

@@ -103,7 +103,9 @@ int ddb_load_row_error(struct ddb_load *l, const struct route_conf *route, const
         return -1;
     }
     struct sink_reject r = {re->line, re->column, re->reason, re->sample};
-    log_warn("line %" PRIu64 ", column %u: row skipped: %s", re->line, re->column, re->reason);
+    char why[sizeof re->reason + 64];
+    ierr_format_position(why, sizeof why, re->line, re->column, NULL, re->reason);
+    log_warn("row skipped: %s", why);
     l->row_rejects++;
     store_reject(l, &r);
     return 0;

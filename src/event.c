@@ -166,23 +166,62 @@ static char *dup_or_empty(const char *s)
     return xstrdup(s ? s : "");
 }
 
-static char *etag_dup(const char *s)
+bool s3_etag_valid(const char *s)
 {
-    size_t n;
-    if (!s)
-        return NULL;
-    n = strlen(s);
-    if (n >= 2 && s[0] == '"' && s[n - 1] == '"')
-        return xstrndup(s + 1, n - 2);
-    return xstrdup(s);
+    size_t i, n = strlen(s);
+
+    for (i = 0; i < 32; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    if (n == 32)
+        return true;
+    /* a multipart upload: -N, N from 1 to 10000 parts */
+    if (n < 34 || n > 38 || s[32] != '-' || s[33] == '0')
+        return false;
+    for (i = 33; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
 }
 
+/* The eTag without its quotes into o->etag; false when it is not an S3 ETag (o->why set). */
+static bool set_etag(struct s3_event_obj *o, const char *s)
+{
+    size_t n;
+    char shown[80];
+
+    if (!s)
+        return true;
+    n = strlen(s);
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"')
+        o->etag = xstrndup(s + 1, n - 2);
+    else
+        o->etag = xstrdup(s);
+    if (o->etag[0] == '\0') {
+        free(o->etag);
+        o->etag = NULL;
+        return true;
+    }
+    if (s3_etag_valid(o->etag))
+        return true;
+    utf8_sample(shown, sizeof shown, o->etag, strlen(o->etag));
+    o->why = xasprintf("eTag \"%s\" is not an S3 ETag (32 hex digits, -N for a multipart "
+                       "upload): not loaded",
+                       shown);
+    free(o->etag);
+    o->etag = NULL;
+    o->kind = S3_EVENT_INVALID;
+    return false;
+}
+
+/* Only informative (metrics, logs): a value no uint64_t can hold is left out, never cast. */
 static void set_size(struct s3_event_obj *o, const json_t *v)
 {
     if (json_is_integer(v) && json_integer_value(v) >= 0) {
         o->size = (uint64_t)json_integer_value(v);
         o->has_size = true;
-    } else if (json_is_real(v) && json_real_value(v) >= 0) {
+    } else if (json_is_real(v) && json_real_value(v) >= 0 &&
+               json_real_value(v) < 18446744073709551616.0 /* 2^64 */) {
         o->size = (uint64_t)json_real_value(v);
         o->has_size = true;
     }
@@ -214,6 +253,7 @@ void s3_event_free(struct s3_event *ev)
         free(o->version_id);
         free(o->sequencer);
         free(o->event_name);
+        free(o->why);
     }
     free(ev->objs);
     memset(ev, 0, sizeof(*ev));
@@ -269,7 +309,7 @@ static int decode_record(const json_t *r, size_t idx, struct s3_event *ev, struc
         snprintf(e->sample, sizeof(e->sample), "%s", shown);
         return -1;
     }
-    o->etag = etag_dup(jstr(obj, "eTag"));
+    set_etag(o, jstr(obj, "eTag"));
     o->version_id = dup_or_null(jstr(obj, "versionId"));
     o->sequencer = dup_or_null(jstr(obj, "sequencer"));
     set_size(o, json_object_get(obj, "size"));
@@ -318,7 +358,7 @@ static int decode_eventbridge(const json_t *root, struct s3_event *ev, struct ie
                  !bucket || !*bucket ? "detail.bucket.name" : "detail.object.key");
         return -1;
     }
-    o->etag = etag_dup(jstr(obj, "etag"));
+    set_etag(o, jstr(obj, "etag"));
     o->version_id = dup_or_null(jstr(obj, "version-id"));
     o->sequencer = dup_or_null(jstr(obj, "sequencer"));
     set_size(o, json_object_get(obj, "size"));

@@ -17,6 +17,11 @@
  * taken as they are (they are not URL-encoded there). size, eTag, versionId and
  * sequencer are used when present and never required; event times with or
  * without a zone designator ('Z' or +hh:mm; none means UTC, as moto writes them).
+ * The eTag goes into a request header (If-Match), so only an S3 ETag is taken:
+ * 32 lower-case hex digits, "-N" after them for a multipart upload, in quotes or
+ * not (an empty one counts as absent). A creation record with any other eTag gives
+ * an entry of kind S3_EVENT_INVALID that says why; the rest of the body still counts.
+ * A size that is not a non-negative integer below 2^64 is ignored.
  *
  * Pure: no I/O, no logging; any thread may call it.
  */
@@ -33,6 +38,7 @@ enum s3_event_kind {
     S3_EVENT_CREATED, /* an object to load */
     S3_EVENT_IGNORED, /* not a creation: event_name says what it was */
     S3_EVENT_TEST,    /* s3:TestEvent: bucket may be set, nothing else */
+    S3_EVENT_INVALID, /* a creation that must not be loaded: bucket, key and why are set */
 };
 
 enum s3_event_source { S3_SOURCE_S3, S3_SOURCE_SNS, S3_SOURCE_EVENTBRIDGE };
@@ -49,6 +55,7 @@ struct s3_event_obj {
     bool has_size;
     int64_t event_time_ms; /* Unix ms, 0 when absent or unparseable */
     char *event_name;      /* "ObjectCreated:Put", "Object Created", "s3:TestEvent", ... */
+    char *why;             /* S3_EVENT_INVALID: the reason, else NULL */
 };
 
 struct s3_event {
@@ -64,6 +71,9 @@ void s3_event_free(struct s3_event *ev); /* NULL-safe; leaves ev empty */
 
 /* Form-decode an S3 event key ('+' then %XX). Returns a new string or NULL with why set. */
 char *s3_key_decode(const char *s, char *why, size_t whysz);
+
+/* True when s is an S3 ETag without its quotes: [0-9a-f]{32} or [0-9a-f]{32}-N. */
+bool s3_etag_valid(const char *s);
 
 /* ISO-8601 "YYYY-MM-DDTHH:MM:SS[.frac][Z|+hh:mm|-hh:mm]" (also ' ' for 'T') to Unix ms.
  * No zone means UTC. 0 ok, -1 when malformed. */

@@ -1,8 +1,9 @@
 /*
- * job.c: allocation and release of struct job (see job.h).
+ * job.c: allocation and release of struct job (see job.h), and what its log line says.
  */
 #include "job.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,4 +37,26 @@ void job_free(struct job *j)
     free(j->table);
     config_unref(j->cfg);
     free(j);
+}
+
+const char *job_blank_note(const struct job *j, char *buf, size_t len)
+{
+    uint64_t n = j->stats.blank_lines;
+
+    if (n == 0)
+        buf[0] = '\0';
+    else
+        snprintf(buf, len, "; %llu blank line%s skipped", (unsigned long long)n, n == 1 ? "" : "s");
+    return buf;
+}
+
+const char *job_target(const struct job *j, char *buf, size_t bufsz)
+{
+    const struct sink_conf *sc = j->route->sink;
+
+    if (sc->type == SINK_SQS)
+        snprintf(buf, bufsz, "SQS queue %s", sc->queue_url ? sc->queue_url : "?");
+    else
+        snprintf(buf, bufsz, "%s", j->table ? j->table : "?");
+    return buf;
 }

@@ -59,5 +59,11 @@ struct job {
 
 struct job *job_new(struct config *cfg, const struct route_conf *route);
 void job_free(struct job *j); /* NULL-safe; drops the config reference */
+/* "; N blank lines skipped" for a load's log line, or "" when none were; returns buf. */
+const char *job_blank_note(const struct job *j, char *buf, size_t len);
+
+/* Where a loaded job's rows went, for its log line: the table, or "SQS queue URL" for an
+ * SQS sink (which has no table); into buf. */
+const char *job_target(const struct job *j, char *buf, size_t bufsz);
 
 #endif

@@ -85,12 +85,25 @@ static void fail_with(struct jsonstream *s, const struct ierr *e)
         s->err.cls = IERR_PERMANENT;
 }
 
-static void PRINTF_LIKE(3, 4) row_problem(struct jsonstream *s, unsigned col, const char *fmt, ...)
+/* The line of `at`, a byte of the record text that starts on s->rec_line. */
+static uint64_t line_of(const struct jsonstream *s, const char *text, const char *at)
+{
+    uint64_t l = s->rec_line;
+
+    for (const char *q = text; q < at; q++)
+        l += *q == '\n';
+    return l;
+}
+
+/* The first problem of the record, found at `line` (which the text names too). */
+static void PRINTF_LIKE(4, 5)
+    row_problem(struct jsonstream *s, unsigned col, uint64_t line, const char *fmt, ...)
 {
     va_list ap;
 
     if (s->row_reason[0])
         return;
+    s->row_line = line;
     va_start(ap, fmt);
     vsnprintf(s->row_reason, sizeof(s->row_reason), fmt, ap);
     va_end(ap);
@@ -231,7 +244,7 @@ static void bad_row(struct jsonstream *s, const char *text, size_t len)
     if (s->failed)
         return;
     if (rowbatch_bad_row_fails(s->rc, &s->st_, s->row_reason, why, sizeof(why))) {
-        jsonstream_fail(s, s->rec_line, "%s", why);
+        jsonstream_fail(s, s->row_line, "%s", why);
         s->err.column = s->row_col;
         memcpy(s->err.column_name, s->row_colname, sizeof(s->err.column_name));
         memcpy(s->err.sample, s->row_sample, sizeof(s->err.sample));
@@ -256,6 +269,34 @@ int jsonstream_member_name(struct jsonstream *s, const struct jsonrow_span *k)
     return jsonrow_string(k, &s->scratch);
 }
 
+/* The line of the record's n-th member (1-based); the record's own line for 0 or past the
+ * end. Only on the error path: it walks the members again. */
+static uint64_t member_line(const struct jsonstream *s, const char *text, size_t len, size_t n)
+{
+    struct jsonrow_span k, v;
+    size_t pos = 0;
+
+    for (size_t i = 1; n > 0 && jsonrow_next(text, len, &pos, &k, &v); i++) {
+        if (i == n)
+            return line_of(s, text, k.p);
+    }
+    return s->rec_line;
+}
+
+/* The line of the member that holds column col (1-based), found by name; the record's own
+ * line when the record lacks it (a missing member is NULL). Only on the error path. */
+static uint64_t column_line(struct jsonstream *s, const char *text, size_t len, unsigned col)
+{
+    struct jsonrow_span k, v;
+    size_t pos = 0;
+
+    while (col > 0 && jsonrow_next(text, len, &pos, &k, &v)) {
+        if (jsonstream_member_name(s, &k) == 0 && strcmp(s->scratch.data, s->cols.v[col - 1]) == 0)
+            return line_of(s, text, k.p);
+    }
+    return s->rec_line;
+}
+
 /* The first record names the columns when the route does not. */
 static int take_columns(struct jsonstream *s, const char *text, size_t len)
 {
@@ -264,14 +305,17 @@ static int take_columns(struct jsonstream *s, const char *text, size_t len)
     size_t pos = 0;
 
     while (jsonrow_next(text, len, &pos, &k, &v)) {
+        uint64_t l;
         if (s->cols.n == CSVSTREAM_MAX_COLUMNS) {
-            jsonstream_fail(s, s->rec_line, "line %llu: more than %u fields",
-                            (unsigned long long)s->rec_line, CSVSTREAM_MAX_COLUMNS);
+            l = line_of(s, text, k.p);
+            jsonstream_fail(s, l, "line %llu: more than %u fields", (unsigned long long)l,
+                            CSVSTREAM_MAX_COLUMNS);
             return -1;
         }
         if (jsonstream_member_name(s, &k) < 0) {
-            jsonstream_fail(s, s->rec_line, "line %llu: a field name cannot be decoded",
-                            (unsigned long long)s->rec_line);
+            l = line_of(s, text, k.p);
+            jsonstream_fail(s, l, "line %llu: a field name cannot be decoded",
+                            (unsigned long long)l);
             return -1;
         }
         csvcheck_push_name(&s->cols, s->scratch.data);
@@ -285,12 +329,13 @@ static int take_columns(struct jsonstream *s, const char *text, size_t len)
     }
     if (csvcheck_header(&s->cols, &e) < 0) {
         const char *r = str_has_prefix(e.reason, "header: ") ? e.reason + 8 : e.reason;
-        char *why = xasprintf("line %llu: first record: %s", (unsigned long long)s->rec_line, r);
+        uint64_t l = member_line(s, text, len, e.column);
+        char *why = xasprintf("line %llu: first record: %s", (unsigned long long)l, r);
         size_t n = strlen(why) < sizeof(e.reason) ? strlen(why) : sizeof(e.reason) - 1;
         memcpy(e.reason, why, n);
         e.reason[n] = '\0';
         free(why);
-        e.line = s->rec_line;
+        e.line = l;
         fail_with(s, &e);
         return -1;
     }
@@ -310,8 +355,9 @@ static size_t find_column(const struct jsonstream *s, size_t hint, const char *n
     return SIZE_MAX;
 }
 
-/* One member's value into the arena as field k. */
-static void put_value(struct jsonstream *s, size_t k, const struct jsonrow_span *v)
+/* One member's value into the arena as field k (text: the record, for error positions). */
+static void put_value(struct jsonstream *s, const char *text, size_t k,
+                      const struct jsonrow_span *v)
 {
     size_t start = s->b.arena.len;
 
@@ -322,8 +368,9 @@ static void put_value(struct jsonstream *s, size_t k, const struct jsonrow_span 
         return;
     case '"':
         if (jsonrow_string(v, &s->b.arena) < 0) {
-            row_problem(s, (unsigned)k + 1, "line %llu: field \"%s\": string cannot be decoded",
-                        (unsigned long long)s->rec_line, s->cols.v[k]);
+            uint64_t l = line_of(s, text, v->p);
+            row_problem(s, (unsigned)k + 1, l, "line %llu: field \"%s\": string cannot be decoded",
+                        (unsigned long long)l, s->cols.v[k]);
             return;
         }
         break;
@@ -352,21 +399,24 @@ static void fields(struct jsonstream *s, const char *text, size_t len)
     for (; jsonrow_next(text, len, &pos, &k, &v) && !s->row_reason[0]; i++) {
         size_t col;
         if (jsonstream_member_name(s, &k) < 0) {
-            row_problem(s, 0, "line %llu: a field name cannot be decoded",
-                        (unsigned long long)s->rec_line);
+            uint64_t l = line_of(s, text, k.p);
+            row_problem(s, 0, l, "line %llu: a field name cannot be decoded",
+                        (unsigned long long)l);
             break;
         }
         col = find_column(s, i, s->scratch.data);
         if (col == SIZE_MAX) {
+            uint64_t l;
             if (s->route_cols)
                 continue; /* the route's columns select fields */
-            row_problem(s, 0, "line %llu: unknown field \"%s\" (not in the first record)",
-                        (unsigned long long)s->rec_line, s->scratch.data);
+            l = line_of(s, text, k.p);
+            row_problem(s, 0, l, "line %llu: unknown field \"%s\" (not in the first record)",
+                        (unsigned long long)l, s->scratch.data);
             utf8_sample(s->row_colname, sizeof(s->row_colname), s->scratch.data, s->scratch.len);
             utf8_sample(s->row_sample, sizeof(s->row_sample), s->scratch.data, s->scratch.len);
             break;
         }
-        put_value(s, col, &v);
+        put_value(s, text, col, &v);
     }
 }
 
@@ -411,6 +461,7 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
     const char *nul;
 
     s->row_reason[0] = '\0';
+    s->row_line = s->rec_line;
     s->row_col = 0;
     s->row_colname[0] = '\0';
     s->row_sample[0] = '\0';
@@ -422,7 +473,7 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
         uint64_t l = s->rec_line, o = s->rec_off + (uint64_t)(nul - text);
         for (const char *q = text; q < nul; q++)
             l += *q == '\n';
-        row_problem(s, 0, "line %llu, byte offset %llu: invalid JSON: NUL byte",
+        row_problem(s, 0, l, "line %llu, byte offset %llu: invalid JSON: NUL byte",
                     (unsigned long long)l, (unsigned long long)o);
         utf8_sample(s->row_sample, sizeof(s->row_sample), text, len);
         bad_row(s, text, len);
@@ -441,16 +492,16 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
     if (!root) {
         uint64_t l = s->rec_line + (je.line > 0 ? (uint64_t)je.line - 1 : 0);
         uint64_t o = s->rec_off + (je.position > 0 ? (uint64_t)je.position : 0);
-        row_problem(s, 0, "line %llu, byte offset %llu: invalid JSON: %s", (unsigned long long)l,
+        row_problem(s, 0, l, "line %llu, byte offset %llu: invalid JSON: %s", (unsigned long long)l,
                     (unsigned long long)o, je.text);
         utf8_sample(s->row_sample, sizeof(s->row_sample), text, len);
         bad_row(s, text, len);
         return;
     }
     if (!json_is_object(root)) {
-        row_problem(s, 0, "line %llu, byte offset %llu: the record is %s, not an object",
-                    (unsigned long long)s->rec_line, (unsigned long long)s->rec_off,
-                    type_name(root));
+        row_problem(
+            s, 0, s->rec_line, "line %llu, byte offset %llu: the record is %s, not an object",
+            (unsigned long long)s->rec_line, (unsigned long long)s->rec_off, type_name(root));
         utf8_sample(s->row_sample, sizeof(s->row_sample), text, len);
         json_decref(root);
         bad_row(s, text, len);
@@ -473,6 +524,13 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
                        s->row_reason, sizeof(s->row_reason), &col, s->row_sample,
                        sizeof(s->row_sample));
         if (s->row_reason[0]) {
+            /* Name the member's line: the rules are pure, so running them again with it gives
+             * the same first failure, worded with that line. */
+            s->row_line = column_line(s, text, len, col);
+            if (s->row_line != s->rec_line)
+                csvcheck_rules(&s->check, s->b.arena.data, s->cur_off, s->cur_len, s->row_line,
+                               s->row_reason, sizeof(s->row_reason), &col, s->row_sample,
+                               sizeof(s->row_sample));
             s->row_col = col;
             utf8_sample(s->row_colname, sizeof(s->row_colname), s->cols.v[col - 1],
                         strlen(s->cols.v[col - 1]));

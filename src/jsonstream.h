@@ -33,8 +33,16 @@
  *
  * Positions: rows carry the 1-based line on which their record starts. Error
  * reasons name the line and the 0-based byte offset in the (decompressed) object
- * of the problem ("line 7, byte offset 412: ..."); struct ierr's line is that of
- * the record, column is 1-based with column_name when a field is at fault.
+ * of the problem ("line 7, byte offset 412: ..."), or, for a field, the line of
+ * its member ("line 9: unknown field ..."): in a record written over several
+ * lines that is not the record's first line. struct ierr's line is the line the
+ * reason names; column is 1-based with column_name when a field is at fault. A
+ * skipped row is passed to the reject callback with its record's line.
+ *
+ * Columns and members: records are matched by member name, never by position.
+ * With the route's columns, members not listed are ignored and a missing one is
+ * NULL (unlike a CSV header, which must name exactly those columns: a JSON
+ * record cannot put a value under the wrong name by its order).
  *
  * Errors: a bad record (invalid JSON, not an object, unknown field, a validate.*
  * rule failed) fails the stream under on_error = abort; under skip_row it goes to

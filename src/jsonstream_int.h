@@ -75,6 +75,7 @@ struct jsonstream {
     size_t *cur_len;
     size_t rec_arena_start;
     char row_reason[256];
+    uint64_t row_line; /* where the problem is: the member's line, not the record's */
     unsigned row_col;
     char row_colname[128];
     char row_sample[256];

@@ -3,14 +3,18 @@
  *
  * The sink is chosen once in log_init(): journald when $JOURNAL_STREAM names the
  * device and inode of our stderr (systemd sets it for services whose output goes
- * to the journal), otherwise stderr lines. Each record is formatted in a local
- * buffer and written with a single write(2), so lines from workers never
- * interleave. The level is an atomic so that a reload may change it while
- * workers log.
+ * to the journal), otherwise stderr lines: text, or JSON objects with
+ * log_format = json (which wins over the journal: an operator who asks for JSON
+ * gets it on stderr wherever that goes). Text lines escape everything that could end
+ * a line or drive a terminal, so an object key or a database message cannot forge a
+ * record. Each record is formatted in a local buffer and written with a single
+ * write(2), so lines from workers never interleave. Level and format are atomics so
+ * that a reload may change them while workers log.
  */
 #include "log.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,12 +24,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 #ifdef WITH_SYSTEMD
 #include <systemd/sd-journal.h>
 #endif
 
 static atomic_int log_level = LOG_INFO;
 static atomic_bool use_journal;
+static atomic_int log_format = LOG_FORMAT_TEXT;
 
 static _Thread_local struct log_field ctx_fields[LOG_CONTEXT_MAX];
 static _Thread_local size_t ctx_count;
@@ -64,6 +71,11 @@ void log_force_stderr(bool on)
 {
     if (on)
         atomic_store(&use_journal, false);
+}
+
+void log_set_format(enum log_format format)
+{
+    atomic_store(&log_format, (int)format);
 }
 
 void log_set_level(int level)
@@ -122,35 +134,118 @@ void log_context_clear(void)
 static void append_fields(struct buf *out, const struct log_field *f, size_t n, bool *first)
 {
     for (size_t i = 0; i < n; i++) {
-        if (f[i].value == NULL)
+        const char *v = f[i].value;
+        size_t len;
+
+        if (v == NULL)
             continue;
+        len = strlen(v);
         buf_puts(out, *first ? " [" : " ");
         *first = false;
         buf_printf(out, "%s=", f[i].name);
-        /* Quote values with spaces so the line stays parseable by eye and by awk. */
-        if (strpbrk(f[i].value, " \t\"") || f[i].value[0] == '\0')
-            buf_printf(out, "\"%s\"", f[i].value);
-        else
-            buf_puts(out, f[i].value);
+        /* Quote values with spaces so the line stays parseable by eye and by awk; inside,
+         * a quote is escaped, so a value cannot close its quotes early. */
+        if (strpbrk(v, " \t\"[]") || len == 0) {
+            buf_putc(out, '"');
+            utf8_escape(out, v, len, "\"");
+            buf_putc(out, '"');
+        } else {
+            utf8_escape(out, v, len, NULL);
+        }
     }
+}
+
+static void put_stamp(struct buf *out, int64_t realtime_ms)
+{
+    time_t secs = (time_t)(realtime_ms / 1000);
+    struct tm tm;
+    char stamp[32];
+
+    gmtime_r(&secs, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    buf_printf(out, "%s.%03dZ", stamp, (int)(realtime_ms % 1000));
 }
 
 void log_format_line(struct buf *out, int64_t realtime_ms, int level, const struct log_field *ctx,
                      size_t nctx, const struct log_field *fields, size_t nfields, const char *msg)
 {
-    time_t secs = (time_t)(realtime_ms / 1000);
-    struct tm tm;
-    char stamp[32];
     bool first = true;
 
-    gmtime_r(&secs, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    buf_printf(out, "%s.%03dZ %s: %s", stamp, (int)(realtime_ms % 1000), log_level_name(level),
-               msg);
+    put_stamp(out, realtime_ms);
+    buf_printf(out, " %s: ", log_level_name(level));
+    utf8_escape(out, msg, strlen(msg), NULL);
     append_fields(out, ctx, nctx, &first);
     append_fields(out, fields, nfields, &first);
     if (!first)
         buf_putc(out, ']');
+}
+
+/* A JSON string of s; bytes that are not UTF-8 are written as \xNN text. */
+static json_t *json_text(const char *s)
+{
+    size_t n = strlen(s);
+    struct buf b;
+    json_t *j;
+
+    if (utf8_valid(s, n, NULL))
+        return json_stringn(s, n);
+    buf_init(&b);
+    utf8_escape(&b, s, n, NULL);
+    j = json_stringn(b.data, b.len);
+    buf_free(&b);
+    return j;
+}
+
+/* Counts are numbers in JSON, so that queries can compare and sum them. */
+static json_t *json_field(const char *name, const char *v)
+{
+    static const char *const numeric[] = {"ROWS", "BYTES", "DURATION_MS"};
+    int64_t n;
+
+    for (size_t i = 0; i < ARRAY_SIZE(numeric); i++)
+        if (strcmp(name, numeric[i]) == 0 && parse_int64(v, 0, INT64_MAX, &n) == 0)
+            return json_integer((json_int_t)n);
+    return json_text(v);
+}
+
+static void json_fields(json_t *o, const struct log_field *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[64];
+        size_t k;
+
+        if (f[i].value == NULL)
+            continue;
+        for (k = 0; f[i].name[k] && k + 1 < sizeof key; k++)
+            key[k] = (char)(f[i].name[k] >= 'A' && f[i].name[k] <= 'Z' ? f[i].name[k] + 32
+                                                                       : f[i].name[k]);
+        key[k] = '\0';
+        json_object_set_new(o, key, json_field(f[i].name, f[i].value));
+    }
+}
+
+void log_format_json(struct buf *out, int64_t realtime_ms, int level, const struct log_field *ctx,
+                     size_t nctx, const struct log_field *fields, size_t nfields, const char *msg)
+{
+    json_t *o = json_object();
+    struct buf ts;
+    char *text;
+
+    buf_init(&ts);
+    put_stamp(&ts, realtime_ms);
+    json_object_set_new(o, "ts", json_string(ts.data));
+    json_object_set_new(o, "level", json_string(log_level_name(level)));
+    json_object_set_new(o, "msg", json_text(msg));
+    json_fields(o, ctx, nctx);
+    json_fields(o, fields, nfields);
+    /* ASCII only: no C1 control or odd code point reaches a terminal raw. */
+    text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    if (text == NULL)
+        abort(); /* only on allocation failure */
+    buf_puts(out, text);
+    free(text);
+    json_decref(o);
+    buf_free(&ts);
 }
 
 size_t log_journal_record(char **out, size_t max, int level, const char *file, int line,
@@ -214,7 +309,7 @@ void log_write(int level, const char *file, int line, const char *func,
     va_end(ap);
 
 #ifdef WITH_SYSTEMD
-    if (atomic_load(&use_journal)) {
+    if (atomic_load(&use_journal) && atomic_load(&log_format) == LOG_FORMAT_TEXT) {
         journal_write(level, file, line, func, fields, nfields, msg.data ? msg.data : "");
         buf_free(&msg);
         errno = saved_errno;
@@ -226,8 +321,12 @@ void log_write(int level, const char *file, int line, const char *func,
     (void)func;
 #endif
     buf_init(&out);
-    log_format_line(&out, now_realtime_ms(), level, ctx_fields, ctx_count, fields, nfields,
-                    msg.data ? msg.data : "");
+    if (atomic_load(&log_format) == LOG_FORMAT_JSON)
+        log_format_json(&out, now_realtime_ms(), level, ctx_fields, ctx_count, fields, nfields,
+                        msg.data ? msg.data : "");
+    else
+        log_format_line(&out, now_realtime_ms(), level, ctx_fields, ctx_count, fields, nfields,
+                        msg.data ? msg.data : "");
     buf_putc(&out, '\n');
     /* A short write to stderr has nowhere better to be reported. */
     if (write(STDERR_FILENO, out.data, out.len) < 0)

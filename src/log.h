@@ -3,7 +3,10 @@
  *
  * Records go to journald with structured fields when stderr is connected to the
  * journal ($JOURNAL_STREAM matches stderr's dev:ino), otherwise to stderr as one
- * readable line: "2026-11-22T01:02:03.456Z warning: message [S3_KEY=a.csv ...]".
+ * readable line: "2026-11-22T01:02:03.456Z warning: message [S3_KEY=a.csv ...]"
+ * (control characters, invalid UTF-8 and backslashes escaped; quotes too inside quoted
+ * values). With LOG_FORMAT_JSON every record is one JSON object on stderr instead,
+ * journal or not: {"ts", "level", "msg", then the fields in lower case}.
  * Thread-safe: workers log freely. Each thread may set a context (job id, bucket,
  * key, route, ...) that is attached to every record it writes until cleared.
  */
@@ -27,12 +30,15 @@ struct log_field {
 
 #define LOG_CONTEXT_MAX 8
 
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON }; /* [ingestd] log_format */
+
 void log_init(void); /* detects journald; call once from main */
 void log_set_level(int level);
 int log_get_level(void);
 int log_level_parse(const char *s, int *level); /* "debug".."err" -> 0, else -1 */
 const char *log_level_name(int level);
 void log_force_stderr(bool on); /* tests: never use journald */
+void log_set_format(enum log_format format);
 
 /* Per-thread context; strings are borrowed and must outlive the context. */
 void log_context_set(const struct log_field *fields, size_t n);
@@ -62,8 +68,11 @@ size_t log_journal_record(char **out, size_t max, int level, const char *file, i
                           const char *func, const struct log_field *fields, size_t nfields,
                           const char *msg);
 
-/* Format one stderr line (no trailing newline) into out; exposed for tests. */
+/* Format one stderr line (no trailing newline) into out, as text or as a JSON object;
+ * exposed for tests. */
 void log_format_line(struct buf *out, int64_t realtime_ms, int level, const struct log_field *ctx,
+                     size_t nctx, const struct log_field *fields, size_t nfields, const char *msg);
+void log_format_json(struct buf *out, int64_t realtime_ms, int level, const struct log_field *ctx,
                      size_t nctx, const struct log_field *fields, size_t nfields, const char *msg);
 
 /*

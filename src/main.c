@@ -128,6 +128,7 @@ int main(int argc, char **argv)
     if (!cfg)
         return EXIT_CONFIG;
     log_set_level(cfg->ingestd.log_level);
+    log_set_format((enum log_format)cfg->ingestd.log_format);
     if (check_config) {
         printf("%s: configuration is valid (%zu sink%s, %zu route%s)\n", dopts.config_path,
                cfg->nsinks, cfg->nsinks == 1 ? "" : "s", cfg->nroutes,

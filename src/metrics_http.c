@@ -11,6 +11,12 @@
  * closing with unread input does not reset the connection before the client has
  * read the answer. One timer per connection bounds each state; the request timer
  * runs from accept, so a client sending a byte a second cannot keep a slot.
+ *
+ * When every slot is taken, a new connection closes the one that is worth least to
+ * its client: one that has sent nothing yet, then one that was answered and only
+ * lingers, then one with half a request, then one still being answered; the oldest
+ * first within each. Idle sockets held open by one client therefore never lock out a
+ * health probe, which sends its request at once and is answered in the same turn.
  */
 #include "metrics_http.h"
 
@@ -43,6 +49,7 @@ struct conn {
     size_t inlen;
     struct buf out;
     size_t outoff;
+    uint64_t accepted_ms; /* monotonic */
 };
 
 struct metrics_http {
@@ -392,19 +399,52 @@ static void on_conn_timer(struct loop_timer *t, void *arg)
     }
 }
 
+/* How little closing c costs its client (see DESIGN): lower goes first. */
+static int eviction_rank(const struct conn *c)
+{
+    switch (c->state) {
+    case CONN_READ:
+        return c->inlen == 0 ? 0 : 2;
+    case CONN_LINGER:
+        return 1;
+    case CONN_WRITE:
+        break;
+    }
+    return 3;
+}
+
+static struct conn *eviction_victim(const struct metrics_http *s)
+{
+    struct conn *best = NULL;
+
+    for (struct conn *c = s->conns; c; c = c->next) {
+        if (!best || eviction_rank(c) < eviction_rank(best) ||
+            (eviction_rank(c) == eviction_rank(best) && c->accepted_ms <= best->accepted_ms))
+            best = c;
+    }
+    return best;
+}
+
 static void accept_conn(struct metrics_http *s, int fd)
 {
     struct conn *c;
 
     if (s->nconns >= METRICS_HTTP_MAX_CONNS) {
-        log_debug("metrics listener: %d connections open: refusing one", METRICS_HTTP_MAX_CONNS);
-        close(fd);
-        return;
+        struct conn *victim = eviction_victim(s);
+        if (!victim) {
+            close(fd);
+            return;
+        }
+        log_debug("metrics listener: %d connections open: closing the %s one",
+                  METRICS_HTTP_MAX_CONNS,
+                  eviction_rank(victim) == 0 ? "oldest idle" : "least useful");
+        conn_close(victim);
     }
     c = xcalloc(1, sizeof *c);
     c->srv = s;
     c->fd = fd;
     c->state = CONN_READ;
+    c->accepted_ms = now_monotonic_ms();
     buf_init(&c->out);
     c->timer = loop_timer_new(s->loop, on_conn_timer, c);
     if (!c->timer || loop_add_fd(s->loop, fd, EPOLLIN, on_conn, c) < 0) {

@@ -8,9 +8,10 @@
  * METRICS_HTTP_REQUEST_TIMEOUT_MS of the connection, however slowly its bytes
  * trickle in (408, then the connection is closed), and a client has
  * METRICS_HTTP_WRITE_TIMEOUT_MS to read the answer. At most METRICS_HTTP_MAX_CONNS
- * connections are open; further ones are closed at once. Request bodies are never
- * read. It is meant for a loopback or otherwise trusted network: there is no TLS and
- * no authentication.
+ * connections are open; a new one beyond them closes an open one, idle ones first
+ * (those that have sent nothing, oldest first), so that idle sockets never keep a
+ * health probe out. Request bodies are never read. It is meant for a loopback or
+ * otherwise trusted network: there is no TLS and no authentication.
  *
  * Everything here runs on the loop thread only, and never blocks (address
  * resolution in metrics_http_listen() reads /etc/hosts for names; use a numeric

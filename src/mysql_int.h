@@ -43,6 +43,11 @@ struct my_conn_params {
     unsigned port;
 };
 
+struct my_col_limit {
+    bool notnull;  /* NULL draws "Column set to default value; NULL supplied ..." */
+    long maxchars; /* longer values draw "Data truncated"; 0 = no limit known */
+};
+
 struct sink {
     MYSQL *conn; /* NULL: reconnect at the next begin() */
     char *name;  /* [sink NAME], for messages */
@@ -57,10 +62,11 @@ struct sink {
     char *bucket, *key, *etag, *route;
     char *qtable; /* quoted target */
     size_t ncols;
-    char **obj_cols;    /* the object's column names */
-    char **tcols;       /* the table column each object column loads into */
-    enum my_conv *conv; /* per column */
-    char **keys;        /* upsert key columns (table names), nkeys of them */
+    char **obj_cols;             /* the object's column names */
+    char **tcols;                /* the table column each object column loads into */
+    enum my_conv *conv;          /* per column */
+    struct my_col_limit *limits; /* per column: what the server would warn about */
+    char **keys;                 /* upsert key columns (table names), nkeys of them */
     size_t nkeys;
     bool staged;    /* rows go through ingestd_stage (upsert, skip_row) */
     bool skip_rows; /* on_error = skip_row: warned rows become rejects */
@@ -74,6 +80,13 @@ struct sink {
     uint64_t nrejects;  /* rejects recorded (stream and server) */
     uint64_t *warned;   /* staged ordinals of rows the server warned about */
     size_t nwarned, capwarned;
+    /* The first row seen to break a limit: the server's warning about it names the row
+     * and column but not the value, so the value (or the row, for a NULL) is kept here. */
+    struct {
+        uint64_t ord; /* 0: none yet */
+        size_t column;
+        char sample[256];
+    } suspect;
 
     /* The LOAD DATA stream (mysql_load.c). */
     struct my_pipe *pipe;

@@ -35,6 +35,7 @@
 
 #include "log.h"
 #include "mysql_int.h"
+#include "utf8.h"
 
 #define MY_PIPE_BYTES     ((size_t)4 << 20)
 #define MY_CHUNK          ((size_t)256 << 10)
@@ -135,6 +136,9 @@ static void locate(struct sink *s, const char *msg, struct ierr *e)
         snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[w.column]);
     }
     snprintf(e->sample, sizeof(e->sample), "%s", w.sample);
+    if (!e->sample[0] && w.row && s->suspect.ord == s->load_base + w.row && w.column >= 0 &&
+        (size_t)w.column == s->suspect.column)
+        snprintf(e->sample, sizeof(e->sample), "%s", s->suspect.sample);
 }
 
 static void result_error(struct sink *s, struct ierr *e)
@@ -253,10 +257,32 @@ static size_t put_u64(char *o, uint64_t v)
     return n;
 }
 
+/* Keeps the first value the server will warn about without quoting it (see struct sink). */
+static void watch_limits(struct sink *s, const struct sink_row *row, size_t start)
+{
+    for (size_t c = 0; s->limits && c < s->ncols; c++) {
+        const struct sink_field *f = &row->fields[c];
+        const struct my_col_limit *lim = &s->limits[c];
+
+        if (!f->ptr && lim->notnull) /* the row, as PostgreSQL shows it */
+            utf8_sample(s->suspect.sample, sizeof s->suspect.sample, s->out.data + start,
+                        s->out.len - start);
+        else if (f->ptr && lim->maxchars > 0 && f->len > (size_t)lim->maxchars &&
+                 utf8_count(f->ptr, f->len) > (size_t)lim->maxchars)
+            utf8_sample(s->suspect.sample, sizeof s->suspect.sample, f->ptr, f->len);
+        else
+            continue;
+        s->suspect.ord = s->rows_sent;
+        s->suspect.column = c;
+        return;
+    }
+}
+
 /* The row's size comes from the object (up to max_row_bytes): -1 with e set (transient)
  * when the memory for it cannot be had. */
 static int encode_row(struct sink *s, const struct sink_row *row, struct ierr *e)
 {
+    size_t start = s->out.len;
     size_t need = 26;
     for (size_t c = 0; c < s->ncols; c++) {
         size_t n = 2 * row->fields[c].len + 3;
@@ -286,6 +312,9 @@ static int encode_row(struct sink *s, const struct sink_row *row, struct ierr *e
         }
     }
     s->rows_sent++;
+    s->out.len = (size_t)(o - s->out.data);
+    if (!s->suspect.ord)
+        watch_limits(s, row, start);
     if (s->staged) {
         *o++ = '\t';
         o += put_u64(o, s->rows_sent);

@@ -59,7 +59,8 @@ static int load_columns(struct sink *s, const char *table, bool convert, struct 
                    "EXTRA LIKE '%auto_increment%' OR GENERATION_EXPRESSION IS NOT NULL AND "
                    "GENERATION_EXPRESSION <> '', EXTRA LIKE '%GENERATED%' OR EXTRA LIKE "
                    "'%VIRTUAL%' OR EXTRA LIKE '%PERSISTENT%' OR EXTRA LIKE '%STORED%', "
-                   "DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE ");
+                   "DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH "
+                   "FROM information_schema.COLUMNS WHERE ");
     split_table(table, &sql);
     buf_puts(&sql, " ORDER BY ORDINAL_POSITION");
     MYSQL_RES *r = my_query(s, sql.data, "column lookup", e);
@@ -75,6 +76,8 @@ static int load_columns(struct sink *s, const char *table, bool convert, struct 
         tc[i].hasdef = row[2] && row[2][0] == '1';
         tc[i].generated = row[3] && row[3][0] == '1';
         const char *dt = row[4] ? row[4] : "", *ct = row[5] ? row[5] : "";
+        if (row[6] && (!strcasecmp(dt, "char") || !strcasecmp(dt, "varchar")))
+            tc[i].maxchars = strtol(row[6], NULL, 10);
         if (convert && !strcasecmp(ct, "tinyint(1)"))
             tc[i].aux = MY_CONV_BOOL;
         else if (convert && (!strcasecmp(dt, "datetime") || !strcasecmp(dt, "timestamp")))
@@ -115,10 +118,14 @@ static int map_columns(struct sink *s, struct sink_tcol *tc, size_t ntc, struct 
 
     s->tcols = xcalloc(s->ncols + 1, sizeof(*s->tcols));
     s->conv = xcalloc(s->ncols + 1, sizeof(*s->conv));
+    s->limits = xcalloc(s->ncols + 1, sizeof(*s->limits));
     rc = sink_map_columns(s->obj_cols, s->ncols, tc, ntc, SINK_CASE_FIRST, s->qtable, s->tcols, idx,
                           e);
-    for (size_t i = 0; rc == 0 && i < s->ncols; i++)
+    for (size_t i = 0; rc == 0 && i < s->ncols; i++) {
         s->conv[i] = (enum my_conv)tc[idx[i]].aux;
+        s->limits[i].notnull = tc[idx[i]].notnull;
+        s->limits[i].maxchars = tc[idx[i]].maxchars;
+    }
     free(idx);
     return rc;
 }

@@ -271,12 +271,18 @@ void observe_job_fields(const struct job *j, struct observe_job_fields *jf)
         {"DURATION_MS", jf->ms},
         {"SQS_MESSAGE_ID", j->message_id},
         {"ERROR_CLASS", j->result == JOB_FAILED ? ierr_class_name(j->err.cls) : NULL},
+        {"BLANK_LINES", j->stats.blank_lines ? jf->blank : NULL},
     };
 
     _Static_assert(ARRAY_SIZE(f) == ARRAY_SIZE(jf->f), "observe_job_fields: size");
-    snprintf(jf->rows, sizeof jf->rows, "%llu", (unsigned long long)j->stats.rows);
+    /* Only a load that committed wrote rows; a failed one wrote none, however many were
+     * parsed before it failed. */
+    snprintf(jf->rows, sizeof jf->rows, "%llu",
+             (unsigned long long)(j->result == JOB_LOADED ? j->stats.rows : 0));
     snprintf(jf->bytes, sizeof jf->bytes, "%llu", (unsigned long long)j->stats.bytes);
     snprintf(jf->ms, sizeof jf->ms, "%llu", (unsigned long long)j->duration_ms);
+    snprintf(jf->blank, sizeof jf->blank, "%llu", (unsigned long long)j->stats.blank_lines);
+    job_blank_note(j, jf->blank_note, sizeof jf->blank_note);
     memcpy(jf->f, f, sizeof f);
     jf->n = ARRAY_SIZE(f);
 }

@@ -62,12 +62,14 @@ void observe_s3_error(const struct aws_error *err);
 void observe_creds(struct creds_provider *p, bool ok);
 
 /* The structured fields of the record logged for a job's result: S3_BUCKET, S3_KEY,
- * ROUTE, SINK, ROWS, BYTES, DURATION_MS, SQS_MESSAGE_ID, and ERROR_CLASS when it failed
- * (NULL otherwise, which leaves it out). Values point into j and into jf. */
+ * ROUTE, SINK, ROWS, BYTES, DURATION_MS, SQS_MESSAGE_ID, ERROR_CLASS when it failed and
+ * BLANK_LINES when blank lines were skipped (NULL otherwise, which leaves them out); and
+ * blank_note for the message. Values point into j and into jf. */
 struct observe_job_fields {
-    struct log_field f[9];
+    struct log_field f[10];
     size_t n;
-    char rows[24], bytes[24], ms[24];
+    char rows[24], bytes[24], ms[24], blank[24];
+    char blank_note[48]; /* "; N blank lines skipped", or "" */
 };
 void observe_job_fields(const struct job *j, struct observe_job_fields *jf);
 

@@ -209,7 +209,8 @@ int daemon_load_one(struct config *cfg, const char *s3_url, const char *route_na
     struct creds *cr = NULL;
     struct job *j = NULL;
     char *bucket = NULL, *key = NULL;
-    char err[512];
+    char blank[48];
+    char err[512], target[512];
     int status = EXIT_RUNTIME;
 
     if (parse_s3_url(s3_url, &bucket, &key) < 0) {
@@ -240,9 +241,10 @@ int daemon_load_one(struct config *cfg, const char *s3_url, const char *route_na
     worker_run(ws, j);
     switch (j->result) {
     case JOB_LOADED:
-        printf("loaded s3://%s/%s into %s: %llu rows, %llu bytes in %llu ms\n", j->bucket, j->key,
-               j->table, (unsigned long long)j->stats.rows, (unsigned long long)j->stats.bytes,
-               (unsigned long long)j->duration_ms);
+        printf("loaded s3://%s/%s into %s: %llu rows, %llu bytes in %llu ms%s\n", j->bucket, j->key,
+               job_target(j, target, sizeof target), (unsigned long long)j->stats.rows,
+               (unsigned long long)j->stats.bytes, (unsigned long long)j->duration_ms,
+               job_blank_note(j, blank, sizeof blank));
         status = 0;
         break;
     case JOB_DUPLICATE:
@@ -253,14 +255,12 @@ int daemon_load_one(struct config *cfg, const char *s3_url, const char *route_na
     case JOB_SUPERSEDED:
         log_err("s3://%s/%s changed while it was read: run the load again", j->bucket, j->key);
         break;
-    default:
-        if (j->err.line)
-            log_err("%s failure: line %llu%s%s: %s", ierr_class_name(j->err.cls),
-                    (unsigned long long)j->err.line, j->err.column_name[0] ? ", column " : "",
-                    j->err.column_name, j->err.reason);
-        else
-            log_err("%s failure: %s", ierr_class_name(j->err.cls), j->err.reason);
+    default: {
+        char why[sizeof j->err.reason + sizeof j->err.column_name + 64];
+        ierr_describe(&j->err, why, sizeof why);
+        log_err("%s failure: %s", ierr_class_name(j->err.cls), why);
         break;
+    }
     }
 out:
     worker_state_free(ws);

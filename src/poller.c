@@ -5,7 +5,8 @@
  * struct msg tracks one received message from receipt to its settlement. It
  * lives on the poller's in-flight list while any of its jobs runs and while its
  * settling SQS calls (report, delete, visibility) are pending; the last callback
- * frees it. Jobs point to their msg; the msg counts its pending jobs.
+ * frees it. Jobs point to their msg; the msg counts its pending jobs. The permanent
+ * failures of all its records are collected and go out as one report when it settles.
  */
 #include "poller.h"
 
@@ -29,6 +30,7 @@
 #define SQS_MAX_VISIBILITY_S  43200 /* 12 hours after receipt, SQS's cap */
 #define RETRY_BASE_S          5
 #define RETRY_CAP_S           900
+#define MSG_MAX_FAILURES      1000 /* more than one report can list: the rest are counted */
 
 enum msg_verdict { VERDICT_DELETE, VERDICT_RETRY, VERDICT_REPORT, VERDICT_LEAVE, VERDICT_RETURN };
 
@@ -46,10 +48,14 @@ struct msg {
     bool settled;         /* verdict taken */
     bool transient;       /* some job failed transiently (or was cancelled) */
     bool cancelled;
-    unsigned reports_pending;
-    bool report_failed;
-    struct buf reports[4]; /* permanent failures to report (first few objects) */
-    unsigned nreports;
+    struct msg_failure *failures; /* permanent failures to report */
+    size_t nfailures, capfailures;
+    size_t failures_lost; /* beyond MSG_MAX_FAILURES */
+};
+
+struct msg_failure {
+    struct ierr err;
+    char *bucket, *key, *etag, *route; /* owned, NULL when unknown */
 };
 
 struct poller {
@@ -97,8 +103,13 @@ static void msg_free(struct msg *m)
     free(m->message_id);
     free(m->receipt);
     free(m->body);
-    for (unsigned i = 0; i < m->nreports; i++)
-        buf_free(&m->reports[i]);
+    for (size_t i = 0; i < m->nfailures; i++) {
+        free(m->failures[i].bucket);
+        free(m->failures[i].key);
+        free(m->failures[i].etag);
+        free(m->failures[i].route);
+    }
+    free(m->failures);
     free(m);
 }
 
@@ -185,38 +196,62 @@ static void on_report_sent(void *arg, const struct aws_error *err, const char *m
 
     (void)message_id;
     observe_sqs("SendMessage", err, NULL, 0);
+    /* Only a report that reached the DLQ allows the message to go. */
     if (err->kind != AWS_OK) {
-        m->report_failed = true;
         log_err("error report for message %s not sent to the DLQ: %s: %s; the message is "
                 "kept",
                 m->message_id, code_of(err), err->message);
+        msg_set_visibility(m, retry_delay_s(m->receive_count));
     } else {
         m->p->app->stats.dlq_reports++;
-    }
-    if (--m->reports_pending == 0) {
-        /* Only a report that reached the DLQ allows the message to go. */
-        if (m->report_failed)
-            msg_set_visibility(m, retry_delay_s(m->receive_count));
-        else
-            msg_delete(m);
+        msg_delete(m);
     }
     op_finished(m);
 }
 
-/* Adds a permanent failure to the msg's reports (sent when the msg settles). */
-static void msg_add_report(struct msg *m, const struct ierr *e, const char *bucket, const char *key,
-                           const char *etag, const char *route)
+static char *dup_or_null(const char *s)
 {
-    struct report_input in = {e, bucket, key, etag, route, m->receive_count, m->body};
+    return s ? xstrdup(s) : NULL;
+}
+
+/* Adds a permanent failure to the msg's report (sent when the msg settles). */
+static void msg_add_failure(struct msg *m, const struct ierr *e, const char *bucket,
+                            const char *key, const char *etag, const char *route)
+{
+    struct msg_failure *f;
+
+    if (m->nfailures == MSG_MAX_FAILURES) {
+        m->failures_lost++;
+        return;
+    }
+    if (m->nfailures == m->capfailures) {
+        m->capfailures = m->capfailures ? 2 * m->capfailures : 4;
+        m->failures = xrealloc(m->failures, m->capfailures * sizeof *m->failures);
+    }
+    f = &m->failures[m->nfailures++];
+    f->err = *e;
+    f->bucket = dup_or_null(bucket);
+    f->key = dup_or_null(key);
+    f->etag = dup_or_null(etag && *etag ? etag : NULL);
+    f->route = dup_or_null(route);
+}
+
+/* One report for the whole message, however many of its records failed. */
+static void msg_send_report(struct msg *m, const char *dlq)
+{
+    struct report_item *items = xcalloc(m->nfailures, sizeof *items);
+    struct report_input in = {items, m->nfailures, m->failures_lost, m->receive_count, m->body, 0};
     char *json;
 
-    if (m->nreports == ARRAY_SIZE(m->reports))
-        return;
+    for (size_t i = 0; i < m->nfailures; i++) {
+        const struct msg_failure *f = &m->failures[i];
+        items[i] = (struct report_item){&f->err, f->bucket, f->key, f->etag, f->route};
+    }
     json = report_build(&in);
-    buf_init(&m->reports[m->nreports]);
-    buf_puts(&m->reports[m->nreports], json);
-    m->nreports++;
+    m->pending_ops++;
+    sqs_send(m->p->sqs, dlq, json, on_report_sent, m);
     free(json);
+    free(items);
 }
 
 static void settle(struct msg *m)
@@ -235,13 +270,9 @@ static void settle(struct msg *m)
                  m->receive_count);
         p->app->stats.returned++;
         msg_set_visibility(m, delay);
-    } else if (m->nreports > 0 && !str_empty(dlq)) {
-        m->reports_pending = m->nreports;
-        for (unsigned i = 0; i < m->nreports; i++) {
-            m->pending_ops++;
-            sqs_send(p->sqs, dlq, m->reports[i].data, on_report_sent, m);
-        }
-    } else if (m->nreports > 0) {
+    } else if (m->nfailures > 0 && !str_empty(dlq)) {
+        msg_send_report(m, dlq);
+    } else if (m->nfailures > 0) {
         log_warn("message %s failed permanently and no dlq_url is set: left for the queue's "
                  "redrive policy",
                  m->message_id);
@@ -264,7 +295,7 @@ static void msg_fail_permanent(struct msg *m, const struct ierr *e, const char *
     log_fields(LOG_ERR, f, ARRAY_SIZE(f), "message %s: %s", m->message_id, e->reason);
     m->p->app->stats.failed++;
     observe_message_failed(route, e);
-    msg_add_report(m, e, bucket, key, NULL, route);
+    msg_add_failure(m, e, bucket, key, NULL, route);
 }
 
 static struct job *make_job(struct poller *p, struct msg *m, const struct s3_event_obj *o,
@@ -325,6 +356,10 @@ static void dispatch(struct poller *p, struct sqs_message *sm)
         snprintf(reason, sizeof reason, "%s", e.reason);
         ierr_set(&e, IERR_PERMANENT, "undecodable message body: %s", reason);
         msg_fail_permanent(m, &e, NULL, NULL, NULL);
+    } else if (ev.n == 0) {
+        log_notice("message %s names no object (empty Records): deleted", m->message_id);
+        p->app->stats.ignored++;
+        observe_event_ignored("no_records");
     } else {
         for (size_t i = 0; i < ev.n; i++) {
             const struct s3_event_obj *o = &ev.objs[i];
@@ -345,6 +380,11 @@ static void dispatch(struct poller *p, struct sqs_message *sm)
                 continue;
             }
             rc = route_match(p->app->cfg, o->bucket, o->key);
+            if (o->kind == S3_EVENT_INVALID) {
+                ierr_set(&e, IERR_PERMANENT, "%s", o->why);
+                msg_fail_permanent(m, &e, o->bucket, o->key, rc ? rc->name : NULL);
+                continue;
+            }
             if (!rc) {
                 log_notice("no route for s3://%s/%s: ignored", o->bucket, o->key);
                 p->app->stats.ignored++;
@@ -364,15 +404,17 @@ static void log_job_result(const struct job *j)
 {
     struct observe_job_fields jf;
     const struct log_field *f = jf.f;
+    char target[512];
 
     observe_job_fields(j, &jf);
     switch (j->result) {
     case JOB_LOADED:
         log_fields(LOG_INFO, f, jf.n,
-                   "loaded s3://%s/%s into %s: %llu rows (%llu rejected), %llu bytes in %llu ms",
-                   j->bucket, j->key, j->table ? j->table : "?", (unsigned long long)j->stats.rows,
-                   (unsigned long long)j->stats.rejected, (unsigned long long)j->stats.bytes,
-                   (unsigned long long)j->duration_ms);
+                   "loaded s3://%s/%s into %s: %llu rows (%llu rejected), %llu bytes in %llu ms%s",
+                   j->bucket, j->key, job_target(j, target, sizeof target),
+                   (unsigned long long)j->stats.rows, (unsigned long long)j->stats.rejected,
+                   (unsigned long long)j->stats.bytes, (unsigned long long)j->duration_ms,
+                   jf.blank_note);
         break;
     case JOB_DUPLICATE:
         log_fields(LOG_INFO, f, jf.n, "s3://%s/%s (etag %s) already loaded: skipped", j->bucket,
@@ -387,17 +429,13 @@ static void log_job_result(const struct job *j)
         log_fields(LOG_WARNING, f, jf.n, "load of s3://%s/%s cancelled: rolled back", j->bucket,
                    j->key);
         break;
-    case JOB_FAILED:
-        /* Parser reasons already start with "line N:"; others get the position appended. */
-        if (j->err.line && !str_has_prefix(j->err.reason, "line "))
-            log_fields(LOG_ERR, f, jf.n, "%s failure loading s3://%s/%s: %s (line %llu%s%s)",
-                       ierr_class_name(j->err.cls), j->bucket, j->key, j->err.reason,
-                       (unsigned long long)j->err.line, j->err.column_name[0] ? ", column " : "",
-                       j->err.column_name);
-        else
-            log_fields(LOG_ERR, f, jf.n, "%s failure loading s3://%s/%s: %s",
-                       ierr_class_name(j->err.cls), j->bucket, j->key, j->err.reason);
+    case JOB_FAILED: {
+        char why[sizeof j->err.reason + sizeof j->err.column_name + 64];
+        ierr_describe(&j->err, why, sizeof why);
+        log_fields(LOG_ERR, f, jf.n, "%s failure loading s3://%s/%s: %s",
+                   ierr_class_name(j->err.cls), j->bucket, j->key, why);
         break;
+    }
     }
 }
 
@@ -434,7 +472,7 @@ static void job_returned(struct poller *p, struct job *j)
         /* Configuration problems (credentials, unreachable sink) are retried, not reported:
          * the object itself is fine. */
         if (j->err.cls == IERR_PERMANENT)
-            msg_add_report(m, &j->err, j->bucket, j->key, j->etag, j->route->name);
+            msg_add_failure(m, &j->err, j->bucket, j->key, j->etag, j->route->name);
         else
             m->transient = true;
         break;

@@ -691,8 +691,17 @@ static int start_call(struct call *k, struct s3_client *c, const struct aws_cred
     k->info = info;
     k->err = err;
     k->offset = g != NULL ? g->offset : 0;
-    if (g != NULL && !str_empty(g->if_match))
+    if (g != NULL && !str_empty(g->if_match)) {
         etag_unquote(g->if_match, k->pinned, sizeof(k->pinned));
+        /* It becomes a header line: nothing that could end it or add a quote. */
+        for (const char *p = k->pinned; *p; p++) {
+            if (*p <= ' ' || *p == '"' || *p == 0x7F || (unsigned char)*p >= 0x80) {
+                set_local_error(err, AWS_ERR_PARSE, 0, "InvalidRequest", false,
+                                "the ETag to match is not a header value");
+                return -1;
+            }
+        }
+    }
     if (s3_target_build(c->endpoint, c->region, c->force_path_style, bucket, key,
                         g != NULL ? g->version_id : NULL, &k->target, errbuf,
                         sizeof(errbuf)) != 0) {

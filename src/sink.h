@@ -49,6 +49,17 @@ void ierr_set(struct ierr *e, enum ierr_class cls, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *ierr_class_name(enum ierr_class cls); /* "transient", "permanent", "config" */
 
+/*
+ * A reason with its position stated once, for a log line: reason as it is when it
+ * already names a line ("line N" anywhere: parsers state their own positions), else
+ * "line N, column C: reason" from line and column (the name when known, else the
+ * number; nothing when line is 0). The reason itself never gets a position added,
+ * so reports and reject tables keep it in their own fields.
+ */
+void ierr_format_position(char *out, size_t outsz, uint64_t line, unsigned column,
+                          const char *column_name, const char *reason);
+void ierr_describe(const struct ierr *e, char *out, size_t outsz);
+
 /* The object being loaded. */
 struct load_object {
     const char *bucket;
@@ -105,9 +116,10 @@ struct sink_batch {
 };
 
 struct load_stats {
-    uint64_t rows;     /* rows committed */
-    uint64_t bytes;    /* object bytes read */
-    uint64_t rejected; /* rows skipped under on_error = skip_row */
+    uint64_t rows;        /* rows committed */
+    uint64_t bytes;       /* object bytes read */
+    uint64_t rejected;    /* rows skipped under on_error = skip_row */
+    uint64_t blank_lines; /* blank lines skipped (CSV/TSV files of more than one column) */
 };
 
 /* A row skipped under on_error = skip_row, recorded by the sink in the same transaction. */

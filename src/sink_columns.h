@@ -30,8 +30,9 @@ struct sink_tcol {
     bool notnull;
     bool hasdef; /* a default, identity, AUTO_INCREMENT or generated value */
     bool generated;
-    bool used; /* set by sink_map_columns */
-    int aux;   /* the sink's own per-column datum (attnum, conversion) */
+    bool used;     /* set by sink_map_columns */
+    int aux;       /* the sink's own per-column datum (attnum, conversion) */
+    long maxchars; /* CHAR/VARCHAR: the most characters it holds; 0 = not known */
 };
 
 /* The object column (index) a route key names, -1 when the object lacks it. */

@@ -316,11 +316,14 @@ static void load_clear(struct sink *s)
     free_list(s->tcols, s->ncols);
     free_list(s->keys, s->nkeys);
     free(s->conv);
+    free(s->limits);
     free(s->load_sql);
     free(s->warned);
     s->bucket = s->key = s->etag = s->route = s->qtable = s->load_sql = NULL;
     s->obj_cols = s->tcols = s->keys = NULL;
     s->conv = NULL;
+    s->limits = NULL;
+    s->suspect.ord = 0;
     s->warned = NULL;
     s->ncols = s->nkeys = s->nwarned = s->capwarned = 0;
     s->staged = s->skip_rows = false;

@@ -115,3 +115,48 @@ void utf8_sample(char *out, size_t outsz, const char *str, size_t n)
     }
     out[o < outsz ? o : outsz - 1] = '\0';
 }
+
+void utf8_escape(struct buf *out, const char *str, size_t n, const char *quote)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t l = seq_len(s, i, n), start = i;
+        unsigned char c = s[i];
+
+        /* A run of plain characters is copied at once. */
+        while (i < n && l == 1 && c >= 0x20 && c != 0x7F && c != '\\' &&
+               !(quote && strchr(quote, c))) {
+            i++;
+            if (i < n) {
+                c = s[i];
+                l = seq_len(s, i, n);
+            }
+        }
+        if (i > start) {
+            buf_append(out, s + start, i - start);
+            continue;
+        }
+        if (l > 1 && !(l == 2 && c == 0xC2 && s[i + 1] < 0xA0)) {
+            buf_append(out, s + i, l);
+            i += l;
+            continue;
+        }
+        if (l == 0)
+            l = 1;
+        for (size_t k = 0; k < l; k++, i++) {
+            c = s[i];
+            if (c == '\n')
+                buf_puts(out, "\\n");
+            else if (c == '\r')
+                buf_puts(out, "\\r");
+            else if (c == '\t')
+                buf_puts(out, "\\t");
+            else if (c == '\\' || (c >= 0x20 && c < 0x7F))
+                buf_printf(out, "\\%c", c);
+            else
+                buf_printf(out, "\\x%02X", c);
+        }
+    }
+}

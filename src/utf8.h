@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util.h"
+
 /* True when s[0..n) is valid UTF-8; otherwise false and *bad (if not NULL) is the offset
  * of the first byte of the first invalid sequence. */
 bool utf8_valid(const char *s, size_t n, size_t *bad);
@@ -26,5 +28,14 @@ size_t utf8_count(const char *s, size_t n);
  * The result is always valid UTF-8 (JSON-safe once escaped by jansson).
  */
 void utf8_sample(char *out, size_t outsz, const char *s, size_t n);
+
+/*
+ * Append s[0..n) to out so that it cannot end a line, move the cursor or start a
+ * terminal sequence: valid UTF-8 is kept; a backslash is doubled, each character of
+ * `quote` (NULL: none) gets a backslash, newline, carriage return and tab become \n,
+ * \r and \t, and the other C0 controls, DEL, the C1 controls (U+0080..U+009F) and
+ * invalid bytes become \xNN (one per byte). Lossless, and the result is valid UTF-8.
+ */
+void utf8_escape(struct buf *out, const char *s, size_t n, const char *quote);
 
 #endif

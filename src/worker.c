@@ -242,8 +242,10 @@ static int on_reject(void *arg, const struct sink_reject *r, struct ierr *e)
 
     if (!ld->begun && begin_load(ld, NULL, e) < 0)
         return -1;
-    log_warn("line %llu, column %u: row skipped: %s", (unsigned long long)r->line, r->column,
-             r->reason);
+    char why[1024];
+
+    ierr_format_position(why, sizeof why, r->line, r->column, NULL, r->reason);
+    log_warn("row skipped: %s", why);
     return ld->ops->reject(ld->sink, r, e);
 }
 
@@ -309,6 +311,7 @@ static void commit_load(struct load *ld)
     recstream_get_stats(ld->rs, &cs);
     job->stats.rows = cs.rows;
     job->stats.rejected = cs.rejected;
+    job->stats.blank_lines = cs.blank_lines;
     job->stats.bytes = atomic_load(&job->bytes);
     if (!ld->begun) {
         /* An object without records: nothing to load and nothing to record. */

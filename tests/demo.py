@@ -45,10 +45,13 @@ mode = upsert
 key = id
 
 [route bank]
-; bank transactions: header with padding spaces renamed to clean columns, append
+; bank transactions: the header (with padding spaces) skipped and the fields named by
+; position with clean columns, append
 sink = {sink}
 match_prefix = bank/
 table = transactions
+header = false
+skip_lines = 1
 columns = account_no, date, details, chip_used, value_date, withdrawal, deposit, balance
 """
 

@@ -9,9 +9,7 @@ if [ ! -x build/ingestd ] || [ -n "$(find src -newer build/ingestd -print -quit 
     autoreconf -fi >/dev/null 2>&1
     (cd build && ../configure -q && make -j2 -s ingestd)
 fi
-py=python3
-for c in python3 "$HOME/.pyenv/shims/python3" /root/.pyenv/versions/*/bin/python3; do
-    if "$c" -c 'import boto3, moto' >/dev/null 2>&1; then py=$c; break; fi
-done
+. tests/find-python.sh
+py=$(ingestd_find_python) || py=python3
 export PATH="$(dirname "$(command -v "$py")"):$PATH"
 exec "$py" tests/demo.py --ingestd build/ingestd "$@"

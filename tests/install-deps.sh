@@ -6,8 +6,9 @@
 # apt's output only if that fails. Uses sudo when not root. The postgresql and mariadb-server
 # packages' own services are neither needed nor started: the tests run their own servers
 # (tests/stack.py), so service starts are blocked with a temporary policy-rc.d during the install.
-# It does not install Python modules: boto3, botocore, moto 5.2 and awscli come with the machine
-# image (there is no PyPI here); the script checks for them and says so when they are missing.
+# Last, tests/install-python-deps.sh makes sure of boto3, botocore, moto and awscli (Debian's
+# packages where they suffice, moto with pip into tests/.venv) or stops with one line saying
+# what to run.
 set -euo pipefail
 
 PACKAGES=(
@@ -86,3 +87,6 @@ if [ -f "$tests_dir/package-lock.json" ]; then
         fi
     fi
 fi
+
+# -- Python modules of the integration tests, the demo and the benchmarks --
+bash "$tests_dir/install-python-deps.sh"

@@ -10,8 +10,8 @@
 # `N passed, M failed` (`, K skipped` appended when tests skipped), summed from automake's .trs
 # files: PASS and XPASS count as passed, FAIL, XFAIL and ERROR as failed; a registered test with no .trs (its program
 # did not build) counts as failed. Exits non-zero when anything failed or did not build.
-# It does not install Python modules (see install-deps.sh) and never touches the network beyond
-# apt when packages are missing.
+# The network is used only when something is missing: apt, and PyPI for moto (see
+# install-python-deps.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -23,21 +23,9 @@ say() { printf '== %s\n' "$*"; }
 bash tests/install-deps.sh || { echo "install-deps.sh failed"; echo "0 passed, 1 failed"; exit 1; }
 
 # The integration tests need a python3 with boto3 and moto; the machine image may keep it outside
-# a minimal PATH (e.g. under pyenv), so look for it and put its directory first.
-find_python() {
-    local c
-    for c in "${PYTHON3:-}" python3 "${HOME:-/root}/.pyenv/shims/python3" /root/.pyenv/versions/*/bin/python3 \
-             /usr/local/bin/python3 /usr/bin/python3; do
-        [ -n "$c" ] || continue
-        command -v "$c" >/dev/null 2>&1 || [ -x "$c" ] || continue
-        if "$c" -c 'import boto3, botocore, moto' >/dev/null 2>&1; then
-            "$c" -c 'import sys; print(sys.executable)'
-            return 0
-        fi
-    done
-    return 1
-}
-if py=$(find_python); then
+# a minimal PATH (e.g. under pyenv, or tests/.venv), so look for it and put its directory first.
+. tests/find-python.sh
+if py=$(ingestd_find_python); then
     PATH="$(dirname "$py"):$PATH"
     export PATH
 else

@@ -491,11 +491,82 @@ DEF_TEST(quoting_inline)
         EXPECT_EQ_STR("\"a b\"c", c->routes[1].match_suffix);
     }
     config_unref(c);
-    /* `; ` right after `=` is a comment: the value is empty, which means the default. */
-    c = load(SQS "[sink p]\ntype=postgres\nconninfo=x\n[route a]\nsink=p\n"
-                 "delimiter = ; semicolon?\nquote = ; empty\n",
+    EXPECT_EQ_INT(0, e.n);
+    strlist_free(&e);
+}
+
+/* `key = ; note`: a comment right after `=` empties the value. Where empty means "not set" that
+ * is how the example file writes optional keys; where it means nothing, it is refused. */
+DEF_TEST(values_emptied_by_a_comment)
+{
+    struct strlist e = {0};
+    struct config *c;
+
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\ndelimiter = ;\n",
+                    "8: [route r] delimiter: empty value: ';' after whitespace starts a comment; "
+                    "to use ';', quote it: delimiter = \";\"");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nquote = ; none\n",
+                    "8: [route r] quote: empty value: ';' after whitespace starts a comment; "
+                    "to use ';', quote it: quote = \";\"");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nmax_errors = ; 10\n",
+                    "8: [route r] max_errors: empty value: ';' after whitespace starts a "
+                    "comment; write the value before it, or quote a value that begins with ';' "
+                    "(max_errors = \";...\")");
+    EXPECT_ONLY_ERR(SQS "[ingestd]\nworkers =\t; 4\nlog_level = debug\n",
+                    "4: [ingestd] workers: empty value: ';' after whitespace starts a comment; "
+                    "write the value before it, or quote a value that begins with ';' "
+                    "(workers = \";...\")");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nheader = ; false\n",
+                    "8: [route r] header: empty value: ';' after whitespace starts a comment; "
+                    "write the value before it, or quote a value that begins with ';' "
+                    "(header = \";...\")");
+    /* a secret is refused too, and the error does not show what followed the `;` */
+    c = load(SQS "[sink m]\ntype = mysql\ndatabase = d\npassword = ;hunter2\n", &e);
+    EXPECT_TRUE(c == NULL);
+    EXPECT_EQ_INT(1, e.n);
+    EXPECT_TRUE(!any_error_contains(&e, "hunter2"));
+    EXPECT_TRUE(any_error_contains(&e, "6: [sink m] password: empty value"));
+    config_unref(c);
+    strlist_free(&e);
+    /* quoted, or with no whitespace before it, `;` is the value */
+    c = load(SQS PG "[route a]\nsink = p\ndelimiter = \";\" ; semicolon\n[route b]\nsink = p\n"
+                    "delimiter=;\nmatch_prefix = ; none\nbucket = ; any\nnull = ; default\n"
+                    "columns = ;\nheader = true\ntable = ; the default\n",
              &e);
-    EXPECT_TRUE(c && c->routes[0].delimiter == ',' && c->routes[0].quote == '"');
+    dump(&e);
+    EXPECT_TRUE(c != NULL);
+    if (c) {
+        EXPECT_EQ_INT(';', c->routes[0].delimiter);
+        EXPECT_EQ_INT(';', c->routes[1].delimiter);
+        EXPECT_EQ_STR(NULL, c->routes[1].match_prefix);
+        EXPECT_EQ_STR(NULL, c->routes[1].bucket);
+        EXPECT_EQ_INT(1, c->routes[1].null.n);
+        EXPECT_EQ_INT(0, c->routes[1].columns.n);
+    }
+    config_unref(c);
+    EXPECT_EQ_INT(0, e.n);
+    strlist_free(&e);
+}
+
+/* on_error = skip_row with max_errors = 0 would reject at the first bad row: refused. */
+DEF_TEST(skip_row_needs_max_errors)
+{
+    struct strlist e = {0};
+    struct config *c;
+
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\non_error = skip_row\n",
+                    "8: [route r] max_errors: on_error = skip_row needs max_errors >= 1, the bad "
+                    "rows an object may have before it is rejected whole (with 0 the first bad "
+                    "row rejects it)");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nmax_errors = 0\non_error = skip_row\n",
+                    "8: [route r] max_errors: on_error = skip_row needs max_errors >= 1, the bad "
+                    "rows an object may have before it is rejected whole (with 0 the first bad "
+                    "row rejects it)");
+    c = load(SQS PG "[route r]\nsink = p\non_error = skip_row\nmax_errors = 1\n", &e);
+    EXPECT_TRUE(c != NULL && c->routes[0].max_errors == 1);
+    config_unref(c);
+    c = load(SQS PG "[route r]\nsink = p\non_error = abort\n", &e);
+    EXPECT_TRUE(c != NULL && c->routes[0].max_errors == 0);
     config_unref(c);
     EXPECT_EQ_INT(0, e.n);
     strlist_free(&e);
@@ -1027,7 +1098,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(4 + 15 + 5 + 14 + 25, n);
+    EXPECT_EQ_INT(5 + 15 + 5 + 14 + 25, n);
 }
 
 int main(void)
@@ -1042,6 +1113,8 @@ int main(void)
     RUN_TEST(every_bad_value_reported_at_its_line);
     RUN_TEST(quoting_comments_and_indentation);
     RUN_TEST(quoting_inline);
+    RUN_TEST(values_emptied_by_a_comment);
+    RUN_TEST(skip_row_needs_max_errors);
     RUN_TEST(long_lines_are_read_whole);
     RUN_TEST(long_section_names);
     RUN_TEST(line_endings_bom_and_nul);

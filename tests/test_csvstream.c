@@ -4,7 +4,8 @@
  * Every input is fed at every chunk size from 1 byte to the whole input (and
  * with batches of 1, 2 and 1000 rows); each run's complete outcome (columns,
  * rows with their lines, rejects, the error with its position) is rendered as
- * text and must equal the expected text exactly.
+ * text and must equal the expected text exactly ("blank N" ends it when blank
+ * lines were skipped).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,6 +156,8 @@ static char *run(const struct route_conf *rc, const char *in, size_t len, size_t
         csvstream_get_stats(s, &st);
         if (st.bytes != len)
             buf_printf(&o.b, "bytes %llu != %zu\n", (unsigned long long)st.bytes, len);
+        if (st.blank_lines)
+            buf_printf(&o.b, "blank %llu\n", (unsigned long long)st.blank_lines);
     }
     csvstream_free(s);
     return buf_steal(&o.b);
@@ -199,7 +202,81 @@ DEF_TEST(simple_lf_crlf_cr_and_no_final_newline)
 DEF_TEST(blank_lines_are_skipped_but_counted)
 {
     struct route_conf rc = rc_csv();
-    EXPECT_CSV(rc, "\n\na,b\n\n1,x\n\r\n\r\n2,y\n\n\n", "cols:a|b\n5:1|x\n8:2|y\n");
+    static char *cols[] = {"a", "b"};
+    /* in a file of two columns a blank line cannot be a row: skipped, counted, lines kept */
+    EXPECT_CSV(rc, "\n\na,b\n\n1,x\n\r\n\r\n2,y\n\n\n", "cols:a|b\n5:1|x\n8:2|y\nblank 7\n");
+    /* a final newline ends the last record: no blank line */
+    EXPECT_CSV(rc, "a,b\n1,x\n", "cols:a|b\n2:1|x\n");
+    EXPECT_CSV(rc, "a,b\r\n1,x\r\n", "cols:a|b\n2:1|x\n");
+    /* a lone CR ends a line too; CR LF is one line end, LF CR two */
+    EXPECT_CSV(rc, "a,b\r\r1,x\r", "cols:a|b\n3:1|x\nblank 1\n");
+    EXPECT_CSV(rc, "a,b\n\r1,x\n", "cols:a|b\n3:1|x\nblank 1\n");
+    /* a header only, then blank lines */
+    EXPECT_CSV(rc, "a,b\n\n\r\n", "cols:a|b\nblank 2\n");
+    /* a line of one space is a record of one field, not a blank line */
+    EXPECT_CSV(rc, "a,b\n \n",
+               "cols:a|b\nerror permanent line 2 col 2 [b] {}: line 2: 1 fields, expected 2\n");
+    /* the route's columns without a header */
+    rc.header = false;
+    rc.columns.v = cols;
+    rc.columns.n = 2;
+    EXPECT_CSV(rc, "\n1,x\n\n2,y\n", "cols:a|b\n2:1|x\n4:2|y\nblank 2\n");
+}
+
+/* RFC 4180: a blank line is a record of one empty field. In a one-column file that is a row,
+ * as psql's \copy and LOAD DATA load it: NULL under the default null, the empty string when ""
+ * is not a null string (LOAD DATA's reading). */
+DEF_TEST(blank_lines_in_one_column_files_are_records)
+{
+    struct route_conf rc = rc_csv();
+    static char *v[] = {"v"};
+    static char *backslash_n[] = {"\\N"};
+    EXPECT_CSV(rc, "a\nfoo\n\nbar\n", "cols:a\n2:foo\n3:\\N\n4:bar\n");
+    EXPECT_CSV(rc, "a\r\nfoo\r\n\r\n", "cols:a\n2:foo\n3:\\N\n");
+    EXPECT_CSV(rc, "a\rfoo\r\r", "cols:a\n2:foo\n3:\\N\n");
+    EXPECT_CSV(rc, "a\nfoo\n", "cols:a\n2:foo\n");
+    EXPECT_CSV(rc, "a\nfoo", "cols:a\n2:foo\n");
+    EXPECT_CSV(rc, "a\n\n\n", "cols:a\n2:\\N\n3:\\N\n");
+    EXPECT_CSV(rc, "a\n\"\"\n\n", "cols:a\n2:\n3:\\N\n");
+    /* before the header no column is known yet: skipped and counted */
+    EXPECT_CSV(rc, "\n\r\na\nfoo\n", "cols:a\n4:foo\nblank 2\n");
+    /* `foo\n\n` without a header: two records, as psql \copy and LOAD DATA give */
+    rc.header = false;
+    rc.columns.v = v;
+    rc.columns.n = 1;
+    EXPECT_CSV(rc, "foo\n\n", "cols:v\n1:foo\n2:\\N\n");
+    EXPECT_CSV(rc, "foo\r\n\r\n", "cols:v\n1:foo\n2:\\N\n");
+    EXPECT_CSV(rc, "\n\n", "cols:v\n1:\\N\n2:\\N\n");
+    EXPECT_CSV(rc, "\n", "cols:v\n1:\\N\n");
+    EXPECT_CSV(rc, "", "cols:v\n");
+    rc.null.v = backslash_n;
+    EXPECT_CSV(rc, "foo\n\n\\N\n\n", "cols:v\n1:foo\n2:\n3:\\N\n4:\n");
+    rc.null.v = null_default;
+    /* skipped lines are not blank lines */
+    rc.skip_lines = 2;
+    EXPECT_CSV(rc, "\n\n\nfoo\n", "cols:v\n3:\\N\n4:foo\n");
+    rc.skip_lines = 0;
+    /* TSV reads them the same way */
+    rc.format = FORMAT_TSV;
+    rc.delimiter = '\t';
+    EXPECT_CSV(rc, "foo\n\nbar\n", "cols:v\n1:foo\n2:\\N\n3:bar\n");
+}
+
+/* A blank record is a row like any other: validate rules and skip_row apply. */
+DEF_TEST(blank_records_meet_the_rules)
+{
+    struct route_conf rc = rc_csv();
+    struct rule rule = {.column = "a", .kind = RULE_NOTNULL, .text = "notnull"};
+    rc.rules = &rule;
+    rc.nrules = 1;
+    EXPECT_CSV(rc, "a\nfoo\n\n",
+               "cols:a\nerror permanent line 3 col 1 [a] {}: line 3: column \"a\" is NULL "
+               "(validate.a = notnull)\n");
+    rc.on_error = ON_ERROR_SKIP_ROW;
+    rc.max_errors = 5;
+    EXPECT_CSV(rc, "a\nfoo\n\nbar\n",
+               "cols:a\n2:foo\n4:bar\nreject 3 c1: line 3: column \"a\" is NULL "
+               "(validate.a = notnull) []\n");
 }
 
 DEF_TEST(quoting)
@@ -209,7 +286,8 @@ DEF_TEST(quoting)
                "cols:a|b\n2:x,1|he said \"hi\"\n3:multi\\nline\\r\\nvalue|z\n6:last|\n");
     /* quoted and plain lines mixed, CRLF, a lone CR, a quoted newline */
     EXPECT_CSV(rc, "a,b\r\n1,\"x\"\r\n2,y\r\n\r\n3,\"p\r\nq\"\r\n4,z\n5,w\r6,v\n,\n\"\",\r\n",
-               "cols:a|b\n2:1|x\n3:2|y\n5:3|p\\r\\nq\n7:4|z\n8:5|w\n9:6|v\n10:\\N|\\N\n11:|\\N\n");
+               "cols:a|b\n2:1|x\n3:2|y\n5:3|p\\r\\nq\n7:4|z\n8:5|w\n9:6|v\n10:\\N|\\N\n11:|\\N\n"
+               "blank 1\n");
     /* spaces are data, inside and outside quotes */
     EXPECT_CSV(rc, "a, b \n  1 ,\"  1,000,000.00 \"\n", "cols:a| b \n2:  1 |  1,000,000.00 \n");
 }
@@ -242,19 +320,55 @@ DEF_TEST(skip_lines_and_columns)
     EXPECT_CSV(rc, "junk\njunk\n1,2\n3,4", "cols:id|name\n3:1|2\n4:3|4\n");
     rc.skip_lines = 5;
     EXPECT_CSV(rc, "junk\njunk\n1,2\n3,4", "cols:id|name\n");
-    /* header and columns: the columns rename the header */
-    rc.skip_lines = 0;
-    rc.header = true;
+    /* renaming a header by position: skip it and give the columns */
+    rc.skip_lines = 1;
     EXPECT_CSV(rc, "A,B\n1,2\n", "cols:id|name\n2:1|2\n");
-    EXPECT_CSV(rc, "A,B,C\n1,2,3\n",
-               "error permanent line 1 col 0 [] {}: header has 3 columns, the route's columns "
-               "list 2\n");
     /* neither header nor columns */
-    rc.header = false;
+    rc.skip_lines = 0;
     rc.columns.n = 0;
     EXPECT_CSV(rc, "1,2,3\n4,5,6\n", "cols:column1|column2|column3\n1:1|2|3\n2:4|5|6\n");
     EXPECT_CSV(rc, "", "");
-    EXPECT_CSV(rc, "\n\n", "");
+    EXPECT_CSV(rc, "\n\n", "blank 2\n");
+}
+
+/* header = true with the route's columns: the header must name exactly those columns, in any
+ * order, and the fields are mapped by name (the columns are the header's, in its order). */
+DEF_TEST(header_must_name_the_columns)
+{
+    struct route_conf rc = rc_csv();
+    static char *foo_bar[] = {"foo", "bar"};
+    static char *three[] = {"foo", "bar", "baz"};
+    rc.columns.v = foo_bar;
+    rc.columns.n = 2;
+    EXPECT_CSV(rc, "foo,bar\n1,2\n", "cols:foo|bar\n2:1|2\n");
+    EXPECT_CSV(rc, "bar,foo\n1,2\n", "cols:bar|foo\n2:1|2\n");
+    EXPECT_CSV(rc, "bar,foo\n", "cols:bar|foo\n");
+    EXPECT_CSV(rc, "foo,bar,qux\n1,2,3\n",
+               "error permanent line 1 col 3 [qux] {qux}: header: column 3 is \"qux\", not one "
+               "of the route's columns (foo, bar)\n");
+    EXPECT_CSV(rc, "foo\n1\n",
+               "error permanent line 1 col 0 [bar] {}: header: no column \"bar\", one of the "
+               "route's columns (foo, bar)\n");
+    /* names are compared exactly: case and spaces count */
+    EXPECT_CSV(rc, "Foo,bar\n1,2\n",
+               "error permanent line 1 col 1 [Foo] {Foo}: header: column 1 is \"Foo\", not one "
+               "of the route's columns (foo, bar); it lacks \"foo\"\n");
+    EXPECT_CSV(rc, "foo, bar\n1,2\n",
+               "error permanent line 1 col 2 [ bar] { bar}: header: column 2 is \" bar\", not "
+               "one of the route's columns (foo, bar); it lacks \"bar\"\n");
+    /* a repeated name is reported as such first */
+    EXPECT_CSV(rc, "foo,foo\n1,2\n",
+               "error permanent line 1 col 2 [foo] {foo}: header: duplicate column name \"foo\" "
+               "(columns 1 and 2)\n");
+    rc.columns.v = three;
+    rc.columns.n = 3;
+    EXPECT_CSV(rc, "qux,quux,quuz\n1,2,3\n",
+               "error permanent line 1 col 1 [qux] {qux}: header: column 1 is \"qux\", not one "
+               "of the route's columns (foo, bar, baz); it lacks \"foo\"\n");
+    EXPECT_CSV(rc, "baz,foo,bar\n3,1,2\n\n", "cols:baz|foo|bar\n2:3|1|2\nblank 1\n");
+    /* after skip_lines, the header is the next line */
+    rc.skip_lines = 1;
+    EXPECT_CSV(rc, "export of 2024-01-02\nbar,baz,foo\n2,3,1\n", "cols:bar|baz|foo\n3:2|3|1\n");
 }
 
 DEF_TEST(empty_and_header_only)
@@ -678,8 +792,9 @@ DEF_TEST(prior_art_files)
     d = slurp(dir, "lambda-fullstack/customers_20230828.csv", &len);
     EXPECT_TRUE(d != NULL);
     got = file_rows(&rc, d ? d : "", d ? len : 0);
+    /* it ends in a blank line: skipped in a file of two columns */
     EXPECT_EQ_STR("cols:customer_id|customer_name\n2:1|John Doe\n3:2|Jane Smith\n4:3|Alice "
-                  "Johnson\n",
+                  "Johnson\nblank 1\n",
                   got);
     free(got);
     free(d);
@@ -721,9 +836,12 @@ int main(void)
 {
     RUN_TEST(simple_lf_crlf_cr_and_no_final_newline);
     RUN_TEST(blank_lines_are_skipped_but_counted);
+    RUN_TEST(blank_lines_in_one_column_files_are_records);
+    RUN_TEST(blank_records_meet_the_rules);
     RUN_TEST(quoting);
     RUN_TEST(nulls);
     RUN_TEST(skip_lines_and_columns);
+    RUN_TEST(header_must_name_the_columns);
     RUN_TEST(empty_and_header_only);
     RUN_TEST(tsv_has_no_quoting);
     RUN_TEST(bad_dialects);

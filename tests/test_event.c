@@ -28,7 +28,10 @@ static char *slurp(const char *name, size_t *len)
 
 static const char *kind_name(enum s3_event_kind k)
 {
-    return k == S3_EVENT_CREATED ? "created" : k == S3_EVENT_IGNORED ? "ignored" : "test";
+    return k == S3_EVENT_CREATED   ? "created"
+           : k == S3_EVENT_IGNORED ? "ignored"
+           : k == S3_EVENT_INVALID ? "invalid"
+                                   : "test";
 }
 
 /* The decoded event as text, or "error: reason". */
@@ -86,11 +89,11 @@ DEF_TEST(s3_notifications)
                  "seq=0055AED6DCD90281E5|size=1048576|t=1709630127123\n");
     EXPECT_EVENT("multi-record.json",
                  "source 0\n"
-                 "created ObjectCreated:Put|b1|a/one.csv|etag=aaaa|ver=-|seq=0001|size=10|"
-                 "t=1704164645006\n"
+                 "created ObjectCreated:Put|b1|a/one.csv|etag=0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a|"
+                 "ver=-|seq=0001|size=10|t=1704164645006\n"
                  "ignored ObjectRemoved:Delete|b1|a/gone.csv|etag=-|ver=-|seq=-|t=1704164646000\n"
-                 "created ObjectCreated:Copy|b2|b/two words.csv|etag=bbbb|ver=-|seq=-|"
-                 "t=1704164647000\n");
+                 "created ObjectCreated:Copy|b2|b/two words.csv|"
+                 "etag=0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b-12|ver=-|seq=-|t=1704164647000\n");
     EXPECT_EVENT("object-removed.json",
                  "source 0\nignored ObjectRemoved:DeleteMarkerCreated|n-bucket|incoming/old.csv|"
                  "etag=-|ver=-|seq=-|t=1795301400000\n");
@@ -197,6 +200,128 @@ DEF_TEST(inline_bodies)
                 "1");
 }
 
+/* One record of body with the given eTag member ("" for none) and size text. */
+static char *one_record(const char *etag_json, const char *size_json)
+{
+    return xasprintf("{\"Records\": [{\"eventName\": \"ObjectCreated:Put\", \"s3\": {\"bucket\": "
+                     "{\"name\": \"b\"}, \"object\": {\"key\": \"k.csv\"%s%s%s%s}}}]}",
+                     *etag_json ? ", \"eTag\": " : "", etag_json, *size_json ? ", \"size\": " : "",
+                     size_json);
+}
+
+DEF_TEST(etags_that_could_reach_a_header_are_refused)
+{
+    static const char *const good[] = {
+        "\"d41d8cd98f00b204e9800998ecf8427e\"",
+        "\"\\\"d41d8cd98f00b204e9800998ecf8427e\\\"\"",
+        "\"d41d8cd98f00b204e9800998ecf8427e-1\"",
+        "\"d41d8cd98f00b204e9800998ecf8427e-10000\"",
+    };
+    static const char *const bad[] = {
+        "\"d41d8cd98f00b204e9800998ecf8427e\\r\\nX-Injected: 1\"",
+        "\"d41d8cd98f00b204e9800998ecf8427e\\r\\nRange: bytes=0-1\"",
+        "\"D41D8CD98F00B204E9800998ECF8427E\"",
+        "\"d41d8cd98f00b204e9800998ecf8427\"",
+        "\"d41d8cd98f00b204e9800998ecf8427e0\"",
+        "\"d41d8cd98f00b204e9800998ecf8427e-\"",
+        "\"d41d8cd98f00b204e9800998ecf8427e-0\"",
+        "\"d41d8cd98f00b204e9800998ecf8427e-123456\"",
+        "\"d41d8cd98f00b204e9800998ecf8427e-1x\"",
+        "\"W/\\\"d41d8cd98f00b204e9800998ecf8427e\\\"\"",
+        "\"aaaa\"",
+        "\"\\\"\"",
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+        char *body = one_record(good[i], "");
+        struct s3_event ev;
+        struct ierr e;
+        EXPECT_EQ_INT(0, s3_event_decode(body, strlen(body), &ev, &e));
+        EXPECT_EQ_INT(1, ev.n);
+        if (ev.n == 1) {
+            EXPECT_EQ_INT(S3_EVENT_CREATED, ev.objs[0].kind);
+            EXPECT_TRUE(ev.objs[0].etag && str_has_prefix(ev.objs[0].etag, "d41d8cd98f00"));
+        }
+        s3_event_free(&ev);
+        free(body);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        char *body = one_record(bad[i], "");
+        struct s3_event ev;
+        struct ierr e;
+        EXPECT_EQ_INT(0, s3_event_decode(body, strlen(body), &ev, &e));
+        EXPECT_EQ_INT(1, ev.n);
+        if (ev.n == 1) {
+            const struct s3_event_obj *o = &ev.objs[0];
+            if (o->kind != S3_EVENT_INVALID)
+                TAP_FAIL("eTag %s accepted", bad[i]);
+            EXPECT_TRUE(o->etag == NULL);
+            EXPECT_EQ_STR("b", o->bucket);
+            EXPECT_EQ_STR("k.csv", o->key);
+            EXPECT_TRUE(o->why && strstr(o->why, "is not an S3 ETag") && !strchr(o->why, '\n') &&
+                        !strchr(o->why, '\r'));
+        }
+        s3_event_free(&ev);
+        free(body);
+    }
+    /* an empty eTag is no eTag */
+    {
+        char *body = one_record("\"\"", "");
+        struct s3_event ev;
+        struct ierr e;
+        EXPECT_EQ_INT(0, s3_event_decode(body, strlen(body), &ev, &e));
+        EXPECT_TRUE(ev.n == 1 && ev.objs[0].kind == S3_EVENT_CREATED && !ev.objs[0].etag);
+        s3_event_free(&ev);
+        free(body);
+    }
+    /* EventBridge's "etag" is checked the same way */
+    {
+        const char *body = "{\"source\": \"aws.s3\", \"detail-type\": \"Object Created\", "
+                           "\"detail\": {\"bucket\": {\"name\": \"b\"}, \"object\": {\"key\": "
+                           "\"k\", \"etag\": \"x\\r\\nX: y\"}}}";
+        struct s3_event ev;
+        struct ierr e;
+        EXPECT_EQ_INT(0, s3_event_decode(body, strlen(body), &ev, &e));
+        EXPECT_TRUE(ev.n == 1 && ev.objs[0].kind == S3_EVENT_INVALID);
+        s3_event_free(&ev);
+    }
+}
+
+/* Sizes no uint64_t holds are left out; converting them would be undefined behaviour
+ * (caught by -fsanitize=float-cast-overflow). */
+DEF_TEST(sizes_out_of_range_are_ignored)
+{
+    static const struct {
+        const char *json;
+        bool has;
+        unsigned long long size;
+    } cases[] = {
+        {"12", true, 12},
+        {"12.0", true, 12},
+        {"1e3", true, 1000},
+        {"1e300", false, 0},
+        {"18446744073709551616.0", false, 0},
+        {"1.8e19", true, 18000000000000000000ull},
+        {"-1", false, 0},
+        {"-1e300", false, 0},
+        {"9223372036854775807", true, 9223372036854775807ull},
+        {"\"12\"", false, 0},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char *body = one_record("", cases[i].json);
+        struct s3_event ev;
+        struct ierr e;
+        EXPECT_EQ_INT(0, s3_event_decode(body, strlen(body), &ev, &e));
+        if (ev.n == 1) {
+            EXPECT_EQ_INT(cases[i].has, ev.objs[0].has_size);
+            EXPECT_EQ_INT(cases[i].size, ev.objs[0].size);
+        }
+        s3_event_free(&ev);
+        free(body);
+    }
+}
+
 DEF_TEST(key_decoding)
 {
     static const struct {
@@ -270,6 +395,8 @@ int main(void)
     RUN_TEST(sns_eventbridge_and_test_events);
     RUN_TEST(malformed_bodies);
     RUN_TEST(inline_bodies);
+    RUN_TEST(etags_that_could_reach_a_header_are_refused);
+    RUN_TEST(sizes_out_of_range_are_ignored);
     RUN_TEST(key_decoding);
     RUN_TEST(event_times);
     return tap_done();

@@ -443,7 +443,7 @@ DEF_TEST(json_bad_records)
 
     /* jansson's position inside the record, added to the record's own */
     EXPECT_JSON(rc, "[\n {\"a\": 1},\n {\"a\":\n   tru}\n]",
-                "cols:a\nerror permanent line 3 col 0 [] {{\"a\":\\x0A   tru}}: line 4, byte "
+                "cols:a\nerror permanent line 4 col 0 [] {{\"a\":\\x0A   tru}}: line 4, byte "
                 "offset 26: invalid JSON: invalid token near 'tru'\n");
     EXPECT_JSON(rc, "[{\"a\":1}, 2, \"x\"]",
                 "cols:a\nerror permanent line 1 col 0 [] {2}: line 1, byte offset 10: the record "
@@ -508,6 +508,70 @@ DEF_TEST(rules)
     EXPECT_JSON(rc, "{\"id\":1}\n",
                 "error permanent line 0 col 0 [nope] {}: validate.nope: the object has no column "
                 "\"nope\"\n");
+}
+
+/* A record written over several lines: an error names the line of the member at fault (in
+ * the text and as the error's line), not the line where the record starts. A skipped row keeps
+ * the record's line as its own. */
+DEF_TEST(errors_name_the_member_line)
+{
+    struct route_conf rc = rc_json(FORMAT_JSON);
+    static char *cols[] = {"id", "name"};
+    struct rule r[2];
+    const char *pretty = "[\n"
+                         "  {\n"
+                         "    \"id\": 1,\n"
+                         "    \"name\": \"a\"\n"
+                         "  },\n"
+                         "  {\n"
+                         "    \"id\": 2,\n"
+                         "    \"name\": \"b\",\n"
+                         "    \"extra\": true\n"
+                         "  }\n"
+                         "]\n";
+
+    /* a member not in the first record: line 9, where "extra" is */
+    EXPECT_JSON(
+        rc, pretty,
+        "cols:id|name\n"
+        "error permanent line 9 col 0 [extra] {extra}: line 9: unknown field \"extra\" (not "
+        "in the first record)\n");
+    /* an empty member name in the first record */
+    EXPECT_JSON(rc, "[\n  {\n    \"id\": 1,\n    \"\": 2\n  }\n]",
+                "error permanent line 4 col 2 [] {}: line 4: first record: column 2 has an empty "
+                "name\n");
+    /* a validate rule: the line of the member it looked at */
+    memset(r, 0, sizeof(r));
+    r[0] = (struct rule){
+        .column = "name", .kind = RULE_LEN, .text = "len:2..5", .min = 2, .max = 5};
+    r[1] = (struct rule){.column = "id", .kind = RULE_NOTNULL, .text = "notnull"};
+    rc.rules = r;
+    rc.nrules = 2;
+    rc.columns.v = cols;
+    rc.columns.n = 2;
+    EXPECT_JSON(
+        rc, "[{\"id\": 1, \"name\": \"ok\"},\n {\"id\": 2,\n  \"name\":\n   \"x\"}]",
+        "cols:id|name\n"
+        "error permanent line 3 col 2 [name] {x}: line 3: column \"name\" value \"x\" fails "
+        "validate.name = len:2..5\n");
+    /* a missing member has no line of its own: the record's */
+    EXPECT_JSON(rc, "[{\"id\": 1, \"name\": \"ok\"},\n {\n  \"name\": \"xy\"}]",
+                "cols:id|name\n"
+                "error permanent line 2 col 1 [id] {}: line 2: column \"id\" is NULL "
+                "(validate.id = notnull)\n");
+    /* skipped rows: the reason names the member's line, the row is the record's */
+    rc.on_error = ON_ERROR_SKIP_ROW;
+    rc.max_errors = 5;
+    EXPECT_JSON(rc, "[{\"id\": 1,\n  \"name\": \"x\"},\n {\"id\": 2, \"name\": \"yy\"}]",
+                "cols:id|name\n3:2|yy\n"
+                "reject 1 c2: line 2: column \"name\" value \"x\" fails validate.name = len:2..5 "
+                "[{\"id\":1,\"name\":\"x\"}]\n");
+    /* past max_errors: the error is at the member's line */
+    rc.max_errors = 0;
+    EXPECT_JSON(rc, "[{\"id\": 1,\n  \"name\": \"x\"}]",
+                "cols:id|name\n"
+                "error permanent line 2 col 2 [name] {x}: more than max_errors = 0 bad rows; the "
+                "last: line 2: column \"name\" value \"x\" fails validate.name = len:2..5\n");
 }
 
 DEF_TEST(callback_errors_pass_through)
@@ -656,6 +720,7 @@ int main(void)
     RUN_TEST(json_bad_records);
     RUN_TEST(nesting_limit);
     RUN_TEST(rules);
+    RUN_TEST(errors_name_the_member_line);
     RUN_TEST(callback_errors_pass_through);
     RUN_TEST(not_a_json_route);
     RUN_TEST(random_inputs_chunk_invariant);

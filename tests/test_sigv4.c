@@ -1,11 +1,10 @@
 /*
  * test_sigv4.c: unit tests for the SigV4 building blocks (URI encoding, path normalisation,
  * query and header canonicalisation, presets, the headers sigv4_sign() adds) and the classic
- * AWS suite (.req -> .creq/.sts/.authz) from ../shared/sigv4-suite/classic.
+ * AWS suite (.req -> .creq/.sts/.authz) vendored in data/sigv4-suite/classic.
  *
- * The v4-layout suites are run by tests/sigv4_suite, not here. The classic suite sits outside
- * the repository; when it is absent its test fails under CI=true and is reported as skipped
- * (a "# SKIP" note, test passes) otherwise.
+ * The v4-layout suites are run by tests/sigv4_suite, not here. The classic suite ships with the
+ * tree: its absence is a failure.
  */
 #include <dirent.h>
 #include <stdlib.h>
@@ -466,17 +465,12 @@ static void walk_classic(const char *dir)
 
 DEF_TEST(classic_suite)
 {
-    const char *src = getenv("INGESTD_SRCDIR"), *ci = getenv("CI");
-    const char *shared = getenv("INGESTD_SHARED_DIR");
-    char *dir = shared && *shared ? xasprintf("%s/sigv4-suite/classic", shared)
-                                  : xasprintf("%s/../shared/sigv4-suite/classic", src ? src : ".");
+    const char *src = getenv("INGESTD_SRCDIR");
+    char *dir = xasprintf("%s/data/sigv4-suite/classic", src ? src : ".");
     struct stat st;
 
     if (stat(dir, &st) != 0) {
-        if (ci != NULL && strcmp(ci, "true") == 0)
-            TAP_FAIL("%s is absent (CI=true)", dir);
-        else
-            printf("# SKIP classic suite: %s is absent\n", dir);
+        TAP_FAIL("%s is absent", dir);
         free(dir);
         return;
     }

@@ -45,14 +45,15 @@ static void check_event(const struct s3_event *ev)
         case S3_EVENT_TEST:
             FUZZ_CHECK(o->key == NULL, "test entry %zu with a key", i);
             break;
+        case S3_EVENT_INVALID:
+            FUZZ_CHECK(o->bucket && o->key && o->why, "invalid entry %zu without its reason", i);
+            FUZZ_CHECK(o->etag == NULL, "invalid entry %zu keeps its eTag", i);
+            break;
         default:
             FUZZ_CHECK(0, "entry %zu of kind %d", i, (int)o->kind);
         }
-        if (o->etag) {
-            size_t n = strlen(o->etag);
-            FUZZ_CHECK(n < 2 || o->etag[0] != '"' || o->etag[n - 1] != '"',
-                       "etag %s keeps its quotes", o->etag);
-        }
+        if (o->etag)
+            FUZZ_CHECK(s3_etag_valid(o->etag), "etag %s is not an S3 ETag", o->etag);
         FUZZ_CHECK(o->has_size || o->size == 0, "size without has_size");
     }
 }

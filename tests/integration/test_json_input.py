@@ -196,8 +196,8 @@ def main():
             r = reps.get("ja/bad.json")
             assert r and r["line"] == 3, reps
             assert "line 3, byte offset 31: ']' does not close '{'" in r["reason"], r
-            r = reps.get("ja/badrec.json")
-            assert r and r["line"] == 2, reps
+            r = reps.get("ja/badrec.json")   # the record starts on line 2, the fault is on 3
+            assert r and r["line"] == 3, reps
             assert "line 3, byte offset 29: invalid JSON" in r["reason"], r
             assert st.psql("SELECT count(*) FROM events")[0][0] == before
             assert st.psql("SELECT count(*) FROM trades WHERE id LIKE 'x%'") == [("0",)]

@@ -196,7 +196,7 @@ def main():
             assert len(rep) == 1, reports
             r = rep[0]
             assert r["ingestd_error"] == 1 and r["class"] == "permanent", r
-            assert r["line"] == 1 and r["column"] in (3, "3"), r
+            assert r["line"] == 1 and r["column"] == 3, r
             assert r["bucket"] == "inbox" and r["route"] == "semi", r
             assert json.loads(r["original_body"])["Records"], r
             led = rows(st, "SELECT count(*) FROM ingestd_ledger WHERE key LIKE 'semi/db-data-with%'")
@@ -211,7 +211,8 @@ def main():
             assert after == before, "a failed file must commit nothing"
             rep = [r for r in dlq_reports(st, dlq) if r and r.get("key") == "people/bad.csv"]
             assert len(rep) == 1, rep
-            assert rep[0]["line"] == 3 and rep[0]["column"] == "score", rep[0]
+            assert rep[0]["line"] == 3 and rep[0]["column"] == 3, rep[0]
+            assert rep[0]["column_name"] == "score", rep[0]
             assert "notanumber" in (rep[0]["sample"] or "") + rep[0]["reason"], rep[0]
 
         def malformed_csv_positions():

@@ -152,6 +152,9 @@ def main():
             assert item and item["rows"]["N"] == "4", item
             assert st.queue_count(q) == 0
             assert "as messages" in err, err[-2000:]
+            # no table exists: the load line names the queue the rows went to
+            assert f"loaded s3://inbox/customers/customers.csv into SQS queue {out}: 4 rows" \
+                in err, err[-2000:]
 
         def typed_fields():
             st.put_object("inbox", "typed/t.csv",
