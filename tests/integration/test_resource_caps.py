@@ -35,6 +35,7 @@ from faults import dlq_reports, stop_cleanly, wait_until  # noqa: E402
 from stack import Stack  # noqa: E402
 
 MiB = 1 << 20
+SLOW = 300  # seconds for a load of 60 to 120 MiB: minutes under ASan on a busy machine
 COLS = "abcdefgh"
 
 ROUTES = """
@@ -183,7 +184,7 @@ def main():
                 obj = wide_record(15 * MiB, 8, (",".join(COLS) + "\n").encode())
                 assert len(obj) < 200_000, len(obj)
                 st.put_object("inbox", "wide/bomb.csv.gz", obj)
-                r = report_for("wide/bomb.csv.gz")
+                r = report_for("wide/bomb.csv.gz", SLOW)
                 time.sleep(1)
                 s = proc_status(pid)
                 peak, after = s["VmHWM"], s["VmRSS"]
@@ -202,7 +203,7 @@ def main():
                 # A big row within the cap loads, and its memory is not kept afterwards.
                 st.put_object("inbox", "wide/big-ok.csv.gz", wide_record(10 * MiB, 3, b"a,b,c\n"))
                 wait_until(lambda: st.psql("SELECT length(c) FROM wide WHERE length(a) > 1000")
-                           == [(str(10 * MiB),)], 120, "wide/big-ok.csv.gz loaded")
+                           == [(str(10 * MiB),)], SLOW, "wide/big-ok.csv.gz loaded")
                 time.sleep(1)
                 after_ok = proc_status(pid)["VmRSS"]
                 print(f"# RSS after loading a row of 30 MiB: {after_ok / MiB:.1f} MiB", flush=True)
@@ -216,7 +217,7 @@ def main():
             with NotifySocket(st.tmp) as ns:
                 d = start(ns)
                 st.put_object("inbox", "many/cols4096.csv.gz", gzip_stream(parts))
-                r = report_for("many/cols4096.csv.gz")
+                r = report_for("many/cols4096.csv.gz", SLOW)
                 assert r["class"] == "permanent", r
                 assert "max_row_bytes" in r["reason"], r
                 # 64 MiB / (20 KiB + 1) fields fit: the cap is crossed in column 3277
@@ -277,7 +278,7 @@ def main():
                 obj = gzip_stream([b'{"a": "', (b"j" * MiB, 60), b'"}\n'])
                 st.put_object("inbox", "jsonbig/oom.jsonl.gz", obj)
                 for key in ("wide/oom.csv.gz", "jsonbig/oom.jsonl.gz"):
-                    d.wait_for_log(f"transient failure loading s3://inbox/{key}", 90)
+                    d.wait_for_log(f"transient failure loading s3://inbox/{key}", SLOW)
                     log = d.log_text()
                     line = [ln for ln in log.splitlines()
                             if f"failure loading s3://inbox/{key}" in ln]
