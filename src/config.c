@@ -537,9 +537,10 @@ static void check_sink(struct loader *ld, const struct cfg_section *s)
         }
         if (!(k->flags & CFG_LATE))
             continue;
-        /* Unset is NULL or 0; every late default is either a string or the port. */
-        if (k->type == CT_INT ? *(int *)((char *)sk + k->off) != 0
-                              : *(char **)((char *)sk + k->off) != NULL)
+        /* Unset is NULL or 0; every late default is a string, the port or a size. */
+        if (k->type == CT_INT    ? *(int *)((char *)sk + k->off) != 0
+            : k->type == CT_SIZE ? *(int64_t *)((char *)sk + k->off) != 0
+                                 : *(char **)((char *)sk + k->off) != NULL)
             continue;
         buf_init(&why);
         if (cfg_key_set(sk, k, &v, &why) < 0)

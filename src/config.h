@@ -72,6 +72,8 @@ struct sink_conf {
     int lock_timeout;   /* SQL sinks: seconds a statement waits for a lock, default 60 */
     char *queue_url;    /* sqs */
     char *ledger_table; /* dynamodb / sqs: ledger table name, default "ingestd_ledger" */
+    /* sqs: bytes an object's messages may take in the spool file, default 1G */
+    int64_t max_spool_bytes;
 };
 
 struct route_conf {
@@ -104,6 +106,10 @@ struct route_conf {
     size_t nrules;
     enum null_as null_as;
     char *json_path; /* format = json: member names to the records array, '.'-joined */
+    /* bytes of one record (CSV: its fields, JSON: its text), default 64M */
+    int64_t max_row_bytes;
+    /* largest zstd window accepted, a power of two, default 8M */
+    int64_t zstd_window_max;
 };
 
 struct config {

@@ -28,6 +28,7 @@ enum cfg_type {
     CT_ENUM,   /* enum stored as int: index of the value in choices */
     CT_CHOICE, /* char *, one of choices */
     CT_LIST,   /* struct strlist of column names, comma-separated */
+    CT_SIZE,   /* int64_t bytes in [min, max]: N, or N with K, M or G (powers of 1024) */
     CT_FN,     /* parsed by key->set */
 };
 

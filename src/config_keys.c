@@ -126,6 +126,45 @@ static int set_int(void *base, const struct cfg_key *k, const struct cfg_value *
     return 0;
 }
 
+static void put_size(struct buf *b, int64_t n)
+{
+    char t[32];
+
+    size_text(t, sizeof(t), (uint64_t)n);
+    buf_puts(b, t);
+}
+
+static int set_size(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why)
+{
+    if (parse_size(v->text, k->min, k->max, FIELD(base, k->off, int64_t)) < 0) {
+        cfg_quote_value(why, v->text);
+        buf_puts(why, " is not a size from ");
+        put_size(why, k->min);
+        buf_puts(why, " to ");
+        put_size(why, k->max);
+        buf_puts(why, " (bytes, or a number with K, M or G)");
+        return -1;
+    }
+    return 0;
+}
+
+/* zstd windows are limited by their base-2 logarithm (ZSTD_d_windowLogMax). */
+static int set_pow2_size(void *base, const struct cfg_key *k, const struct cfg_value *v,
+                         struct buf *why)
+{
+    int64_t n;
+
+    if (set_size(base, k, v, why) < 0)
+        return -1;
+    n = *FIELD(base, k->off, int64_t);
+    if ((n & (n - 1)) != 0) {
+        cfg_quote_value(why, v->text);
+        buf_puts(why, " is not a power of two (such as 8M or 128M)");
+        return -1;
+    }
+    return 0;
+}
+
 static int set_bool(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why)
 {
     if (parse_bool(v->text, FIELD(base, k->off, bool)) < 0) {
@@ -359,6 +398,8 @@ int cfg_key_set(void *base, const struct cfg_key *k, const struct cfg_value *v, 
         return set_choice(base, k, v, why);
     case CT_LIST:
         return set_list(base, k, v, why);
+    case CT_SIZE:
+        return set_size(base, k, v, why);
     case CT_FN:
         return k->set(base, k, v, why);
     }
@@ -450,6 +491,8 @@ const struct cfg_key cfg_keys[] = {
     {S("queue_url", CT_URL, NULL, queue_url), .sinks = SINK_BIT(SINK_SQS)},
     {S("ledger_table", CT_FN, "ingestd_ledger", ledger_table), .set = set_aws_name,
      .flags = CFG_LATE, .sinks = SINK_BIT(SINK_DYNAMODB) | SINK_BIT(SINK_SQS)},
+    {S("max_spool_bytes", CT_SIZE, "1G", max_spool_bytes), .min = 1024, .max = (int64_t)1 << 40,
+     .flags = CFG_LATE, .sinks = SINK_BIT(SINK_SQS)},
 
     {R("sink", CT_STR, NULL, sink_name)},
     {R("bucket", CT_FN, NULL, bucket), .set = set_aws_name},
@@ -473,6 +516,9 @@ const struct cfg_key cfg_keys[] = {
     {R("types", CT_FN, NULL, types), .set = cfg_set_types},
     {R("null_as", CT_ENUM, "absent", null_as), .choices = null_as_names},
     {R("json_path", CT_STR, NULL, json_path)},
+    {R("max_row_bytes", CT_SIZE, "64M", max_row_bytes), .min = 1024, .max = (int64_t)1 << 30},
+    {R("zstd_window_max", CT_FN, "8M", zstd_window_max), .set = set_pow2_size, .min = 1024,
+     .max = (int64_t)1 << 31},
     {R("validate.COLUMN", CT_FN, NULL, rules), .flags = CFG_REPEAT | CFG_PREFIX},
 };
 /* clang-format on */

@@ -53,6 +53,7 @@ struct csvstream {
     bool pending_cr;    /* the last record ended with CR: a following LF is CRLF */
     uint64_t rec_line;  /* line where the current record starts */
     size_t rec_nfields; /* fields seen in the current record */
+    size_t rec_bytes;   /* its bytes so far, counted as max_row counts them */
 
     /* columns */
     bool header_pending;
@@ -106,6 +107,25 @@ static void PRINTF_LIKE(5, 6)
         snprintf(s->err.sample, sizeof(s->err.sample), "%s", sample);
 }
 
+/* Memory for the record could not be had: the load fails, to be tried again later. */
+static void fail_nomem(struct csvstream *s, uint64_t line, unsigned col, size_t bytes)
+{
+    if (s->failed)
+        return;
+    fail(s, line, col, NULL, "line %llu, column %u: out of memory: %zu bytes for the row",
+         (unsigned long long)line, col, bytes);
+    s->err.cls = IERR_TRANSIENT;
+}
+
+static void fail_row_size(struct csvstream *s, uint64_t line, unsigned col)
+{
+    char max[32];
+
+    size_text(max, sizeof(max), s->lim.max_row);
+    fail(s, line, col, NULL, "line %llu, column %u: row longer than max_row_bytes = %s",
+         (unsigned long long)line, col, max);
+}
+
 /* A callback failed: keep its error as it is. */
 static void fail_with(struct csvstream *s, const struct ierr *e)
 {
@@ -147,6 +167,7 @@ struct csvstream *csvstream_new(const struct route_conf *rc, const struct csvstr
     s->lim.batch_rows = CSVSTREAM_BATCH_ROWS;
     s->lim.batch_bytes = CSVSTREAM_BATCH_BYTES;
     s->lim.max_field = CSVSTREAM_MAX_FIELD;
+    s->lim.max_row = rc->max_row_bytes > 0 ? (size_t)rc->max_row_bytes : CSVSTREAM_MAX_ROW;
     s->delim = delim;
     s->quote = quote;
     csv_init(&s->p, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL | CSV_EMPTY_IS_NULL);
@@ -176,6 +197,8 @@ void csvstream_set_limits(struct csvstream *s, const struct csvstream_limits *l)
         s->lim.batch_bytes = l->batch_bytes;
     if (l->max_field)
         s->lim.max_field = l->max_field;
+    if (l->max_row)
+        s->lim.max_row = l->max_row;
 }
 
 const struct strlist *csvstream_columns(const struct csvstream *s)
@@ -251,13 +274,24 @@ static void row_problem(struct csvstream *s, unsigned col, const char *sample, s
     utf8_sample(s->row_sample, sizeof(s->row_sample), sample ? sample : "", slen);
 }
 
-static void cur_reserve(struct csvstream *s, size_t n)
+/* Room for n fields in the record's arrays; -1 when the memory cannot be had. */
+static int cur_reserve(struct csvstream *s, size_t n)
 {
+    size_t cap = n < 16 ? 16 : n * 2;
+    size_t *off, *len;
+
     if (n <= s->cur_cap)
-        return;
-    s->cur_cap = n < 16 ? 16 : n * 2;
-    s->cur_off = xrealloc(s->cur_off, s->cur_cap * sizeof(*s->cur_off));
-    s->cur_len = xrealloc(s->cur_len, s->cur_cap * sizeof(*s->cur_len));
+        return 0;
+    off = realloc(s->cur_off, cap * sizeof(*off));
+    if (!off)
+        return -1;
+    s->cur_off = off;
+    len = realloc(s->cur_len, cap * sizeof(*len));
+    if (!len)
+        return -1;
+    s->cur_len = len;
+    s->cur_cap = cap;
+    return 0;
 }
 
 /* How many fields of a record are stored: all of them up to the known column count. */
@@ -278,6 +312,7 @@ static void field(struct csvstream *s, const char *f, size_t len, bool scan_nl)
     if (k == 0) {
         s->rec_line = s->line;
         s->rec_arena_start = s->b.arena.len;
+        s->rec_bytes = 0;
         s->row_reason[0] = '\0';
     }
     s->rec_nfields++;
@@ -290,6 +325,11 @@ static void field(struct csvstream *s, const char *f, size_t len, bool scan_nl)
              (unsigned long long)s->rec_line, k + 1, s->lim.max_field);
         return;
     }
+    if (len + 1 > s->lim.max_row - s->rec_bytes) {
+        fail_row_size(s, s->rec_line, (unsigned)k + 1);
+        return;
+    }
+    s->rec_bytes += len + 1;
     if (k >= store_limit(s)) {
         if (s->ncols == 0) {
             fail(s, s->rec_line, (unsigned)k + 1, NULL, "line %llu: more than %u fields",
@@ -306,15 +346,21 @@ static void field(struct csvstream *s, const char *f, size_t len, bool scan_nl)
     }
     /* null strings never apply to header names */
     is_null = s->header_pending ? f == NULL : csvcheck_is_null(&s->check, f, len);
-    cur_reserve(s, k + 1);
+    if (cur_reserve(s, k + 1) < 0) {
+        fail_nomem(s, s->rec_line, (unsigned)k + 1, (k + 1) * 2 * sizeof(size_t));
+        return;
+    }
     if (is_null) {
         s->cur_off[k] = NO_FIELD;
         s->cur_len[k] = 0;
         return;
     }
+    if (buf_try_reserve(&s->b.arena, len + 1) < 0) {
+        fail_nomem(s, s->rec_line, (unsigned)k + 1, s->b.arena.len + len + 1);
+        return;
+    }
     s->cur_off[k] = s->b.arena.len;
     s->cur_len[k] = len;
-    buf_reserve(&s->b.arena, len + 1);
     if (len)
         memcpy(s->b.arena.data + s->b.arena.len, f, len);
     s->b.arena.data[s->b.arena.len + len] = '\0';
@@ -400,7 +446,7 @@ static void end_record(struct csvstream *s)
         return;
     }
     rowbatch_add(&s->b, s->cur_off, s->cur_len, s->rec_line);
-    if (s->b.nrows == s->lim.batch_rows || s->b.arena.len >= s->lim.batch_bytes)
+    if (s->b.nrows == s->b.max_rows || s->b.arena.len >= s->lim.batch_bytes)
         flush(s);
 }
 
@@ -489,12 +535,15 @@ static void check_pending_field(struct csvstream *s)
      * (Trailing spaces are kept there too, but never_space means there are none.) Counting it
      * failed a field of exactly max_field bytes when a chunk ended just after its quote. */
     size_t pending = s->p.entry_pos - (s->p.pstate == 3 && s->p.entry_pos > 0);
+    size_t done = s->rec_nfields ? s->rec_bytes : 0;
+    uint64_t line = s->rec_nfields ? s->rec_line : s->line;
 
     if (pending > s->lim.max_field)
-        fail(s, s->rec_nfields ? s->rec_line : s->line, (unsigned)s->rec_nfields + 1, NULL,
-             "line %llu: field %zu is longer than %zu bytes",
-             (unsigned long long)(s->rec_nfields ? s->rec_line : s->line), s->rec_nfields + 1,
-             s->lim.max_field);
+        fail(s, line, (unsigned)s->rec_nfields + 1, NULL,
+             "line %llu: field %zu is longer than %zu bytes", (unsigned long long)line,
+             s->rec_nfields + 1, s->lim.max_field);
+    else if (pending + 1 > s->lim.max_row - done)
+        fail_row_size(s, line, (unsigned)s->rec_nfields + 1);
 }
 
 /* Give bytes to libcsv; false when the stream failed. */
@@ -507,6 +556,9 @@ static bool run_libcsv(struct csvstream *s, const unsigned char *d, size_t n)
     if (done < n) {
         if (csv_error(&s->p) == CSV_EPARSE)
             parse_error(s, d + done);
+        else if (csv_error(&s->p) == CSV_ENOMEM)
+            fail_nomem(s, s->rec_nfields ? s->rec_line : s->line, (unsigned)s->rec_nfields + 1,
+                       s->p.entry_size + s->p.blk_size);
         else
             fail(s, s->line, 0, NULL, "line %llu: CSV parser: %s", (unsigned long long)s->line,
                  csv_strerror(csv_error(&s->p)));

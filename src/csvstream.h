@@ -4,9 +4,11 @@
  * A csvstream is fed the (decompressed) object in chunks of any size, as they
  * arrive, and calls back with batches of rows whose fields point into memory the
  * stream owns and reuses: a batch is valid only during the callback. Memory stays
- * constant whatever the object size: one batch (CSVSTREAM_BATCH_ROWS rows or
- * about CSVSTREAM_BATCH_BYTES of field data, whichever comes first), plus the
- * field being parsed, which may not exceed CSVSTREAM_MAX_FIELD bytes.
+ * constant whatever the object size: one batch (CSVSTREAM_BATCH_ROWS rows, fewer
+ * for wide rows (ROWBATCH_MAX_FIELDS fields), or about CSVSTREAM_BATCH_BYTES of
+ * field data, whichever comes first), plus the record being parsed, whose fields
+ * may not exceed the route's max_row_bytes together (CSVSTREAM_MAX_ROW when 0)
+ * nor CSVSTREAM_MAX_FIELD bytes each.
  *
  * Dialect, from the route: delimiter, quote (RFC 4180 quoting with doubled
  * quotes; strict: a quote inside an unquoted field or a character after a
@@ -46,9 +48,11 @@
  * fails the stream under on_error = abort; under skip_row it is passed to the
  * reject callback and skipped, and the stream fails once more than max_errors
  * rows were rejected. Malformed quoting, an unterminated quoted field, a bad
- * header, a NUL byte and an oversized field always fail the stream: the parser
- * cannot find the next record reliably after them. All are IERR_PERMANENT unless
- * a callback returns its own error, which is passed through unchanged.
+ * header, a NUL byte, an oversized field and an oversized row always fail the
+ * stream: the parser cannot find the next record reliably after them. All are
+ * IERR_PERMANENT unless a callback returns its own error, which is passed through
+ * unchanged, or memory for the record cannot be had (IERR_TRANSIENT: the load
+ * fails, the process goes on).
  *
  * Not thread-safe: one stream belongs to one worker. The route must outlive it.
  */
@@ -64,6 +68,7 @@
 #define CSVSTREAM_BATCH_ROWS  1000
 #define CSVSTREAM_BATCH_BYTES (1u << 20)
 #define CSVSTREAM_MAX_FIELD   (16u << 20) /* bytes, after unquoting */
+#define CSVSTREAM_MAX_ROW     (64u << 20) /* max_row_bytes default: a record's field bytes */
 #define CSVSTREAM_MAX_COLUMNS 4096        /* fields a record may have */
 
 struct csvstream_cb {
@@ -86,6 +91,7 @@ struct csvstream_limits {
     size_t batch_rows;
     size_t batch_bytes;
     size_t max_field;
+    size_t max_row; /* a record's bytes: its fields after unquoting, plus one per field */
 };
 
 struct csvstream_stats {

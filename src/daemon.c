@@ -48,6 +48,9 @@ static void block_signals(sigset_t *handled)
     pthread_sigmask(SIG_BLOCK, handled, NULL);
     /* Writes to a closed socket are reported by the libraries as errors. */
     signal(SIGPIPE, SIG_IGN);
+    /* A spool file past a file size limit (LimitFSIZE=) fails its write (EFBIG), and so
+     * that load, as a full disk does; by default the signal would end the process. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 void app_status(struct app *app)

@@ -93,6 +93,7 @@ static int num_parse(const char *p, size_t n, struct num *o, const char **why)
     while (i < n && isdigit((unsigned char)p[i]))
         i++;
     o->int_n = (size_t)(p + i - o->int_p);
+    o->frac_p = p + i; /* never NULL, even without a fraction: num_digit reads through it */
     if (i < n && p[i] == '.') {
         o->frac_p = p + ++i;
         while (i < n && isdigit((unsigned char)p[i]))
@@ -678,10 +679,20 @@ static int key_index(const struct ddb_layout *l, size_t c)
 int ddb_item_encode(const struct ddb_layout *l, const struct sink_row *row, struct buf *out,
                     struct buf *key, size_t *size, struct ierr *e)
 {
-    size_t omark = out->len, kmark = key->len, total = 0, vsize;
+    size_t omark = out->len, kmark = key->len, total = 0, vsize, text = 0;
     const char *why = NULL;
     bool first = true;
 
+    for (size_t c = 0; c < l->ncols; c++)
+        text += row->fields[c].ptr ? row->fields[c].len : 0;
+    if (text > DDB_MAX_ROW_TEXT) {
+        ierr_set(e, IERR_PERMANENT,
+                 "line %llu: the row's values hold %zu bytes: too many for DynamoDB's 400 KB "
+                 "item limit",
+                 (unsigned long long)row->line, text);
+        e->line = row->line;
+        return -1;
+    }
     buf_putc(out, '{');
     for (size_t c = 0; c < l->ncols; c++) {
         const struct sink_field *f = &row->fields[c];

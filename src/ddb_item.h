@@ -19,7 +19,9 @@
  * Every failure of a row is a row error: IERR_PERMANENT with the row's line, the
  * 1-based column, its name and the offending value as sample. Items over 400 KB
  * (counted as DynamoDB counts: names + values, numbers by significant digits) are
- * row errors too.
+ * row errors too; a row whose values hold more than DDB_MAX_ROW_TEXT bytes is one
+ * before it is encoded, so a row's size (up to max_row_bytes) never sizes the item
+ * buffers (only whitespace in JSON values could shrink that much text to 400 KB).
  *
  * Pure: no I/O, no logging, no global state; any thread.
  */
@@ -34,6 +36,7 @@
 #include "util.h"
 
 #define DDB_MAX_ITEM_BYTES ((size_t)400 * 1024)
+#define DDB_MAX_ROW_TEXT   (4 * DDB_MAX_ITEM_BYTES)
 #define DDB_MAX_DEPTH      32
 
 enum ddb_key_type { DDB_KEY_S, DDB_KEY_N, DDB_KEY_B };

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader: the window a refused frame needs */
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "util.h"
 
@@ -33,6 +35,11 @@ struct decompress {
     bool in_member; /* a gzip member was started and has not ended */
     ZSTD_DStream *zs;
     size_t zret; /* last ZSTD_decompressStream result: 0 = at a frame end */
+    size_t zwin_max;
+    /* The first bytes of the frame being decoded, to name the window it asks for. */
+    unsigned char zhead[ZSTD_FRAMEHEADERSIZE_MAX];
+    size_t zhead_len;
+    uint64_t zframe_off; /* compressed offset where that frame starts */
 
     unsigned char *obuf;
     uint64_t in; /* compressed bytes consumed by the codec */
@@ -45,7 +52,8 @@ struct decompress {
 static const unsigned char gzip_magic[2] = {0x1f, 0x8b};
 static const unsigned char zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
 
-static void PRINTF_LIKE(2, 3) fail(struct decompress *d, const char *fmt, ...)
+static void PRINTF_LIKE(3, 4)
+    fail_as(struct decompress *d, enum ierr_class cls, const char *fmt, ...)
 {
     va_list ap;
 
@@ -53,11 +61,14 @@ static void PRINTF_LIKE(2, 3) fail(struct decompress *d, const char *fmt, ...)
         return;
     d->failed = true;
     memset(&d->err, 0, sizeof(d->err));
-    d->err.cls = IERR_PERMANENT;
+    d->err.cls = cls;
     va_start(ap, fmt);
     vsnprintf(d->err.reason, sizeof(d->err.reason), fmt, ap);
     va_end(ap);
 }
+
+#define fail(d, ...)       fail_as((d), IERR_PERMANENT, __VA_ARGS__)
+#define fail_nomem(d, ...) fail_as((d), IERR_TRANSIENT, __VA_ARGS__)
 
 struct decompress *decompress_new(enum compression c, decompress_out_fn out, void *arg)
 {
@@ -67,7 +78,13 @@ struct decompress *decompress_new(enum compression c, decompress_out_fn out, voi
     d->out = out;
     d->arg = arg;
     d->obuf = xmalloc(DECOMPRESS_OUT_CHUNK);
+    d->zwin_max = DECOMPRESS_ZSTD_WINDOW_MAX;
     return d;
+}
+
+void decompress_set_zstd_window_max(struct decompress *d, size_t bytes)
+{
+    d->zwin_max = bytes;
 }
 
 void decompress_free(struct decompress *d)
@@ -118,7 +135,12 @@ static void gzip_feed(struct decompress *d, const unsigned char *p, size_t len)
     bool full = false;
 
     if (!d->z_ready) {
-        if (inflateInit2(&d->z, 15 + 16) != Z_OK) {
+        int r = inflateInit2(&d->z, 15 + 16);
+        if (r == Z_MEM_ERROR) {
+            fail_nomem(d, "gzip: out of memory for the decoder");
+            return;
+        }
+        if (r != Z_OK) {
             fail(d, "gzip: cannot initialise zlib");
             return;
         }
@@ -139,6 +161,11 @@ static void gzip_feed(struct decompress *d, const unsigned char *p, size_t len)
         d->z.avail_out = DECOMPRESS_OUT_CHUNK;
         r = inflate(&d->z, Z_NO_FLUSH);
         d->in += before - d->z.avail_in;
+        if (r == Z_MEM_ERROR) {
+            fail_nomem(d, "gzip: out of memory at compressed byte offset %llu",
+                       (unsigned long long)d->in);
+            return;
+        }
         if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
             fail(d, "gzip: corrupt input at compressed byte offset %llu: %s",
                  (unsigned long long)d->in, d->z.msg ? d->z.msg : zError(r));
@@ -155,33 +182,89 @@ static void gzip_feed(struct decompress *d, const unsigned char *p, size_t len)
     }
 }
 
+static int zstd_start(struct decompress *d)
+{
+    int wlog = 0;
+
+    while (((size_t)2 << wlog) <= d->zwin_max)
+        wlog++;
+    d->zs = ZSTD_createDStream();
+    if (!d->zs) {
+        fail_nomem(d, "zstd: out of memory for the decoder");
+        return -1;
+    }
+    if (ZSTD_isError(ZSTD_initDStream(d->zs)) ||
+        ZSTD_isError(ZSTD_DCtx_setParameter(d->zs, ZSTD_d_windowLogMax, wlog))) {
+        fail(d, "zstd: cannot initialise the decoder");
+        return -1;
+    }
+    return 0;
+}
+
+/* Keeps the first bytes of each frame (the decoder consumes a header it cannot see
+ * whole, so successive calls hand over successive bytes). */
+static void zstd_keep_head(struct decompress *d, const ZSTD_inBuffer *in)
+{
+    size_t room = sizeof(d->zhead) - d->zhead_len, n = in->size - in->pos;
+
+    if (d->zhead_len == 0)
+        d->zframe_off = d->in;
+    if (n > room)
+        n = room;
+    memcpy(d->zhead + d->zhead_len, (const unsigned char *)in->src + in->pos, n);
+    d->zhead_len += n;
+}
+
+static void zstd_error(struct decompress *d, size_t r)
+{
+    ZSTD_frameHeader fh;
+    char need[32], max[32];
+
+    size_text(max, sizeof(max), d->zwin_max);
+    if (ZSTD_getErrorCode(r) == ZSTD_error_frameParameter_windowTooLarge) {
+        if (ZSTD_getFrameHeader(&fh, d->zhead, d->zhead_len) == 0)
+            size_text(need, sizeof(need), fh.windowSize);
+        else
+            snprintf(need, sizeof(need), "larger");
+        fail(d,
+             "zstd: the frame at compressed byte offset %llu needs a %s window, more than "
+             "zstd_window_max = %s",
+             (unsigned long long)d->zframe_off, need, max);
+    } else if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation) {
+        fail_nomem(d, "zstd: out of memory for the decoder's window");
+    } else {
+        /* the decoder buffers input, so this bounds the position, it is not exact */
+        fail(d, "zstd: corrupt input within the first %llu compressed bytes: %s",
+             (unsigned long long)d->in, ZSTD_getErrorName(r));
+    }
+}
+
 static void zstd_feed(struct decompress *d, const unsigned char *p, size_t len)
 {
     ZSTD_inBuffer in = {p, len, 0};
     bool full = false;
 
-    if (!d->zs) {
-        d->zs = ZSTD_createDStream();
-        if (!d->zs || ZSTD_isError(ZSTD_initDStream(d->zs))) {
-            fail(d, "zstd: cannot initialise the decoder");
-            return;
-        }
-    }
+    if (!d->zs && zstd_start(d) < 0)
+        return;
     while (in.pos < in.size || full) {
         ZSTD_outBuffer o = {d->obuf, DECOMPRESS_OUT_CHUNK, 0};
         size_t before = in.pos;
-        size_t r = ZSTD_decompressStream(d->zs, &o, &in);
+        size_t r;
 
+        if (d->zhead_len < sizeof(d->zhead))
+            zstd_keep_head(d, &in);
+        r = ZSTD_decompressStream(d->zs, &o, &in);
         d->in += in.pos - before;
         if (ZSTD_isError(r)) {
-            /* the decoder buffers input, so this bounds the position, it is not exact */
-            fail(d, "zstd: corrupt input within the first %llu compressed bytes: %s",
-                 (unsigned long long)d->in, ZSTD_getErrorName(r));
+            zstd_error(d, r);
             return;
         }
         /* a call without progress only hints at the next frame's header size */
-        if (in.pos != before || o.pos > 0)
+        if (in.pos != before || o.pos > 0) {
             d->zret = r;
+            if (r == 0)
+                d->zhead_len = 0; /* a frame ended: the next bytes start another */
+        }
         full = o.pos == o.size;
         if (emit(d, d->obuf, o.pos) < 0)
             return;

@@ -4,16 +4,19 @@
  * Fed the object's bytes in chunks of any size; calls `out` with decompressed
  * bytes as they become available, in pieces of at most DECOMPRESS_OUT_CHUNK bytes
  * (the buffer is reused: the bytes are valid only during the call). Memory is
- * constant: one output buffer plus the codec state (zstd windows are capped at
- * 2^27 bytes, the zstd library default).
+ * constant: one output buffer plus the codec state: gzip's 32 KiB window, or the
+ * zstd window a frame asks for, refused past the route's zstd_window_max
+ * (DECOMPRESS_ZSTD_WINDOW_MAX unless set): such a frame is an IERR_PERMANENT error
+ * naming the key and the window the frame needs.
  *
  * compression = auto looks at the first bytes (which may arrive split across
  * chunks): 1f 8b is gzip, 28 b5 2f fd is zstd, anything else passes through
  * unchanged. gzip accepts multi-member files (concatenated gzip streams, as
  * `cat a.gz b.gz` or pigz produce); zstd accepts several frames and skippable
  * frames. Corrupt or truncated input is an IERR_PERMANENT error naming the
- * compressed byte offset where decoding failed. An error returned by `out` is
- * passed through unchanged and stops the stream.
+ * compressed byte offset where decoding failed. A codec that cannot get its
+ * memory is IERR_TRANSIENT (the load fails, not the process). An error returned
+ * by `out` is passed through unchanged and stops the stream.
  *
  * Not thread-safe: a decompressor belongs to one worker.
  */
@@ -26,13 +29,17 @@
 #include "config.h"
 #include "sink.h"
 
-#define DECOMPRESS_OUT_CHUNK (128u * 1024)
+#define DECOMPRESS_OUT_CHUNK       (128u * 1024)
+#define DECOMPRESS_ZSTD_WINDOW_MAX (8u << 20) /* RFC 8878's minimum for decoders */
 
 typedef int (*decompress_out_fn)(void *arg, const void *data, size_t len, struct ierr *e);
 
 struct decompress;
 
 struct decompress *decompress_new(enum compression c, decompress_out_fn out, void *arg);
+/* The largest zstd window accepted (zstd_window_max), a power of two from 1 KiB to
+ * 2 GiB; call before the first feed. */
+void decompress_set_zstd_window_max(struct decompress *d, size_t bytes);
 /* 0, or -1 with e set; after -1 the decompressor only fails again. */
 int decompress_feed(struct decompress *d, const void *data, size_t len, struct ierr *e);
 /* End of input: -1 when the compressed stream is truncated. */

@@ -43,7 +43,7 @@ static void end_value(struct jsonstream *s)
     }
     s->st = J_ARR_NEXT;
     jsonstream_record(s, s->rec.data, s->rec.len);
-    buf_reset(&s->rec);
+    buf_shrink(&s->rec, ROWBATCH_ARENA_KEEP); /* a big record does not keep its memory */
 }
 
 /*
@@ -103,15 +103,8 @@ static size_t scan_value(struct jsonstream *s, const unsigned char *d, size_t n)
         if (c == '\n')
             s->line++;
     }
-    if (keep) {
-        if (s->rec.len + j > s->lim.max_record) {
-            jsonstream_fail(
-                s, s->rec_line, "line %llu, byte offset %llu: record longer than %zu bytes",
-                (unsigned long long)s->rec_line, (unsigned long long)s->rec_off, s->lim.max_record);
-            return j;
-        }
-        buf_append(&s->rec, d, j);
-    }
+    if (keep && !jsonstream_rec_append(s, d, j))
+        return j;
     s->off += j;
     if (done)
         end_value(s);

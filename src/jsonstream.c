@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonmem.h"
 #include "jsonstream_int.h"
 #include "utf8.h"
 
@@ -40,6 +41,38 @@ void jsonstream_fail(struct jsonstream *s, uint64_t line, const char *fmt, ...)
     vsnprintf(s->err.reason, sizeof(s->err.reason), fmt, ap);
     va_end(ap);
     s->err.line = line;
+}
+
+/* Memory for the record could not be had: the load fails, to be tried again later. */
+static void fail_nomem(struct jsonstream *s, size_t bytes)
+{
+    if (s->failed)
+        return;
+    jsonstream_fail(s, s->rec_line,
+                    "line %llu, byte offset %llu: out of memory: %zu bytes for the record",
+                    (unsigned long long)s->rec_line, (unsigned long long)s->rec_off, bytes);
+    s->err.cls = IERR_TRANSIENT;
+}
+
+bool jsonstream_rec_append(struct jsonstream *s, const void *d, size_t n)
+{
+    char max[32];
+
+    if (s->failed)
+        return false;
+    if (n > s->lim.max_record - s->rec.len) {
+        size_text(max, sizeof(max), s->lim.max_record);
+        jsonstream_fail(s, s->rec_line,
+                        "line %llu, byte offset %llu: record longer than max_row_bytes = %s",
+                        (unsigned long long)s->rec_line, (unsigned long long)s->rec_off, max);
+        return false;
+    }
+    if (buf_try_reserve(&s->rec, n) < 0) {
+        fail_nomem(s, s->rec.len + n);
+        return false;
+    }
+    buf_append(&s->rec, d, n);
+    return true;
 }
 
 static void fail_with(struct jsonstream *s, const struct ierr *e)
@@ -112,7 +145,8 @@ struct jsonstream *jsonstream_new(const struct route_conf *rc, const struct csvs
     s->cb = *cb;
     s->lim.batch_rows = CSVSTREAM_BATCH_ROWS;
     s->lim.batch_bytes = CSVSTREAM_BATCH_BYTES;
-    s->lim.max_record = JSONSTREAM_MAX_RECORD;
+    s->lim.max_record = rc->max_row_bytes > 0 ? (size_t)rc->max_row_bytes : JSONSTREAM_MAX_RECORD;
+    jsonmem_init();
     s->lines = rc->format == FORMAT_JSONL;
     s->line = 1;
     s->st = J_TOP;
@@ -207,6 +241,8 @@ static void bad_row(struct jsonstream *s, const char *text, size_t len)
     char why[sizeof(s->err.reason)];
 
     s->b.arena.len = s->rec_arena_start;
+    if (s->failed)
+        return;
     if (rowbatch_bad_row_fails(s->rc, &s->st_, s->row_reason, why, sizeof(why))) {
         jsonstream_fail(s, s->row_line, "%s", why);
         s->err.column = s->row_col;
@@ -225,6 +261,10 @@ static void bad_row(struct jsonstream *s, const char *text, size_t len)
 int jsonstream_member_name(struct jsonstream *s, const struct jsonrow_span *k)
 {
     buf_reset(&s->scratch);
+    if (buf_try_reserve(&s->scratch, k->len) < 0) {
+        fail_nomem(s, k->len);
+        return -1;
+    }
     buf_append(&s->scratch, "", 0); /* data is never NULL, even for "" */
     return jsonrow_string(k, &s->scratch);
 }
@@ -400,6 +440,19 @@ static const char *type_name(const json_t *j)
     }
 }
 
+/* jansson's tree for the record would outgrow its cap (jsonmem.h). */
+static void check_too_big(struct jsonstream *s)
+{
+    char max[32];
+
+    size_text(max, sizeof(max), s->lim.max_record);
+    jsonstream_fail(s, s->rec_line,
+                    "line %llu, byte offset %llu: checking the record needs more memory than "
+                    "%d times max_row_bytes = %s (too many values)",
+                    (unsigned long long)s->rec_line, (unsigned long long)s->rec_off,
+                    JSONSTREAM_CHECK_FACTOR, max);
+}
+
 /* A complete record's text: validate, then a row or a bad row. */
 void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
 {
@@ -426,7 +479,16 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
         bad_row(s, text, len);
         return;
     }
+    jsonmem_begin(s->lim.max_record * JSONSTREAM_CHECK_FACTOR + JSONSTREAM_CHECK_SLACK);
     root = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (jsonmem_end()) {
+        check_too_big(s);
+        return;
+    }
+    if (!root && (je.text[0] == '\0' || json_error_code(&je) == json_error_out_of_memory)) {
+        fail_nomem(s, len);
+        return;
+    }
     if (!root) {
         uint64_t l = s->rec_line + (je.line > 0 ? (uint64_t)je.line - 1 : 0);
         uint64_t o = s->rec_off + (je.position > 0 ? (uint64_t)je.position : 0);
@@ -450,6 +512,11 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
         return;
     if (!s->announced && announce(s) < 0)
         return;
+    /* values are never longer than their text: after this the arena does not move */
+    if (buf_try_reserve(&s->b.arena, len + s->ncols + 1) < 0) {
+        fail_nomem(s, s->b.arena.len + len + s->ncols + 1);
+        return;
+    }
     fields(s, text, len);
     if (!s->row_reason[0]) {
         unsigned col = 0;
@@ -474,7 +541,7 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
         return;
     }
     rowbatch_add(&s->b, s->cur_off, s->cur_len, s->rec_line);
-    if (s->b.nrows == s->lim.batch_rows || s->b.arena.len >= s->lim.batch_bytes)
+    if (s->b.nrows == s->b.max_rows || s->b.arena.len >= s->lim.batch_bytes)
         flush(s);
 }
 
@@ -498,19 +565,14 @@ static void feed_lines(struct jsonstream *s, const unsigned char *d, size_t n)
             s->rec_line = s->line;
             s->rec_off = s->off;
         }
-        if (s->rec.len + l > s->lim.max_record) {
-            jsonstream_fail(
-                s, s->rec_line, "line %llu, byte offset %llu: line longer than %zu bytes",
-                (unsigned long long)s->rec_line, (unsigned long long)s->rec_off, s->lim.max_record);
+        if (!jsonstream_rec_append(s, d, l))
             return;
-        }
-        buf_append(&s->rec, d, l);
         s->off += l;
         if (!nl)
             return;
         if (!blank(s->rec.data, s->rec.len))
             jsonstream_record(s, s->rec.data, s->rec.len);
-        buf_reset(&s->rec);
+        buf_shrink(&s->rec, ROWBATCH_ARENA_KEEP); /* a big record does not keep its memory */
         s->off++;
         s->line++;
         d += l + 1;

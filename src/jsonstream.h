@@ -5,7 +5,9 @@
  * csvstream_cb), the same batches of borrowed struct sink_field (valid only
  * during the callback, NUL-terminated) and the same stats. Memory stays constant
  * whatever the object size: one batch plus the record being read, which may not
- * exceed JSONSTREAM_MAX_RECORD bytes of JSON text.
+ * exceed the route's max_row_bytes of JSON text (JSONSTREAM_MAX_RECORD when 0),
+ * and jansson's tree while the record is checked, refused past
+ * JSONSTREAM_CHECK_FACTOR times that plus JSONSTREAM_CHECK_SLACK (jsonmem.h).
  *
  * Formats, from the route:
  *   jsonl  one JSON object per line (LF or CRLF); blank lines are skipped.
@@ -49,8 +51,10 @@
  * do not match, a missing ',' between elements, data after the value, the end of
  * data inside the array, a record over the size limit, nesting deeper than
  * JSONSTREAM_MAX_DEPTH, no array at json_path) always fails the stream: the next
- * record cannot be found reliably. For jsonl only an over-long line does.
- * All are IERR_PERMANENT unless a callback returns its own error.
+ * record cannot be found reliably. For jsonl only an over-long line does. So does,
+ * for both, a record whose check needs more memory than the cap above.
+ * All are IERR_PERMANENT unless a callback returns its own error, or memory for
+ * the record cannot be had (IERR_TRANSIENT: the load fails, the process goes on).
  *
  * Not thread-safe: one stream belongs to one worker. The route must outlive it.
  */
@@ -63,8 +67,10 @@
 #include "csvstream.h"
 #include "sink.h"
 
-#define JSONSTREAM_MAX_RECORD (16u << 20) /* bytes of JSON text per record */
-#define JSONSTREAM_MAX_DEPTH  512         /* nesting of arrays/objects */
+#define JSONSTREAM_MAX_RECORD   (64u << 20) /* max_row_bytes default: JSON text per record */
+#define JSONSTREAM_CHECK_FACTOR 4           /* jansson's tree: this times max_row_bytes, */
+#define JSONSTREAM_CHECK_SLACK  (4u << 20)  /* plus this, at most */
+#define JSONSTREAM_MAX_DEPTH    512         /* nesting of arrays/objects */
 
 struct jsonstream_limits {
     size_t batch_rows;

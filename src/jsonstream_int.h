@@ -90,6 +90,9 @@ struct jsonstream {
 
 /* Fails the stream once (IERR_PERMANENT, err.line = line); later failures are ignored. */
 void jsonstream_fail(struct jsonstream *s, uint64_t line, const char *fmt, ...) PRINTF_LIKE(3, 4);
+/* Appends n bytes of the record being gathered (s->rec): false, with the stream failed,
+ * past max_row_bytes or when the memory cannot be had. */
+bool jsonstream_rec_append(struct jsonstream *s, const void *d, size_t n);
 
 /* A problem at the current position (the byte about to be consumed). */
 #define JSONSTREAM_FAIL_HERE(s, fmt, ...)                                                          \

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "health.h"
+#include "jsonmem.h"
 #include "log.h"
 #include "secret_source.h"
 #include "sink.h"
@@ -82,6 +83,7 @@ int main(int argc, char **argv)
     int c, rc;
 
     log_init();
+    jsonmem_init(); /* jansson's allocator, before any thread uses jansson */
     sink_set_secret_resolver(secret_source_resolve);
     while ((c = getopt_long(argc, argv, "c:tr:Vh", opts, NULL)) != -1) {
         switch (c) {

@@ -44,6 +44,7 @@
 
 #define MY_PIPE_BYTES     ((size_t)4 << 20)
 #define MY_CHUNK          ((size_t)256 << 10)
+#define MY_OUT_KEEP       (4 * MY_CHUNK) /* encoded rows buffer kept between chunks */
 #define MY_CANCEL_WAIT_MS 5000
 #define MY_TICK_MS        100
 
@@ -307,7 +308,9 @@ static void watch_limits(struct sink *s, const struct sink_row *row, size_t star
     }
 }
 
-static void encode_row(struct sink *s, const struct sink_row *row)
+/* The row's size comes from the object (up to max_row_bytes): -1 with e set (transient)
+ * when the memory for it cannot be had. */
+static int encode_row(struct sink *s, const struct sink_row *row, struct ierr *e)
 {
     size_t start = s->out.len;
     size_t need = 26;
@@ -315,7 +318,12 @@ static void encode_row(struct sink *s, const struct sink_row *row)
         size_t n = 2 * row->fields[c].len + 3;
         need += s->conv[c] && n < MY_CONV_MAX + 3 ? MY_CONV_MAX + 3 : n;
     }
-    buf_reserve(&s->out, need);
+    if (buf_try_reserve(&s->out, need) < 0) {
+        ierr_set(e, IERR_TRANSIENT, "line %" PRIu64 ": out of memory: %zu bytes for the row",
+                 row->line, need);
+        e->line = row->line;
+        return -1;
+    }
     char *o = s->out.data + s->out.len;
     for (size_t c = 0; c < s->ncols; c++) {
         const struct sink_field *f = &row->fields[c];
@@ -344,6 +352,7 @@ static void encode_row(struct sink *s, const struct sink_row *row)
     *o++ = '\n';
     s->out.len = (size_t)(o - s->out.data);
     *o = '\0';
+    return 0;
 }
 
 /* Hands the encoded rows to the pipe; when the statement has already ended, joins it
@@ -353,7 +362,7 @@ static int push(struct sink *s, struct ierr *e)
     if (s->out.len == 0)
         return 0;
     if (my_pipe_write(s->pipe, s->out.data, s->out.len) == 0) {
-        buf_reset(&s->out);
+        buf_shrink(&s->out, MY_OUT_KEEP); /* a big row does not keep its memory */
         return 0;
     }
     join(s);
@@ -366,8 +375,7 @@ int my_load_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
 {
     for (size_t i = 0; i < b->nrows; i++) {
         linemap_add(&s->lines, b->rows[i].line);
-        encode_row(s, &b->rows[i]);
-        if (s->out.len >= MY_CHUNK && push(s, e))
+        if (encode_row(s, &b->rows[i], e) < 0 || (s->out.len >= MY_CHUNK && push(s, e)))
             return -1;
     }
     return 0;

@@ -1,7 +1,7 @@
 /*
  * rowbatch.c: see rowbatch.h. The batch arrays are sized once, at announce, from the
- * stream's batch_rows: later batches reuse them, so memory does not grow with the
- * object. No I/O, no logging.
+ * stream's batch_rows and the column count: later batches reuse them, so memory does
+ * not grow with the object. No I/O, no logging.
  */
 #include "rowbatch.h"
 
@@ -28,12 +28,23 @@ int rowbatch_announce(struct rowbatch *b, struct csvcheck *check, const struct r
                       const struct strlist *cols, size_t max_rows, const struct csvstream_cb *cb,
                       struct ierr *e)
 {
+    size_t wide = cols->n ? ROWBATCH_MAX_FIELDS / cols->n : max_rows;
+    size_t nf;
+
     if (csvcheck_resolve(check, rc, cols, e) < 0)
         return -1;
     b->ncols = cols->n;
-    b->fields = xcalloc(max_rows * b->ncols, sizeof(*b->fields));
-    b->boff = xcalloc(max_rows * b->ncols, sizeof(*b->boff));
-    b->rows = xcalloc(max_rows, sizeof(*b->rows));
+    b->max_rows = max_rows < wide ? max_rows : wide > 0 ? wide : 1;
+    nf = b->max_rows * b->ncols + 1;
+    /* sized by the object's column count: a failed allocation fails the load only */
+    b->fields = calloc(nf, sizeof(*b->fields));
+    b->boff = calloc(nf, sizeof(*b->boff));
+    b->rows = calloc(b->max_rows, sizeof(*b->rows));
+    if (!b->fields || !b->boff || !b->rows) {
+        ierr_set(e, IERR_TRANSIENT, "out of memory: a batch of %zu rows of %zu columns",
+                 b->max_rows, b->ncols);
+        return -1;
+    }
     if (cb->columns && cb->columns(cb->arg, cols, e) < 0)
         return -1;
     return 0;
@@ -69,7 +80,7 @@ int rowbatch_flush(struct rowbatch *b, const struct csvstream_cb *cb, struct csv
     if (cb->batch(cb->arg, &sb, e) < 0)
         return -1;
     b->nrows = 0;
-    buf_reset(&b->arena);
+    buf_shrink(&b->arena, ROWBATCH_ARENA_KEEP);
     return 0;
 }
 

@@ -26,6 +26,11 @@
 #include "util.h"
 
 #define ROWBATCH_NO_FIELD SIZE_MAX
+/* Fields a batch holds at most: wide rows make batches of fewer rows, so that the batch
+ * arrays stay near 3 MiB whatever the column count. */
+#define ROWBATCH_MAX_FIELDS (128u * 1024)
+/* An arena that grew past this for a big row is freed when its batch is handed out. */
+#define ROWBATCH_ARENA_KEEP (4u << 20)
 
 struct rowbatch {
     struct buf arena;          /* the batch's field values, and those of the record being read */
@@ -33,6 +38,7 @@ struct rowbatch {
     size_t *boff;              /* arena offset of each field, ROWBATCH_NO_FIELD for NULL */
     struct sink_row *rows;
     size_t nrows;
+    size_t max_rows; /* rows a batch holds: the stream's batch_rows, fewer for wide rows */
     size_t ncols;
 };
 
@@ -40,18 +46,20 @@ void rowbatch_init(struct rowbatch *b);
 void rowbatch_free(struct rowbatch *b);
 
 /* The columns are known: map the validate.* rules to them, size the batch for max_rows
- * rows of cols->n fields and call cb->columns. -1 with e set (the rules' or the
- * callback's error). Once per stream. */
+ * rows of cols->n fields (fewer rows past ROWBATCH_MAX_FIELDS fields) and call
+ * cb->columns. -1 with e set (the rules' or the callback's error, or IERR_TRANSIENT when
+ * the batch arrays cannot be allocated). Once per stream. */
 int rowbatch_announce(struct rowbatch *b, struct csvcheck *check, const struct route_conf *rc,
                       const struct strlist *cols, size_t max_rows, const struct csvstream_cb *cb,
                       struct ierr *e);
 
 /* Append a row whose ncols fields are at off/len in the arena. The caller flushes when
- * the batch is full; there must be room. */
+ * the batch is full (b->max_rows rows); there must be room. */
 void rowbatch_add(struct rowbatch *b, const size_t *off, const size_t *len, uint64_t line);
 
-/* Hand the rows out (nothing when there are none) and empty the batch; st->rows counts
- * them. -1 with e set when the callback failed (the batch is then kept). */
+/* Hand the rows out (nothing when there are none) and empty the batch, freeing an arena
+ * grown past ROWBATCH_ARENA_KEEP; st->rows counts them. -1 with e set when the callback
+ * failed (the batch is then kept). */
 int rowbatch_flush(struct rowbatch *b, const struct csvstream_cb *cb, struct csvstream_stats *st,
                    struct ierr *e);
 

@@ -402,7 +402,7 @@ static void load_clear(struct sink *s)
     s->ncols = s->nkeys = s->nwarned = s->capwarned = 0;
     s->staged = s->skip_rows = false;
     s->rows_sent = s->load_base = s->nrejects = 0;
-    buf_reset(&s->out);
+    buf_shrink(&s->out, (size_t)1 << 20); /* a big row does not keep its memory */
     buf_reset(&s->rejects);
     linemap_free(&s->lines);
     linemap_init(&s->lines);

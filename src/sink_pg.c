@@ -46,6 +46,7 @@
 #include "pg_int.h"
 
 #define PG_COPY_CHUNK    ((size_t)256 << 10)
+#define PG_OUT_KEEP      (4 * PG_COPY_CHUNK) /* COPY buffer kept between chunks and loads */
 #define PG_REJECTS_FLUSH ((size_t)1 << 20)
 #define PG_LOCK_TIMEOUT  60 /* seconds, when the configuration does not say */
 
@@ -321,7 +322,7 @@ static void load_clear(struct sink *s)
     s->ncols = 0;
     s->upsert = false;
     s->rows_sent = s->copy_base = s->nrejects = 0;
-    buf_reset(&s->out);
+    buf_shrink(&s->out, PG_OUT_KEEP); /* a big row does not keep its memory */
     buf_reset(&s->rejects);
     linemap_free(&s->lines);
     linemap_init(&s->lines);
@@ -576,15 +577,25 @@ static void copy_error(struct sink *s, const PGresult *r, struct ierr *e)
     null_hint(s, e);
 }
 
-/* Hands the buffered COPY data to libpq. A server error (bad value) surfaces here
- * as soon as libpq has read it, so a bad row early in a large object stops it early. */
+/* Hands the buffered COPY data to libpq, in pieces of at most PG_COPY_CHUNK: libpq's
+ * output buffer grows to the largest piece and keeps that size with the connection.
+ * A server error (bad value) surfaces here as soon as libpq has read it, so a bad row
+ * early in a large object stops it early. */
 static int copy_flush(struct sink *s, struct ierr *e)
 {
+    size_t done = 0;
+
     if (s->out.len == 0)
         return 0;
     PQconsumeInput(s->conn);
-    if (PQputCopyData(s->conn, s->out.data, (int)s->out.len) == 1 && pg_flush_wait(s) == 0) {
-        buf_reset(&s->out);
+    while (done < s->out.len) {
+        size_t n = s->out.len - done < PG_COPY_CHUNK ? s->out.len - done : PG_COPY_CHUNK;
+        if (PQputCopyData(s->conn, s->out.data + done, (int)n) != 1 || pg_flush_wait(s) != 0)
+            break;
+        done += n;
+    }
+    if (done == s->out.len) {
+        buf_shrink(&s->out, PG_OUT_KEEP);
         return 0;
     }
     PGresult *r = pg_result_wait(s);
@@ -629,13 +640,20 @@ static size_t put_u64(char *o, uint64_t v)
     return n;
 }
 
-/* One row in COPY text format: reserved once, then written in place. */
-static void encode_row(struct sink *s, const struct sink_row *row)
+/* One row in COPY text format: reserved once, then written in place. The row's size
+ * comes from the object (up to max_row_bytes): -1 with e set (transient) when the
+ * memory cannot be had. */
+static int encode_row(struct sink *s, const struct sink_row *row, struct ierr *e)
 {
     size_t need = 24;
     for (size_t c = 0; c < s->ncols; c++)
         need += 2 * row->fields[c].len + 3;
-    buf_reserve(&s->out, need);
+    if (buf_try_reserve(&s->out, need) < 0) {
+        ierr_set(e, IERR_TRANSIENT, "line %" PRIu64 ": out of memory: %zu bytes for the row",
+                 row->line, need);
+        e->line = row->line;
+        return -1;
+    }
     char *o = s->out.data + s->out.len;
     for (size_t c = 0; c < s->ncols; c++) {
         const struct sink_field *f = &row->fields[c];
@@ -656,6 +674,7 @@ static void encode_row(struct sink *s, const struct sink_row *row)
     *o++ = '\n';
     s->out.len = (size_t)(o - s->out.data);
     *o = '\0';
+    return 0;
 }
 
 static int pg_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
@@ -666,8 +685,8 @@ static int pg_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
     }
     for (size_t i = 0; i < b->nrows; i++) {
         linemap_add(&s->lines, b->rows[i].line);
-        encode_row(s, &b->rows[i]);
-        if (s->out.len >= PG_COPY_CHUNK && copy_flush(s, e)) {
+        if (encode_row(s, &b->rows[i], e) < 0 ||
+            (s->out.len >= PG_COPY_CHUNK && copy_flush(s, e))) {
             rollback(s);
             return -1;
         }

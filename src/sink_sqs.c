@@ -14,7 +14,10 @@
  *           still being read, so an object that fails (a bad row under
  *           on_error = abort, more than max_errors rejects, a parse error) sends
  *           nothing at all. A row whose message exceeds 256 KiB, or whose value does
- *           not fit its `types` entry, is a row error (rejected under skip_row).
+ *           not fit its `types` entry, is a row error (rejected under skip_row). A
+ *           spool that would grow past `max_spool_bytes` fails the object
+ *           (permanent: a small gzip can expand into millions of rows); a write
+ *           error such as a full disk fails it as transient.
  *   commit  the spool is sent with SendMessageBatch, up to 10 messages and 256 KiB
  *           per request. Throttling, 5xx and network errors are retried by
  *           http_perform_blocking; entries an answer lists as Failed without
@@ -88,6 +91,7 @@ struct sink {
     struct sqs_layout layout;
     struct sqs_msg_ctx ctx;
     FILE *spool;
+    uint64_t spool_bytes, max_spool; /* bytes written to the spool, and their cap */
     uint64_t spooled, sent;
     struct buf body, entry;
     struct pending batch[SQS_BATCH_MAX_ENTRIES];
@@ -120,7 +124,7 @@ static void load_clear(struct sink *s)
     s->batch_bytes = 0;
     buf_reset(&s->body);
     buf_reset(&s->entry);
-    s->spooled = s->sent = 0;
+    s->spooled = s->sent = s->spool_bytes = 0;
     s->route = NULL;
     s->creds = NULL;
     s->in_load = false;
@@ -171,6 +175,7 @@ static int sqs_open(const struct sink_conf *sc, const struct config *cfg, struct
     s->ledger = xstrdup(table);
     s->endpoint = aws_endpoint_url(cfg, "sqs");
     s->fifo = sqs_queue_is_fifo(sc->queue_url);
+    s->max_spool = sc->max_spool_bytes > 0 ? (uint64_t)sc->max_spool_bytes : (uint64_t)1 << 30;
     s->cfg = cfg;
     s->ledger_db = l;
     ddb_load_init(&s->load);
@@ -244,6 +249,17 @@ static int spool_row(struct sink *s, const struct sink_row *row, struct ierr *e)
         re.line = row->line;
         return ddb_load_row_error(&s->load, s->route, &re, e);
     }
+    if (sizeof h + h.len > s->max_spool - s->spool_bytes) {
+        char max[32];
+        size_text(max, sizeof(max), s->max_spool);
+        ierr_set(e, IERR_PERMANENT,
+                 "line %" PRIu64 ": the object's messages need more than max_spool_bytes = %s "
+                 "(sink %s)",
+                 row->line, max, s->name);
+        e->line = row->line;
+        return -1;
+    }
+    s->spool_bytes += sizeof h + h.len;
     if (fwrite(&h, sizeof h, 1, s->spool) != 1 ||
         fwrite(s->entry.data, 1, s->entry.len, s->spool) != s->entry.len) {
         ierr_set(e, IERR_TRANSIENT, "SQS sink spool file: %s", strerror(errno));

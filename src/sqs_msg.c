@@ -158,9 +158,19 @@ static int row_error(const struct sqs_layout *l, const struct sink_row *row, siz
 int sqs_msg_body(const struct sqs_layout *l, const struct sink_row *row, struct buf *out,
                  struct ierr *e)
 {
-    size_t start = out->len;
+    size_t start = out->len, text = 0;
     bool first = true;
 
+    for (size_t k = 0; k < l->ncols; k++)
+        text += row->fields[k].ptr ? row->fields[k].len : 0;
+    if (text > SQS_MSG_MAX_BYTES) {
+        ierr_set(e, IERR_PERMANENT,
+                 "line %llu: the row's values hold %zu bytes, over the SQS "
+                 "limit of %zu",
+                 (unsigned long long)row->line, text, SQS_MSG_MAX_BYTES);
+        e->line = row->line;
+        return -1;
+    }
     buf_putc(out, '{');
     for (size_t k = 0; k < l->ncols; k++) {
         const struct sink_field *f = &row->fields[k];

@@ -21,7 +21,9 @@
  * (an object's rows stay in order) and MessageDeduplicationId is the row id.
  *
  * Sizes are counted as SQS counts them (body plus attribute names, types and
- * values): SQS_MSG_MAX_BYTES per message and per SendMessageBatch request.
+ * values): SQS_MSG_MAX_BYTES per message and per SendMessageBatch request. A body
+ * is never shorter than its row's values, so a row whose values alone exceed the
+ * limit is refused before it is encoded: a big row never sizes the buffers.
  *
  * Pure: no I/O, no logging; any thread.
  */

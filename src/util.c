@@ -103,6 +103,35 @@ void buf_reserve(struct buf *b, size_t extra)
     b->cap = cap;
 }
 
+int buf_try_reserve(struct buf *b, size_t extra)
+{
+    size_t need, cap;
+    char *p;
+
+    if (extra > SIZE_MAX / 2 - b->len)
+        return -1;
+    need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    p = realloc(b->data, cap);
+    if (!p)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+void buf_shrink(struct buf *b, size_t keep)
+{
+    if (b->cap > keep)
+        buf_free(b);
+    else
+        buf_reset(b);
+}
+
 void buf_append(struct buf *b, const void *p, size_t n)
 {
     buf_reserve(b, n);
@@ -230,6 +259,49 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int parse_size(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    static const char units[] = "KMG";
+    const char *u;
+    char *end;
+    unsigned long long v;
+    int shift = 0;
+
+    if (str_empty(s) || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    if (*end != '\0') {
+        u = strchr(units, toupper((unsigned char)*end));
+        if (!u || end[1] != '\0')
+            return -1;
+        shift = 10 * (int)(u - units + 1);
+    }
+    if (v > (unsigned long long)INT64_MAX >> shift)
+        return -1;
+    v <<= shift;
+    if ((int64_t)v < min || (int64_t)v > max)
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+void size_text(char *out, size_t outsz, uint64_t n)
+{
+    static const char units[] = "GMK";
+
+    for (int i = 0; i < 3; i++) {
+        int shift = 10 * (3 - i);
+        if (n > 0 && n % ((uint64_t)1 << shift) == 0) {
+            snprintf(out, outsz, "%llu%c", (unsigned long long)(n >> shift), units[i]);
+            return;
+        }
+    }
+    snprintf(out, outsz, "%llu", (unsigned long long)n);
 }
 
 int parse_bool(const char *s, bool *out)

@@ -1,9 +1,11 @@
 /*
  * util.h: memory, growable buffers, time and small string helpers shared by every module.
  *
- * Out-of-memory is not a recoverable condition for a daemon that holds database
- * transactions open: the x* allocators log and abort instead of returning NULL,
- * so no other code carries ENOMEM branches.
+ * The x* allocators log and abort instead of returning NULL: they serve the
+ * daemon's own allocations, which are small and bounded. Memory whose size an
+ * object decides (a row, a field, a batch of a wide table) is taken with checked
+ * calls instead (buf_try_reserve, plain malloc with a NULL check), so that a
+ * failed allocation fails that load (transient) and never the process.
  */
 #ifndef INGESTD_UTIL_H
 #define INGESTD_UTIL_H
@@ -34,6 +36,10 @@ void buf_init(struct buf *b);
 void buf_free(struct buf *b);  /* frees the storage, leaves an empty buffer */
 void buf_reset(struct buf *b); /* len = 0, keeps the storage */
 void buf_reserve(struct buf *b, size_t extra);
+/* Room for extra more bytes, or -1 (b unchanged) when the memory cannot be had. */
+int buf_try_reserve(struct buf *b, size_t extra);
+/* Empties b, and frees its storage when it grew over keep bytes (for one big row). */
+void buf_shrink(struct buf *b, size_t keep);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
@@ -55,6 +61,10 @@ bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 char *str_trim(char *s); /* in place; returns s advanced past leading space */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out); /* 0 ok, -1 bad */
+/* A byte count: digits, optionally followed by K, M or G (powers of 1024). 0 ok, -1 bad. */
+int parse_size(const char *s, int64_t min, int64_t max, int64_t *out);
+/* n as parse_size reads it, in the largest unit that divides it: "64M", "1536K", "1000". */
+void size_text(char *out, size_t outsz, uint64_t n);
 int parse_bool(const char *s, bool *out); /* true/false/yes/no/on/off/1/0 */
 
 /* Exponential backoff with full jitter: random in [0, min(cap, base * 2^attempt)]. */

@@ -352,6 +352,8 @@ static int setup(struct worker_state *ws, struct load *ld, struct s3_client **s3
     if (!ld->rs)
         goto fail;
     ld->dz = decompress_new(rc->compression, on_plain, ld);
+    if (rc->zstd_window_max > 0)
+        decompress_set_zstd_window_max(ld->dz, (size_t)rc->zstd_window_max);
     ld->obj = (struct load_object){job->bucket,     job->key,       job->etag ? job->etag : "",
                                    job->version_id, job->sequencer, job->size};
     ld->obj.creds = job->creds ? &job->creds->aws : NULL;

@@ -815,6 +815,72 @@ DEF_TEST(value_shapes)
     }
 }
 
+DEF_TEST(size_keys)
+{
+    static const struct {
+        const char *where, *key, *value, *error;
+    } cases[] = {
+        {"[route r]\nsink = p\n", "max_row_bytes", "1K", NULL},
+        {"[route r]\nsink = p\n", "max_row_bytes", "1g", NULL},
+        {"[route r]\nsink = p\n", "max_row_bytes", "5000", NULL},
+        {"[route r]\nsink = p\n", "max_row_bytes", "1023", "is not a size from 1K to 1G"},
+        {"[route r]\nsink = p\n", "max_row_bytes", "2G", "is not a size from 1K to 1G"},
+        {"[route r]\nsink = p\n", "max_row_bytes", "1.5M", "(bytes, or a number with K, M or G)"},
+        {"[route r]\nsink = p\n", "max_row_bytes", "64MB", "is not a size"},
+        {"[route r]\nsink = p\n", "zstd_window_max", "128M", NULL},
+        {"[route r]\nsink = p\n", "zstd_window_max", "1K", NULL},
+        {"[route r]\nsink = p\n", "zstd_window_max", "2G", NULL},
+        {"[route r]\nsink = p\n", "zstd_window_max", "10M", "is not a power of two"},
+        {"[route r]\nsink = p\n", "zstd_window_max", "4G", "is not a size from 1K to 2G"},
+        {"[route r]\nsink = p\n", "zstd_window_max", "512", "is not a size from 1K to 2G"},
+        {"[sink s]\ntype = sqs\nqueue_url = http://h/q2\n", "max_spool_bytes", "64K", NULL},
+        {"[sink s]\ntype = sqs\nqueue_url = http://h/q2\n", "max_spool_bytes", "2T",
+         "is not a size from 1K to 1024G"},
+        {"[sink s]\ntype = postgres\nconninfo = dbname=x\n", "max_spool_bytes", "1G",
+         "not valid for a sink of type postgres"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct strlist e = {0};
+        char *text = xasprintf(SQS PG "%s%s = %s\n", cases[i].where, cases[i].key, cases[i].value);
+        struct config *c = load(text, &e);
+
+        if (cases[i].error) {
+            EXPECT_TRUE(c == NULL && e.n == 1);
+            EXPECT_CONTAINS(cases[i].error, e.n ? e.v[0] : NULL);
+            EXPECT_CONTAINS(cases[i].key, e.n ? e.v[0] : NULL);
+        } else if (!c) {
+            TAP_FAIL("%s = %s rejected", cases[i].key, cases[i].value);
+            dump(&e);
+        }
+        config_unref(c);
+        strlist_free(&e);
+        free(text);
+    }
+}
+
+DEF_TEST(size_defaults)
+{
+    struct strlist e = {0};
+    struct config *c = load(SQS PG "[sink s]\ntype = sqs\nqueue_url = http://h/q2\n"
+                                   "[route r]\nsink = p\n"
+                                   "[route big]\nsink = s\nmax_row_bytes = 1G\n"
+                                   "zstd_window_max = 128M\n",
+                            &e);
+
+    EXPECT_TRUE(c != NULL);
+    dump(&e);
+    if (!c)
+        return;
+    EXPECT_TRUE(config_find_route(c, "r")->max_row_bytes == (int64_t)64 << 20);
+    EXPECT_TRUE(config_find_route(c, "r")->zstd_window_max == (int64_t)8 << 20);
+    EXPECT_TRUE(config_find_route(c, "big")->max_row_bytes == (int64_t)1 << 30);
+    EXPECT_TRUE(config_find_route(c, "big")->zstd_window_max == (int64_t)128 << 20);
+    EXPECT_TRUE(config_find_sink(c, "s")->max_spool_bytes == (int64_t)1 << 30);
+    config_unref(c);
+    strlist_free(&e);
+}
+
 DEF_TEST(table_templates)
 {
     static const char *const good[] = {"{basename}", "t1", "s.{bucket}_{key}",
@@ -1117,7 +1183,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(5 + 15 + 5 + 15 + 23, n);
+    EXPECT_EQ_INT(5 + 15 + 5 + 16 + 25, n);
 }
 
 int main(void)
@@ -1143,6 +1209,8 @@ int main(void)
     RUN_TEST(regular_expressions);
     RUN_TEST(regular_expressions_that_would_explode);
     RUN_TEST(value_shapes);
+    RUN_TEST(size_keys);
+    RUN_TEST(size_defaults);
     RUN_TEST(table_templates);
     RUN_TEST(rules_between_keys);
     RUN_TEST(sink_rules);

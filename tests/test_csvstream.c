@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "csvstream.h"
+#include "rowbatch.h"
 #include "tap.h"
 #include "util.h"
 
@@ -498,6 +499,86 @@ DEF_TEST(field_size_limit)
                10);
 }
 
+DEF_TEST(row_size_limit)
+{
+    struct route_conf rc = rc_csv();
+    const char *over = "line 3, column 2: row longer than max_row_bytes = 16\n";
+    char want[256];
+
+    rc.max_row_bytes = 16; /* the fields after unquoting, plus one byte per field */
+    EXPECT_CSV(rc, "a,b\n1234567,8901234\n", "cols:a|b\n2:1234567|8901234\n");
+    EXPECT_CSV(rc, "a,b\n\"1234567\",\"8901234\"\n", "cols:a|b\n2:1234567|8901234\n");
+    EXPECT_CSV(rc, "a,b\n\"12\"\"4567\",\"8901234\"\n", "cols:a|b\n2:12\"4567|8901234\n");
+    snprintf(want, sizeof(want), "cols:a|b\nerror permanent line 3 col 2 [b] {}: %s", over);
+    EXPECT_CSV(rc, "a,b\n1,x\n1234567,89012345\n", want);
+    EXPECT_CSV(rc, "a,b\n1,x\n\"1234567\",\"890\n12345\"\n", want);
+    EXPECT_CSV(rc, "a,b\n1,x\n1234567,89012345678901234567890\n", want);
+    EXPECT_CSV(rc, "abcdefgh,ijklmnop\n1,2\n",
+               "error permanent line 1 col 2 [] {}: line 1, column 2: row longer than "
+               "max_row_bytes = 16\n");
+    rc.header = false; /* empty fields count one byte each */
+    EXPECT_CSV(rc, ",,,,,,,,,,,,,,,,,,,\n",
+               "error permanent line 1 col 17 [] {}: line 1, column 17: row longer than "
+               "max_row_bytes = 16\n");
+    rc.format = FORMAT_TSV;
+    rc.delimiter = '\t';
+    EXPECT_CSV(rc, "1234567\t8901234\n", "cols:column1|column2\n1:1234567|8901234\n");
+    EXPECT_CSV(rc, "1234567\t89012345\n",
+               "error permanent line 1 col 2 [] {}: line 1, column 2: row longer than "
+               "max_row_bytes = 16\n");
+}
+
+struct wide {
+    size_t ncols, rows, max_batch;
+};
+
+static int wide_columns(void *arg, const struct strlist *c, struct ierr *e)
+{
+    (void)e;
+    ((struct wide *)arg)->ncols = c->n;
+    return 0;
+}
+
+static int wide_batch(void *arg, const struct sink_batch *b, struct ierr *e)
+{
+    struct wide *w = arg;
+    (void)e;
+    w->rows += b->nrows;
+    if (b->nrows > w->max_batch)
+        w->max_batch = b->nrows;
+    return 0;
+}
+
+/* 4096 columns of NULLs take no field bytes: the batch is cut by its field count, so its
+ * arrays stay small (1000 rows of 4096 fields would be 98 MB). */
+DEF_TEST(wide_rows_make_small_batches)
+{
+    struct route_conf rc = rc_csv();
+    struct wide w = {0};
+    struct csvstream_cb cb = {wide_columns, wide_batch, NULL, &w};
+    struct csvstream *s;
+    struct ierr e;
+    struct buf in;
+
+    buf_init(&in);
+    for (int i = 1; i <= 4096; i++)
+        buf_printf(&in, "%sc%d", i > 1 ? "," : "", i);
+    buf_putc(&in, '\n');
+    for (int r = 0; r < 100; r++) {
+        for (int i = 1; i < 4096; i++)
+            buf_putc(&in, ',');
+        buf_putc(&in, '\n');
+    }
+    s = csvstream_new(&rc, &cb, &e);
+    EXPECT_EQ_INT(0, csvstream_feed(s, in.data, in.len, &e));
+    EXPECT_EQ_INT(0, csvstream_finish(s, &e));
+    EXPECT_EQ_INT(4096, w.ncols);
+    EXPECT_EQ_INT(100, w.rows);
+    EXPECT_EQ_INT(ROWBATCH_MAX_FIELDS / 4096, w.max_batch);
+    csvstream_free(s);
+    buf_free(&in);
+}
+
 /* Found by tests/fuzz/fuzz_csvstream: a quoted field of exactly max_field bytes failed as too
  * long when a chunk ended right after its closing quote (libcsv holds that quote until it
  * sees what follows). Every chunk size must accept it. */
@@ -771,6 +852,8 @@ int main(void)
     RUN_TEST(nul_byte_refused);
     RUN_TEST(field_size_limit);
     RUN_TEST(field_size_limit_quoted_at_the_limit);
+    RUN_TEST(row_size_limit);
+    RUN_TEST(wide_rows_make_small_batches);
     RUN_TEST(rules);
     RUN_TEST(callback_errors_pass_through);
     RUN_TEST(random_inputs_chunk_invariant);

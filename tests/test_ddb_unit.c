@@ -367,6 +367,18 @@ DEF_TEST(item_size_limit)
     EXPECT_EQ_INT(10, e.line);
     EXPECT_TRUE(strstr(e.reason, "400 KB") != NULL);
     EXPECT_EQ_INT(0, out.len);
+    /* more value bytes than any item could hold: refused before encoding (control
+     * characters would take six bytes each as JSON escapes) */
+    free(big);
+    big = xmalloc(DDB_MAX_ROW_TEXT + 1);
+    memset(big, 1, DDB_MAX_ROW_TEXT + 1);
+    f[1] = (struct sink_field){big, DDB_MAX_ROW_TEXT};
+    buf_free(&out);
+    EXPECT_EQ_INT(-1, ddb_item_encode(&l, &row, &out, &key, &size, &e));
+    EXPECT_EQ_INT(10, e.line);
+    EXPECT_CONTAINS("line 10: the row's values hold 1638401 bytes: too many for DynamoDB's 400 KB",
+                    e.reason);
+    EXPECT_TRUE(out.cap < DDB_MAX_ROW_TEXT);
     ddb_layout_free(&l);
     ddb_key_schema_free(&ks);
     strlist_free(&cols);

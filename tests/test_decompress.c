@@ -1,7 +1,8 @@
 /*
  * test_decompress.c: gzip and zstd streams made here with zlib and libzstd, decoded at
  * several chunk sizes; multi-member gzip, several zstd frames, auto detection with the
- * magic split across chunks, corrupt and truncated input with their offsets.
+ * magic split across chunks, corrupt and truncated input with their offsets, zstd
+ * frames asking for a window over zstd_window_max.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,26 @@ static size_t zstd_make(const void *in, size_t n, unsigned char *out, size_t cap
     return ZSTD_isError(r) ? 0 : r;
 }
 
+/* One frame declaring a window of 2^wlog bytes: streamed without a size, so the encoder
+ * cannot shrink the window to fit the input. */
+static size_t zstd_make_window(const void *in, size_t n, int wlog, unsigned char *out, size_t cap)
+{
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    ZSTD_inBuffer ib = {in, n, 0};
+    ZSTD_outBuffer ob = {out, cap, 0};
+    size_t r;
+
+    ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, wlog);
+    r = ZSTD_compressStream2(c, &ob, &ib, ZSTD_e_continue);
+    while (!ZSTD_isError(r) && (r = ZSTD_compressStream2(c, &ob, &ib, ZSTD_e_end)) > 0 &&
+           !ZSTD_isError(r))
+        ;
+    ZSTD_freeCCtx(c);
+    return ZSTD_isError(r) ? 0 : ob.pos;
+}
+
+static size_t window_max; /* zstd_window_max for decode(); 0: the default */
+
 struct sink_out {
     struct buf b;
     size_t fail_after; /* fail once this many bytes came out, 0: never */
@@ -63,6 +84,8 @@ static char *decode(enum compression c, const unsigned char *in, size_t n, size_
     struct decompress *d = decompress_new(c, collect, &o);
     int rc = 0;
 
+    if (window_max)
+        decompress_set_zstd_window_max(d, window_max);
     buf_init(&o.b);
     memset(err, 0, sizeof(*err));
     for (size_t off = 0; off < n && rc == 0; off += chunk)
@@ -228,6 +251,34 @@ DEF_TEST(corrupt_and_truncated)
     free(plain);
 }
 
+DEF_TEST(zstd_window_over_the_cap)
+{
+    size_t pn = 200000, an, zn;
+    char *plain = make_plain(pn);
+    unsigned char *z = xmalloc(2 * pn);
+    char want[128];
+
+    zn = zstd_make_window(plain, pn, 24, z, 2 * pn);
+    EXPECT_TRUE(zn > 0);
+    expect_error(COMPRESSION_ZSTD, z, zn,
+                 "zstd: the frame at compressed byte offset 0 needs a 16M window, more than "
+                 "zstd_window_max = 8M");
+    expect_error(COMPRESSION_AUTO, z, zn, "needs a 16M window");
+    window_max = 16u << 20;
+    expect_roundtrip(COMPRESSION_AUTO, z, zn, plain, pn, COMPRESSION_ZSTD);
+    window_max = 1u << 20;
+    expect_error(COMPRESSION_AUTO, z, zn, "needs a 16M window, more than zstd_window_max = 1M");
+
+    /* a small frame first: the one refused is named by its own offset */
+    window_max = 0;
+    an = zstd_make_window(plain, 5000, 20, z, 2 * pn);
+    zn = an + zstd_make_window(plain + 5000, pn - 5000, 27, z + an, 2 * pn - an);
+    snprintf(want, sizeof(want), "the frame at compressed byte offset %zu needs a 128M window", an);
+    expect_error(COMPRESSION_AUTO, z, zn, want);
+    free(z);
+    free(plain);
+}
+
 DEF_TEST(downstream_error_passes_through)
 {
     size_t pn = 400000;
@@ -258,6 +309,7 @@ int main(void)
     RUN_TEST(highly_compressible_output_fills_many_buffers);
     RUN_TEST(gzip_multi_member);
     RUN_TEST(zstd_roundtrip_and_frames);
+    RUN_TEST(zstd_window_over_the_cap);
     RUN_TEST(auto_passthrough);
     RUN_TEST(corrupt_and_truncated);
     RUN_TEST(downstream_error_passes_through);

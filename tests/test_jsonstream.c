@@ -286,14 +286,64 @@ DEF_TEST(record_size_limit)
     struct route_conf rc = rc_json(FORMAT_JSONL);
 
     expect_all(&rc, "{\"a\":1}\n{\"a\":\"0123456789\"}\n", 27,
-               "cols:a\nerror permanent line 2 col 0 [] {}: line 2, byte offset 8: line longer "
-               "than 16 bytes\n",
+               "cols:a\nerror permanent line 2 col 0 [] {}: line 2, byte offset 8: record longer "
+               "than max_row_bytes = 16\n",
                16);
     rc = rc_json(FORMAT_JSON);
     expect_all(&rc, "[{\"a\":1},\n {\"a\":\"0123456789\"}]", 31,
                "cols:a\nerror permanent line 2 col 0 [] {}: line 2, byte offset 11: record longer "
-               "than 16 bytes\n",
+               "than max_row_bytes = 16\n",
                16);
+}
+
+DEF_TEST(route_max_row_bytes)
+{
+    struct route_conf rc = rc_json(FORMAT_JSONL);
+
+    rc.max_row_bytes = 16;
+    expect_all(&rc, "{\"a\":1}\n{\"a\":\"01234567\"}\n{\"a\":\"0123456789\"}\n", 44,
+               "cols:a\nerror permanent line 3 col 0 [] {}: line 3, byte offset 25: record longer "
+               "than max_row_bytes = 16\n",
+               0);
+    rc.format = FORMAT_JSON;
+    expect_all(&rc, "[{\"a\":1},\n {\"a\":\"01234567\"},\n {\"a\":\"0123456789\"}]", 49,
+               "cols:a\nerror permanent line 3 col 0 [] {}: line 3, byte offset 30: record longer "
+               "than max_row_bytes = 16\n",
+               0);
+}
+
+/* jansson's tree for {"a":[[],[],...]} takes some 40 times the text: checking a record may
+ * take 4 x max_row_bytes + 4 MiB, and a record that needs more fails the object. */
+DEF_TEST(check_memory_limit)
+{
+    static const size_t chunks[] = {1, 7, 4096, SIZE_MAX};
+    struct route_conf rc = rc_json(FORMAT_JSONL);
+    struct buf in, want;
+
+    buf_init(&in);
+    buf_init(&want);
+    buf_puts(&in, "{\"a\":[[]");
+    for (int i = 0; i < 60000; i++)
+        buf_puts(&in, ",[]");
+    buf_puts(&in, "]}\n");
+    rc.max_row_bytes = 256 << 10;
+    for (size_t i = 0; i < ARRAY_SIZE(chunks); i++) {
+        char *got = run(&rc, in.data, in.len, chunks[i], 1000, 0, 0);
+        EXPECT_EQ_STR("error permanent line 1 col 0 [] {}: line 1, byte offset 0: checking the "
+                      "record needs more memory than 4 times max_row_bytes = 256K (too many "
+                      "values)\n",
+                      got);
+        free(got);
+    }
+    rc.max_row_bytes = 4 << 20;
+    buf_printf(&want, "cols:a\n1:%.*s\n", (int)in.len - 7, in.data + 5);
+    for (size_t i = 0; i < ARRAY_SIZE(chunks); i++) {
+        char *got = run(&rc, in.data, in.len, chunks[i], 1000, 0, 0);
+        EXPECT_EQ_STR(want.data, got);
+        free(got);
+    }
+    buf_free(&in);
+    buf_free(&want);
 }
 
 DEF_TEST(json_arrays)
@@ -662,6 +712,8 @@ int main(void)
     RUN_TEST(jsonl_bad_records);
     RUN_TEST(raw_nul_byte_is_invalid_json);
     RUN_TEST(record_size_limit);
+    RUN_TEST(route_max_row_bytes);
+    RUN_TEST(check_memory_limit);
     RUN_TEST(json_arrays);
     RUN_TEST(json_object_wrapping);
     RUN_TEST(json_framing_errors);

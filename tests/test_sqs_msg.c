@@ -125,6 +125,33 @@ DEF_TEST(row_errors_name_line_column_and_value)
     sqs_layout_free(&l);
 }
 
+/* A body is never shorter than its row's values: a row of more is refused before it is
+ * encoded (300 KB of control characters would take 1.8 MB as JSON escapes). */
+DEF_TEST(rows_over_the_limit_are_refused_before_encoding)
+{
+    struct route_conf rc = typed_route(NULL, 0, NULL_AS_ABSENT);
+    size_t n = 300 * 1024;
+    char *big = xmalloc(n + 1);
+    struct sqs_layout l;
+    struct ierr e;
+    struct buf b;
+
+    memset(big, 1, n);
+    big[n] = '\0';
+    sqs_layout_init(&l, &cols, &rc);
+    buf_init(&b);
+    struct sink_field f[5] = {{"1", 1}, {big, n}, {"2", 1}, {"true", 4}, {NULL, 0}};
+    struct sink_row row = {12, f};
+    EXPECT_EQ_INT(-1, sqs_msg_body(&l, &row, &b, &e));
+    EXPECT_EQ_INT(IERR_PERMANENT, e.cls);
+    EXPECT_EQ_INT(12, e.line);
+    EXPECT_CONTAINS("line 12: the row's values hold 307206 bytes, over the SQS limit", e.reason);
+    EXPECT_TRUE(b.cap < n);
+    buf_free(&b);
+    sqs_layout_free(&l);
+    free(big);
+}
+
 DEF_TEST(entries_attributes_and_fifo_ids)
 {
     struct sqs_msg_ctx c;
@@ -204,6 +231,7 @@ int main(void)
     RUN_TEST(json_numbers);
     RUN_TEST(typed_bodies);
     RUN_TEST(row_errors_name_line_column_and_value);
+    RUN_TEST(rows_over_the_limit_are_refused_before_encoding);
     RUN_TEST(entries_attributes_and_fifo_ids);
     RUN_TEST(batch_framing_and_answers);
     return tap_done();

@@ -41,6 +41,59 @@ DEF_TEST(parse_int64_bounds)
     EXPECT_EQ_INT(-1, parse_int64("99999999999999999999", 0, INT64_MAX, &v));
 }
 
+DEF_TEST(parse_size_units)
+{
+    int64_t v = 0;
+    char t[32];
+
+    EXPECT_EQ_INT(0, parse_size("64M", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(64 << 20, v);
+    EXPECT_EQ_INT(0, parse_size("1k", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(1024, v);
+    EXPECT_EQ_INT(0, parse_size("2G", 0, INT64_MAX, &v));
+    EXPECT_TRUE(v == (int64_t)2 << 30);
+    EXPECT_EQ_INT(0, parse_size("1000", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(1000, v);
+    EXPECT_EQ_INT(-1, parse_size("1.5M", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(-1, parse_size("1MB", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(-1, parse_size("M", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(-1, parse_size("-1", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(-1, parse_size(" 1M", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(-1, parse_size("", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(-1, parse_size("9999999999G", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(-1, parse_size("99999999999999999999", 0, INT64_MAX, &v));
+    EXPECT_EQ_INT(-1, parse_size("2K", 0, 1024, &v));
+    EXPECT_EQ_INT(-1, parse_size("1023", 1024, 2048, &v));
+    size_text(t, sizeof(t), 64 << 20);
+    EXPECT_EQ_STR("64M", t);
+    size_text(t, sizeof(t), 1536 * 1024);
+    EXPECT_EQ_STR("1536K", t);
+    size_text(t, sizeof(t), (uint64_t)1 << 40);
+    EXPECT_EQ_STR("1024G", t);
+    size_text(t, sizeof(t), 1000);
+    EXPECT_EQ_STR("1000", t);
+    size_text(t, sizeof(t), 0);
+    EXPECT_EQ_STR("0", t);
+}
+
+DEF_TEST(buf_try_reserve_and_shrink)
+{
+    struct buf b;
+
+    buf_init(&b);
+    EXPECT_EQ_INT(0, buf_try_reserve(&b, 100));
+    EXPECT_TRUE(b.cap >= 101 && b.len == 0);
+    buf_append(&b, "abc", 3);
+    EXPECT_EQ_INT(-1, buf_try_reserve(&b, SIZE_MAX - 2)); /* unchanged on failure */
+    EXPECT_EQ_STR("abc", b.data);
+    buf_shrink(&b, 1 << 20); /* small: kept, emptied */
+    EXPECT_TRUE(b.data != NULL && b.len == 0 && b.data[0] == '\0');
+    EXPECT_EQ_INT(0, buf_try_reserve(&b, 4 << 20));
+    buf_shrink(&b, 1 << 20); /* grew past keep: freed */
+    EXPECT_TRUE(b.data == NULL && b.cap == 0 && b.len == 0);
+    buf_free(&b);
+}
+
 DEF_TEST(parse_bool_words)
 {
     bool b = false;
@@ -99,6 +152,8 @@ int main(void)
 {
     RUN_TEST(buf_grows_and_stays_terminated);
     RUN_TEST(parse_int64_bounds);
+    RUN_TEST(parse_size_units);
+    RUN_TEST(buf_try_reserve_and_shrink);
     RUN_TEST(parse_bool_words);
     RUN_TEST(trim_and_affixes);
     RUN_TEST(hex);

@@ -6,16 +6,22 @@ typed message bodies (types = N, BOOL, JSON; NULLs left out or null) with the
 ingestd_* attributes; a redelivered event sends nothing; a lost ledger item (a crash
 after sending) resends rows with the same ingestd_row_id, which a FIFO queue drops
 as duplicates; a row over 256 KiB is a row error (the object goes to the DLQ and
-sends nothing, or under skip_row the row is rejected and recorded in the ledger).
+sends nothing, or under skip_row the row is rejected and recorded in the ledger); an
+object whose messages outgrow max_spool_bytes (a small gzip of many rows) goes to the
+DLQ and sends nothing, and a spool write that fails (a file size limit standing in for
+a full disk) fails the load as transient without ending the daemon.
 """
 
+import gzip
 import hashlib
 import json
 import os
+import resource
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon import Checks, require_binary, run  # noqa: E402
+from daemon import INGESTD_BIN, Checks, require_binary, run  # noqa: E402
 from fault_proxy import FaultProxy  # noqa: E402
 from stack import Stack  # noqa: E402
 
@@ -59,6 +65,10 @@ sink = rows
 match_prefix = json/
 format = jsonl
 types = id:N, tags:JSON
+
+[route spool]
+sink = tiny
+match_prefix = spool/
 """
 
 
@@ -118,7 +128,8 @@ def main():
         st.make_bucket("inbox", notify_queue_url=q)
         st.purge(q)
         sinks = (f"[sink rows]\ntype = sqs\nqueue_url = {out}\n\n"
-                 f"[sink fifo]\ntype = sqs\nqueue_url = {fifo}\nledger_table = sqs_ledger\n")
+                 f"[sink fifo]\ntype = sqs\nqueue_url = {fifo}\nledger_table = sqs_ledger\n\n"
+                 f"[sink tiny]\ntype = sqs\nqueue_url = {out}\nmax_spool_bytes = 64K\n")
         conf = st.ingestd_config(ROUTES, queue_url=q, dlq_url=dlq, sinks=sinks)
 
         def customers_one_message_per_row():
@@ -235,6 +246,44 @@ def main():
             assert skip and skip["rows"]["N"] == "2" and skip["rejected"]["N"] == "1", skip
             assert st.queue_count(q) == 0
 
+        def spool_is_capped():
+            many = "id\n" + "".join(f"{i}\n" for i in range(200_000))
+            st.put_object("inbox", "spool/many.csv.gz", gzip.compress(many.encode()))
+            st.put_object("inbox", "spool/few.csv", "id\n" + "".join(f"{i}\n" for i in range(20)))
+            drain(st, conf)
+            got = sorted(int(b["id"]) for b, _ in receive(st, out))
+            assert got == list(range(20)), f"only spool/few.csv's rows: {got[:30]}"
+            reps = [m["body"] for m in st.receive_all(dlq, wait=0.5) if m["body"]]
+            rep = [r for r in reps if r.get("key") == "spool/many.csv.gz"]
+            assert len(rep) == 1 and rep[0]["class"] == "permanent", reps
+            assert "max_spool_bytes = 64K" in rep[0]["reason"], rep[0]
+            assert 2 < rep[0]["line"] < 1000, rep[0]
+            etag = st.client("s3").head_object(Bucket="inbox", Key="spool/many.csv.gz")["ETag"]
+            assert ledger_item(st, "inbox", "spool/many.csv.gz", etag.strip('"')) is None
+            assert st.queue_count(q) == 0
+
+        def spool_write_error_is_transient():
+            # A full disk cannot be made here without privileges; a file size limit fails
+            # the spool's writes the same way (EFBIG for ENOSPC).
+            text = "customer_id,customer_name\n" + "".join(f"{i},{'n' * 200}\n"
+                                                            for i in range(400))
+            etag = st.put_object("inbox", "customers/fsize.csv", text)
+
+            def limit():
+                resource.setrlimit(resource.RLIMIT_FSIZE, (32 * 1024, 32 * 1024))
+            p = subprocess.run([INGESTD_BIN, "--exit-when-idle", "-c", conf], env=st.env(),
+                               preexec_fn=limit, stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=120)
+            err = p.stderr.decode("utf-8", "replace")
+            assert p.returncode == 0, (p.returncode, err[-3000:])
+            assert ("transient failure loading s3://inbox/customers/fsize.csv: "
+                    "SQS sink spool file: File too large") in err, err[-3000:]
+            assert receive(st, out) == []
+            st.send(q, event("inbox", "customers/fsize.csv", etag))
+            drain(st, conf)
+            got = sorted(b["customer_id"] for b, _ in receive(st, out))
+            assert got == list(range(400)), got[:20]
+
         def server_errors_are_retried():
             with FaultProxy(st.moto_url, plan="status:503*2,pass") as fp:
                 fp.set_match("AmazonSQS.SendMessageBatch")
@@ -285,6 +334,10 @@ def main():
                 check_command_reports_queue_and_ledger)
         c.check("a row over 256 KiB: DLQ under abort, rejected under skip_row",
                 oversized_row_is_a_row_error)
+        c.check("max_spool_bytes: a small gzip of 200k rows goes to the DLQ, sends nothing",
+                spool_is_capped)
+        c.check("a spool write error (file size limit) is transient; the daemon goes on",
+                spool_write_error_is_transient)
     return c.done()
 
 
