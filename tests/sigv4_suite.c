@@ -22,8 +22,8 @@
 
 #include <jansson.h>
 
-#include "sigv4.h"
-#include "util.h"
+#include "aws/sigv4.h"
+#include "base/util.h"
 
 static int n_pass, n_fail;
 

@@ -3,7 +3,7 @@
 man/ingestd.conf.5 name the same keys in the same sections, and both man pages
 pass `mandoc -T lint` without warnings.
 
-The key table comes from `tests/test_config_keys --list` (config_each_key()).
+The key table comes from `tests/base/test_config_keys --list` (config_each_key()).
 In the example file a key counts whether it is set or shown commented out as
 ";key = value"; prose comments start with "; ". In the man page a key is an
 `.It Cm KEY` item under a `.Ss [section]` heading of the SECTIONS chapter.
@@ -28,7 +28,7 @@ def normalize(section, key):
 
 
 def table_keys():
-    lister = os.path.join(BUILDDIR, "tests", "test_config_keys")
+    lister = os.path.join(BUILDDIR, "tests", "base", "test_config_keys")
     if not os.access(lister, os.X_OK):
         print(f"# {lister} is not built")
         sys.exit(1 if os.environ.get("CI") == "true" else 77)

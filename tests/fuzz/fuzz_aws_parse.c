@@ -12,10 +12,10 @@
  * a classification that aws_error_classify reproduces; a secret that is not a JSON object is
  * its own password.
  */
-#include "aws_error.h"
+#include "aws/aws_error.h"
 #include "fuzz.h"
-#include "secrets.h"
-#include "sqs.h"
+#include "aws/secrets.h"
+#include "aws/sqs.h"
 
 static bool terminated(const char *s, size_t n)
 {

@@ -10,10 +10,10 @@
  */
 #include <ctype.h>
 
-#include "config.h"
-#include "csvstream.h"
+#include "base/config.h"
+#include "input/csvstream.h"
 #include "fuzz.h"
-#include "log.h"
+#include "base/log.h"
 
 #define NAME "fuzz.conf"
 

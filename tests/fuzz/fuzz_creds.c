@@ -11,7 +11,7 @@
  * each with a role ARN); the refresh time is at least a second from now and, when there is
  * time, not after the credentials stop being usable (for plausible clocks).
  */
-#include "creds_parse.h"
+#include "aws/creds_parse.h"
 #include "fuzz.h"
 
 static const char *const names[] = {"Code", "Credentials", "AccessKeyId", "Error", "Message",

@@ -20,12 +20,12 @@
  */
 #include <regex.h>
 
-#include "config.h"
-#include "csvstream.h"
-#include "decompress.h"
+#include "base/config.h"
+#include "input/csvstream.h"
+#include "input/decompress.h"
 #include "fuzz.h"
-#include "utf8.h"
-#include "util.h"
+#include "base/utf8.h"
+#include "base/util.h"
 
 #define OUT_CAP (2u << 20) /* decompressed bytes a run may produce: bounds zstd/gzip bombs */
 

@@ -10,9 +10,9 @@
  * and an empty event; s3_event_free leaves the event empty and may be called again. The key
  * decoder gives valid UTF-8 or a reason, and leaves a string without '%' or '+' unchanged.
  */
-#include "event.h"
+#include "daemon/event.h"
 #include "fuzz.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 static void check_str(const char *s, const char *what)
 {

@@ -17,11 +17,11 @@
  */
 #include <regex.h>
 
-#include "config.h"
+#include "base/config.h"
 #include "fuzz.h"
-#include "jsonstream.h"
-#include "utf8.h"
-#include "util.h"
+#include "input/jsonstream.h"
+#include "base/utf8.h"
+#include "base/util.h"
 
 static const char *const col_names[] = {"a", "b", "c", "d", "id", "name"};
 static const char *const regexes[] = {"^[0-9]+$", "^a", "x|y", "^.{0,3}$", "[[:alpha:]]"};

@@ -13,7 +13,7 @@
 #include <ctype.h>
 
 #include "fuzz.h"
-#include "s3_url.h"
+#include "aws/s3_url.h"
 
 static int hexval(char c)
 {

@@ -13,7 +13,7 @@
  * refusal says why.
  */
 #include "fuzz.h"
-#include "sigv4.h"
+#include "aws/sigv4.h"
 
 #define MAX_HEADERS 16
 

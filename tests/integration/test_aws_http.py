@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The loop-side AWS client (src/http.c, sqs.c, secrets.c) against moto with exact SigV4
-checking, through tests/awsctl, directly and behind tests/fault_proxy.py.
+checking, through tests/aws/awsctl, directly and behind tests/fault_proxy.py.
 
 Covers every SQS call (ReceiveMessage with attributes, a long poll that returns nothing, a
 long poll woken by a send made on the same loop, ChangeMessageVisibilityBatch and
@@ -25,7 +25,7 @@ from fault_proxy import FaultProxy  # noqa: E402
 from stack import Stack, StackError  # noqa: E402
 
 BUILD = os.environ.get("INGESTD_BUILDDIR", os.path.join(HERE, "..", ".."))
-AWSCTL = os.environ.get("AWSCTL", os.path.join(BUILD, "tests", "awsctl"))
+AWSCTL = os.environ.get("AWSCTL", os.path.join(BUILD, "tests", "aws", "awsctl"))
 IN_CI = os.environ.get("CI") == "true"
 FAST = ["--backoff", "20", "200"]     # short backoffs for the retry cases
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The AWS credential chain (src/creds*.c, src/sts.c) through tests/credsctl, against moto with
+"""The AWS credential chain (src/creds*.c, src/sts.c) through tests/aws/credsctl, against moto with
 exact SigV4 checking on and tests/creds_responder.py for the ECS and EC2 endpoints.
 
 Every provider resolves and then signs SQS ListQueues calls that moto verifies (so the
@@ -27,7 +27,7 @@ from creds_responder import CredsResponder  # noqa: E402
 from stack import Stack, StackError  # noqa: E402
 
 BUILD = os.environ.get("INGESTD_BUILDDIR", os.path.join(HERE, "..", ".."))
-CREDSCTL = os.environ.get("CREDSCTL", os.path.join(BUILD, "tests", "credsctl"))
+CREDSCTL = os.environ.get("CREDSCTL", os.path.join(BUILD, "tests", "aws", "credsctl"))
 IN_CI = os.environ.get("CI") == "true"
 ROLE = "ingestd-role"
 ROLE_ARN = "arn:aws:iam::123456789012:role/" + ROLE

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The S3 client (src/s3.c) against moto with exact SigV4 checking, through tests/s3get.
+"""The S3 client (src/s3.c) against moto with exact SigV4 checking, through tests/aws/s3get.
 
 Covers key encoding (reserved characters, non-ASCII, "//", "./", "../", a 1000-byte key),
 byte-exact multi-MB downloads with a flat memory profile, If-Match (right and wrong ETag),
@@ -28,7 +28,7 @@ from fault_proxy import FaultProxy  # noqa: E402
 from stack import Stack, StackError  # noqa: E402
 
 BUILD = os.environ.get("INGESTD_BUILDDIR", os.path.join(HERE, "..", ".."))
-S3GET = os.path.join(BUILD, "tests", "s3get")
+S3GET = os.path.join(BUILD, "tests", "aws", "s3get")
 IN_CI = os.environ.get("CI") == "true"
 
 results = []

@@ -3,7 +3,7 @@
 
 Against real PostgreSQL 15 and MariaDB (tests/stack.py):
 
-- through tests/pgload and tests/myload, in append and upsert mode (upsert and
+- through tests/sinks/pgload and tests/sinks/myload, in append and upsert mode (upsert and
   on_error = skip_row load through the staging table ingestd_stage): type errors, values
   too long or out of range, and NOT NULL violations; no reason, sample or recorded reject
   names ingestd_stage, and MariaDB's column references name the target
@@ -25,8 +25,8 @@ from daemon import Checks, require_binary, run  # noqa: E402
 from stack import Stack  # noqa: E402
 
 BUILD = os.environ.get("INGESTD_BUILDDIR", os.path.join(HERE, "..", ".."))
-PGLOAD = os.path.join(BUILD, "tests", "pgload")
-MYLOAD = os.path.join(BUILD, "tests", "myload")
+PGLOAD = os.path.join(BUILD, "tests", "sinks", "pgload")
+MYLOAD = os.path.join(BUILD, "tests", "sinks", "myload")
 
 BAD = {
     "type": "id,qty,note\n1,x,a\n",

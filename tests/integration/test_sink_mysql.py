@@ -10,7 +10,7 @@ zoned timestamps converted), redelivery loading nothing twice, type errors and t
 rolling the whole file back with a DLQ report naming line and column, skip_row rejects,
 MariaDB killed in the middle of a load (transient, retried, loaded once), the prior-art
 files (db-data.csv / db-data-with-error.csv into `test`, transactions.csv into varchar(40)
-columns), a race of three loaders on one object through tests/myload (exactly one loads),
+columns), a race of three loaders on one object through tests/sinks/myload (exactly one loads),
 check() and ssl_mode.
 """
 
@@ -27,7 +27,7 @@ from stack import Stack  # noqa: E402
 SRCDIR = os.environ.get("INGESTD_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BUILD = os.environ.get("INGESTD_BUILDDIR", os.path.join(SRCDIR, "build"))
-MYLOAD = os.path.join(BUILD, "tests", "myload")
+MYLOAD = os.path.join(BUILD, "tests", "sinks", "myload")
 
 TXN_COLUMNS = ("account_no, date, transaction_details, chip_used, value_date, "
                "_withdrawal_amt_, _deposit_amt_, balance_amt")

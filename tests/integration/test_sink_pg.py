@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PostgreSQL sink (src/sink_pg.c) against a real PostgreSQL 15, through tests/pgload.
+"""The PostgreSQL sink (src/sink_pg.c) against a real PostgreSQL 15, through tests/sinks/pgload.
 
 Covers append, upsert (duplicate keys in one file: the last row wins; a second object keeps
 the row count), replace (also on a table other tables reference), create_table with inferred
@@ -28,7 +28,7 @@ from stack import Stack, StackError  # noqa: E402
 
 BUILD = os.environ.get("INGESTD_BUILDDIR", os.path.join(HERE, "..", ".."))
 SRC = os.environ.get("INGESTD_SRCDIR", os.path.join(HERE, "..", ".."))
-PGLOAD = os.path.join(BUILD, "tests", "pgload")
+PGLOAD = os.path.join(BUILD, "tests", "sinks", "pgload")
 IN_CI = os.environ.get("CI") == "true"
 PRIOR_ART = "/work/shared/prior-art-data/aws-data-pipeline/data.csv"
 DATA_CSV = (open(PRIOR_ART).read() if os.path.exists(PRIOR_ART) else
