@@ -1,5 +1,6 @@
 #!/bin/bash
-# clang-format --dry-run -Werror over src/*.c src/*.h tests/*.c with the top-level .clang-format:
+# clang-format --dry-run -Werror over every .c and .h under src/ and tests/ (tests/node_modules
+# aside) with the top-level .clang-format:
 # fails when any file would change, listing each such file and the number of lines that would.
 # To fix: clang-format -i FILE. Nothing is modified here.
 # Exit: 0 formatted, 1 not, 77 clang-format absent (outside CI).
@@ -12,7 +13,8 @@ for t in clang-format-14 clang-format; do
 done
 lint_need "${fmt:-clang-format}"
 cd "$src" || exit 1
-files=(src/*.c src/*.h tests/*.c)
+mapfile -t files < <(find src tests -path tests/node_modules -prune -o -name '*.[ch]' -print |
+    LC_ALL=C sort)
 echo "# $("$fmt" --version | sed 's/^.*clang-format/clang-format/'), ${#files[@]} files"
 
 bad=0 lines=0

@@ -1,5 +1,5 @@
 #!/bin/bash
-# clang-tidy over every src/*.c (and, through HeaderFilterRegex, the src/*.h they include) with
+# clang-tidy over every src/**/*.c (and, through HeaderFilterRegex, the src/**/*.h they include) with
 # the checks in .clang-tidy and the flags the build compiles with. Any finding fails: the
 # configuration turns every enabled check into an error. Fix the code, or for a false positive
 # add `/* NOLINT(check): reason */` on the line. Files not yet listed in Makefile.am are checked
@@ -22,11 +22,12 @@ trap 'rm -rf "$out"; lint_cleanup' EXIT
 cd "$build" || exit 1
 echo "# $tidy $("$tidy" --version | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -n 1)," \
     "${#SOURCES_LINT[@]} files, flags: ${CFLAGS_LINT[*]}"
-export tidy out
+export tidy out src
 printf '%s\n' "${SOURCES_LINT[@]}" |
     xargs -P "${JOBS:-2}" -I{} bash -c '
         f=$1; shift
-        log="$out/$(basename "$f").log"
+        rel=${f#"$src"/}
+        log="$out/${rel//\//:}.log"
         if "$tidy" --quiet "$f" -- "$@" >"$log" 2>&1; then
             rm -f "$log"
         fi' _ {} "${CFLAGS_LINT[@]}"
@@ -35,7 +36,8 @@ bad=0
 for log in "$out"/*.log; do
     [ -e "$log" ] || continue
     bad=$((bad + 1))
-    echo "---- $(basename "$log" .log)"
+    name=$(basename "$log" .log)
+    echo "---- ${name//://}"
     grep -v -E '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$|^Suppressed [0-9]+ warnings|^Use -header-filter|^Use -system-headers' "$log" |
         sed "s|$src/||g"
 done

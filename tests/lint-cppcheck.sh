@@ -1,5 +1,5 @@
 #!/bin/bash
-# cppcheck over every src/*.c (files not yet listed in Makefile.am included) with the warning,
+# cppcheck over every src/**/*.c (files not yet listed in Makefile.am included) with the warning,
 # performance and portability checks, config.h forced in as the build does. Any finding fails.
 # Fix the code, or for a false positive put `// cppcheck-suppress ID` with the reason on the
 # line above. Style findings are not enabled: clang-tidy and the compiler cover those.

@@ -9,10 +9,10 @@
 #                              on exit
 #   lint_make_var VAR...       prints the expanded make variables of $build, one word a line,
 #                              shell-quoted words kept whole (e.g. -DSYSCONFDIR="/etc")
-#   lint_cflags                fills the array CFLAGS_LINT with the flags src/*.c are compiled
+#   lint_cflags                fills the array CFLAGS_LINT with the flags src/**/*.c are compiled
 #                              with, minus -Werror and the sanitizers; relative paths resolve
 #                              from $build
-#   lint_sources               fills SOURCES_LINT with src/*.c: every C file present, whether or
+#   lint_sources               fills SOURCES_LINT with src/**/*.c: every C file present, whether or
 #                              not Makefile.am lists it yet
 # It changes nothing in the source tree.
 
@@ -87,5 +87,5 @@ lint_cflags()
 
 lint_sources()
 {
-    SOURCES_LINT=("$src"/src/*.c)
+    mapfile -t SOURCES_LINT < <(find "$src/src" -name '*.c' | LC_ALL=C sort)
 }

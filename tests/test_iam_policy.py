@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """test_iam_policy.py: etc/iam-policy.json is valid and grants every AWS action the code calls.
 
-The list of calls is read from the sources, not written down here, so a new call in src/*.c
-fails this test until the policy grants it:
-  SQS              op_names[] in src/sqs.c and every "X-Amz-Target: AmazonSQS.<Op>" in src/*.c
-  DynamoDB         every call(..., "<Op>", ...) / ddb_http_call / ddb_http_start in src/*.c
+The list of calls is read from the sources, not written down here, so a new call in any .c file
+under src/ fails this test until the policy grants it:
+  SQS              op_names[] in src/aws/sqs.c and every "X-Amz-Target: AmazonSQS.<Op>"
+  DynamoDB         every call(..., "<Op>", ...) / ddb_http_call / ddb_http_start
   Secrets Manager  every "X-Amz-Target: secretsmanager.<Op>"
   STS              every "AssumeRole..." action passed to STS (AssumeRoleWithWebIdentity is
                    unsigned: the role's trust policy allows it, not the caller's policy)
@@ -46,15 +46,15 @@ def check(name, ok, detail=""):
 
 def sources():
     out = {}
-    for path in sorted(glob.glob(os.path.join(SRCDIR, "src", "*.c"))):
+    for path in sorted(glob.glob(os.path.join(SRCDIR, "src", "**", "*.c"), recursive=True)):
         with open(path, encoding="utf-8") as f:
-            out[os.path.basename(path)] = f.read()
+            out[os.path.relpath(path, os.path.join(SRCDIR, "src"))] = f.read()
     return out
 
 
 def called_actions(src):
     acts = set()
-    sqs_c = src.get("sqs.c", "")
+    sqs_c = src.get("aws/sqs.c", "")
     for op in re.findall(r"\[OP_\w+\]\s*=\s*\"(\w+)\"", sqs_c):
         acts.add("sqs:" + PERMISSION.get(op, op))
     for text in src.values():
@@ -68,10 +68,10 @@ def called_actions(src):
                 acts.add("dynamodb:" + op)
         for op in re.findall(r"\"(AssumeRole\w*)\"", text):
             acts.add("sts:" + op)
-    s3_c = src.get("s3.c", "")
+    s3_c = src.get("aws/s3.c", "")
     if re.search(r"\"GET\"", s3_c):
         acts.add("s3:GetObject")
-    if "versionId" in s3_c or "versionId" in src.get("s3_url.c", ""):
+    if "versionId" in s3_c or "versionId" in src.get("aws/s3_url.c", ""):
         acts.add("s3:GetObjectVersion")
     return acts - UNSIGNED
 
@@ -122,7 +122,7 @@ def main():
     # The derivation itself must have found the core calls, or it is reading the wrong tree.
     core = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
             "sqs:SendMessage", "s3:GetObject", "secretsmanager:GetSecretValue"}
-    check("the calls found in src/*.c include the core ones", core <= called,
+    check("the calls found in src/ include the core ones", core <= called,
           sorted(core - called))
     missing = sorted(called - set(granted))
     check(f"every action the code calls is granted ({len(called)}: "

@@ -5,7 +5,7 @@
  *
  * Each tests/fuzz/fuzz_X.c defines `int fuzz_X(const uint8_t *data, size_t size)` and, unless
  * FUZZ_NO_MAIN is defined, the libFuzzer entry LLVMFuzzerTestOneInput calling it. The gcc
- * build links them all with FUZZ_NO_MAIN into tests/test_fuzz_regressions, which replays the
+ * build links them all with FUZZ_NO_MAIN into tests/fuzz/test_fuzz_regressions, which replays the
  * committed corpora and crash regressions through the same functions (under the project's
  * sanitizers when configured with them). An invariant that does not hold prints what and
  * where, then aborts: libFuzzer saves the input, the replay test fails.

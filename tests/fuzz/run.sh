@@ -95,7 +95,7 @@ for t in "${targets[@]}"; do
         why=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-zA-Z -]+|runtime error: .*|invariant failed: .*' "$log")
         echo "FAIL fuzz $t: ${why:-exit status $rc}; input kept in $artifacts/ (log $log)"
         # the report and the project's own frames, not libFuzzer's
-        grep -E 'ERROR|runtime error|invariant failed|#[0-9]+ 0x.* in [a-z_0-9]+ [^ ]*/(src|tests/fuzz)/[a-z_0-9]+\.c:' \
+        grep -E 'ERROR|runtime error|invariant failed|#[0-9]+ 0x.* in [a-z_0-9]+ [^ ]*/(src(/[a-z_0-9]+)+|tests/fuzz)/[a-z_0-9]+\.c:' \
             "$log" | head -n 16 | sed 's/^/    /'
     fi
     if [ "$merge" = 1 ] && [ "$rc" = 0 ] && [ "$nfound" -gt 0 ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The loop-side AWS client (src/http.c, sqs.c, secrets.c) against moto with exact SigV4
+"""The loop-side AWS client (src/aws/http.c, sqs.c, secrets.c) against moto with exact SigV4
 checking, through tests/aws/awsctl, directly and behind tests/fault_proxy.py.
 
 Covers every SQS call (ReceiveMessage with attributes, a long poll that returns nothing, a

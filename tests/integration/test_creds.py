@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The AWS credential chain (src/creds*.c, src/sts.c) through tests/aws/credsctl, against moto with
-exact SigV4 checking on and tests/creds_responder.py for the ECS and EC2 endpoints.
+"""The AWS credential chain (src/aws/creds*.c, src/aws/sts.c) through tests/aws/credsctl, against
+moto with exact SigV4 checking on and tests/creds_responder.py for the ECS and EC2 endpoints.
 
 Every provider resolves and then signs SQS ListQueues calls that moto verifies (so the
 credentials are real, not just parsed): [aws] keys, environment, web identity (moto STS

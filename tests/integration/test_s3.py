@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The S3 client (src/s3.c) against moto with exact SigV4 checking, through tests/aws/s3get.
+"""The S3 client (src/aws/s3.c) against moto with exact SigV4 checking, through tests/aws/s3get.
 
 Covers key encoding (reserved characters, non-ASCII, "//", "./", "../", a 1000-byte key),
 byte-exact multi-MB downloads with a flat memory profile, If-Match (right and wrong ETag),

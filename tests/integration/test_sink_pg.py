@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The PostgreSQL sink (src/sink_pg.c) against a real PostgreSQL 15, through tests/sinks/pgload.
+"""The PostgreSQL sink (src/sinks/postgres/) against a real PostgreSQL 15, through
+tests/sinks/pgload.
 
 Covers append, upsert (duplicate keys in one file: the last row wins; a second object keeps
 the row count), replace (also on a table other tables reference), create_table with inferred
