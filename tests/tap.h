@@ -22,51 +22,51 @@ static int tap_cur_failed;
 
 #define DEF_TEST(name) static void test_##name(void)
 
-#define RUN_TEST(name)                                                                        \
-    do {                                                                                      \
-        tap_cur_failed = 0;                                                                   \
-        test_##name();                                                                        \
-        tap_run_count++;                                                                      \
-        if (tap_cur_failed)                                                                   \
-            tap_fail_count++;                                                                 \
-        printf("%s %d - %s\n", tap_cur_failed ? "not ok" : "ok", tap_run_count, #name);       \
-        fflush(stdout);                                                                       \
+#define RUN_TEST(name)                                                                             \
+    do {                                                                                           \
+        tap_cur_failed = 0;                                                                        \
+        test_##name();                                                                             \
+        tap_run_count++;                                                                           \
+        if (tap_cur_failed)                                                                        \
+            tap_fail_count++;                                                                      \
+        printf("%s %d - %s\n", tap_cur_failed ? "not ok" : "ok", tap_run_count, #name);            \
+        fflush(stdout);                                                                            \
     } while (0)
 
-#define TAP_FAIL(...)                                                                         \
-    do {                                                                                      \
-        printf("# %s:%d: ", __FILE__, __LINE__);                                              \
-        printf(__VA_ARGS__);                                                                  \
-        printf("\n");                                                                         \
-        tap_cur_failed = 1;                                                                   \
+#define TAP_FAIL(...)                                                                              \
+    do {                                                                                           \
+        printf("# %s:%d: ", __FILE__, __LINE__);                                                   \
+        printf(__VA_ARGS__);                                                                       \
+        printf("\n");                                                                              \
+        tap_cur_failed = 1;                                                                        \
     } while (0)
 
-#define EXPECT_TRUE(cond)                                                                     \
-    do {                                                                                      \
-        if (!(cond))                                                                          \
-            TAP_FAIL("expected true: %s", #cond);                                             \
+#define EXPECT_TRUE(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            TAP_FAIL("expected true: %s", #cond);                                                  \
     } while (0)
 
-#define EXPECT_EQ_INT(expect, actual)                                                         \
-    do {                                                                                      \
-        long long e_ = (long long)(expect), a_ = (long long)(actual);                         \
-        if (e_ != a_)                                                                         \
-            TAP_FAIL("%s: expected %lld, got %lld", #actual, e_, a_);                         \
+#define EXPECT_EQ_INT(expect, actual)                                                              \
+    do {                                                                                           \
+        long long e_ = (long long)(expect), a_ = (long long)(actual);                              \
+        if (e_ != a_)                                                                              \
+            TAP_FAIL("%s: expected %lld, got %lld", #actual, e_, a_);                              \
     } while (0)
 
-#define EXPECT_EQ_STR(expect, actual)                                                         \
-    do {                                                                                      \
-        const char *e_ = (expect), *a_ = (actual);                                            \
-        if (e_ == NULL || a_ == NULL ? e_ != a_ : strcmp(e_, a_) != 0)                        \
-            TAP_FAIL("%s: expected \"%s\", got \"%s\"", #actual, e_ ? e_ : "(null)",          \
-                     a_ ? a_ : "(null)");                                                     \
+#define EXPECT_EQ_STR(expect, actual)                                                              \
+    do {                                                                                           \
+        const char *e_ = (expect), *a_ = (actual);                                                 \
+        if (e_ == NULL || a_ == NULL ? e_ != a_ : strcmp(e_, a_) != 0)                             \
+            TAP_FAIL("%s: expected \"%s\", got \"%s\"", #actual, e_ ? e_ : "(null)",               \
+                     a_ ? a_ : "(null)");                                                          \
     } while (0)
 
-#define EXPECT_CONTAINS(needle, hay)                                                          \
-    do {                                                                                      \
-        const char *n_ = (needle), *h_ = (hay);                                               \
-        if (h_ == NULL || strstr(h_, n_) == NULL)                                             \
-            TAP_FAIL("%s: \"%s\" not found in \"%s\"", #hay, n_, h_ ? h_ : "(null)");         \
+#define EXPECT_CONTAINS(needle, hay)                                                               \
+    do {                                                                                           \
+        const char *n_ = (needle), *h_ = (hay);                                                    \
+        if (h_ == NULL || strstr(h_, n_) == NULL)                                                  \
+            TAP_FAIL("%s: \"%s\" not found in \"%s\"", #hay, n_, h_ ? h_ : "(null)");              \
     } while (0)
 
 static inline int tap_done(void)

@@ -87,8 +87,7 @@ int fuzz_config(const uint8_t *data, size_t size)
     }
     c = config_load_buffer(NAME, text, size, &errors);
     secrets_in(text, &secrets, secret_lines);
-    FUZZ_CHECK((c == NULL) == (errors.n > 0), "snapshot %p with %zu errors", (void *)c,
-               errors.n);
+    FUZZ_CHECK((c == NULL) == (errors.n > 0), "snapshot %p with %zu errors", (void *)c, errors.n);
     for (size_t i = 0; i < errors.n; i++) {
         long line;
 
@@ -115,8 +114,7 @@ int fuzz_config(const uint8_t *data, size_t size)
             if (r->format != FORMAT_CSV && r->format != FORMAT_TSV)
                 continue;
             s = csvstream_new(r, &cb, &e);
-            FUZZ_CHECK(s != NULL, "route %s: csvstream refuses the dialect: %s", r->name,
-                       e.reason);
+            FUZZ_CHECK(s != NULL, "route %s: csvstream refuses the dialect: %s", r->name, e.reason);
             FUZZ_CHECK(csvstream_feed(s, "1\n", 2, &e) == 0 || e.reason[0], "feed failed");
             csvstream_free(s);
         }

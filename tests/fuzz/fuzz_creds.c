@@ -14,8 +14,8 @@
 #include "aws/creds_parse.h"
 #include "fuzz.h"
 
-static const char *const names[] = {"Code", "Credentials", "AccessKeyId", "Error", "Message",
-                                    "a", "x:y", ""};
+static const char *const names[] = {"Code",    "Credentials", "AccessKeyId", "Error",
+                                    "Message", "a",           "x:y",         ""};
 
 static void json_doc(const char *body, size_t len)
 {

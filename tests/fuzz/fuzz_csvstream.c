@@ -53,17 +53,17 @@ struct run {
     struct decompress *z;
     const uint8_t *object; /* the raw input, to compare with a pass-through decompress */
     size_t object_len;
-    size_t out_off;        /* decompressed bytes so far */
+    size_t out_off; /* decompressed bytes so far */
     bool capped;
-    uint64_t terminators;  /* CR and LF bytes given to the stream so far */
+    uint64_t terminators; /* CR and LF bytes given to the stream so far */
     uint64_t fed;
     bool announced;
     size_t ncols;
-    bool failed;           /* the stream reported failure: no more callbacks */
+    bool failed;                              /* the stream reported failure: no more callbacks */
     uint64_t last_row_line, last_reject_line; /* rows are batched, rejects are not */
     uint64_t rows, rejects, batches;
-    struct ierr mine;      /* the error a callback returned */
-    struct buf log;        /* the outcome, compared between chunkings */
+    struct ierr mine; /* the error a callback returned */
+    struct buf log;   /* the outcome, compared between chunkings */
 };
 
 static void take_dialect(struct fuzz_in *in, struct dialect *d)
@@ -178,8 +178,7 @@ static bool int_in(const char *v, size_t len, int64_t lo, int64_t hi)
     return end == v + len && x >= lo && x <= hi;
 }
 
-static void check_rules(const struct run *r, const struct strlist *cols,
-                        const struct sink_field *f)
+static void check_rules(const struct run *r, const struct strlist *cols, const struct sink_field *f)
 {
     const struct route_conf *rc = &r->d->rc;
 
@@ -191,8 +190,7 @@ static void check_rules(const struct run *r, const struct strlist *cols,
         FUZZ_CHECK(k != SIZE_MAX, "rule on %s delivered without that column", ru->column);
         v = f[k].ptr;
         if (!v) {
-            FUZZ_CHECK(ru->kind != RULE_NOTNULL, "NULL delivered in notnull column %s",
-                       ru->column);
+            FUZZ_CHECK(ru->kind != RULE_NOTNULL, "NULL delivered in notnull column %s", ru->column);
             continue;
         }
         switch (ru->kind) {
@@ -224,13 +222,11 @@ static int on_columns(void *arg, const struct strlist *cols, struct ierr *e)
     FUZZ_CHECK(!r->announced, "columns announced twice");
     FUZZ_CHECK(cols->n >= 1 && cols->n <= CSVSTREAM_MAX_COLUMNS, "%zu columns", cols->n);
     if (rc->columns.n > 0)
-        FUZZ_CHECK(cols->n == rc->columns.n, "%zu columns, route has %zu", cols->n,
-                   rc->columns.n);
+        FUZZ_CHECK(cols->n == rc->columns.n, "%zu columns, route has %zu", cols->n, rc->columns.n);
     for (size_t i = 0; i < cols->n; i++) {
         size_t bad;
         FUZZ_CHECK(cols->v[i][0] != '\0', "column %zu has an empty name", i + 1);
-        FUZZ_CHECK(utf8_valid(cols->v[i], strlen(cols->v[i]), &bad), "column %zu not UTF-8",
-                   i + 1);
+        FUZZ_CHECK(utf8_valid(cols->v[i], strlen(cols->v[i]), &bad), "column %zu not UTF-8", i + 1);
         for (size_t j = 0; j < i; j++)
             FUZZ_CHECK(strcmp(cols->v[i], cols->v[j]) != 0, "duplicate column %s", cols->v[i]);
     }
@@ -253,8 +249,8 @@ static int on_columns(void *arg, const struct strlist *cols, struct ierr *e)
 
 static void check_line(struct run *r, uint64_t line, uint64_t *last, const char *what)
 {
-    FUZZ_CHECK(line >= 1 + (uint64_t)r->d->rc.skip_lines, "%s line %llu within skip_lines %d",
-               what, (unsigned long long)line, r->d->rc.skip_lines);
+    FUZZ_CHECK(line >= 1 + (uint64_t)r->d->rc.skip_lines, "%s line %llu within skip_lines %d", what,
+               (unsigned long long)line, r->d->rc.skip_lines);
     FUZZ_CHECK(line <= r->terminators + 1, "%s line %llu after %llu line ends", what,
                (unsigned long long)line, (unsigned long long)r->terminators);
     FUZZ_CHECK(line >= *last, "%s line %llu before %llu", what, (unsigned long long)line,
@@ -393,8 +389,8 @@ static void check_error(struct run *r, const struct ierr *e, bool from_decompres
     if (e->line == 0) {
         FUZZ_CHECK(!strncmp(e->reason, "no header line", 14) ||
                        !strncmp(e->reason, "validate.", 9) ||
-                       (from_decompress && (!strncmp(e->reason, "gzip:", 5) ||
-                                            !strncmp(e->reason, "zstd:", 5))),
+                       (from_decompress &&
+                        (!strncmp(e->reason, "gzip:", 5) || !strncmp(e->reason, "zstd:", 5))),
                    "error at line 0: %s", e->reason);
     } else {
         FUZZ_CHECK(e->line <= r->terminators + 1, "error line %llu after %llu line ends",
@@ -420,13 +416,13 @@ static bool run_once(const struct dialect *d, const uint8_t *obj, size_t len, bo
     r.s = csvstream_new(&d->rc, &cb, &e);
     if (!r.s) {
         FUZZ_CHECK(e.cls == IERR_CONFIG && e.reason[0], "csvstream_new failed without a reason");
-        FUZZ_CHECK(d->rc.format != FORMAT_CSV && d->rc.format != FORMAT_TSV ? true
-                   : d->rc.delimiter == '\0' || d->rc.delimiter == '\n' ||
-                         d->rc.delimiter == '\r' ||
-                         (d->rc.format == FORMAT_CSV &&
-                          (d->rc.quote == d->rc.delimiter || d->rc.quote == '\n' ||
-                           d->rc.quote == '\r')),
-                   "usable dialect refused: %s", e.reason);
+        FUZZ_CHECK(
+            d->rc.format != FORMAT_CSV && d->rc.format != FORMAT_TSV
+                ? true
+                : d->rc.delimiter == '\0' || d->rc.delimiter == '\n' || d->rc.delimiter == '\r' ||
+                      (d->rc.format == FORMAT_CSV && (d->rc.quote == d->rc.delimiter ||
+                                                      d->rc.quote == '\n' || d->rc.quote == '\r')),
+            "usable dialect refused: %s", e.reason);
         buf_printf(log, "refused: %s\n", e.reason);
         buf_free(&r.log);
         return true;
@@ -466,8 +462,7 @@ static bool run_once(const struct dialect *d, const uint8_t *obj, size_t len, bo
             FUZZ_CHECK(decompress_finish(r.z, &again) < 0,
                        "decompress_finish after failure succeeded");
         } else {
-            FUZZ_CHECK(csvstream_feed(r.s, "x,y\n", 4, &again) < 0,
-                       "feed after failure succeeded");
+            FUZZ_CHECK(csvstream_feed(r.s, "x,y\n", 4, &again) < 0, "feed after failure succeeded");
             FUZZ_CHECK(csvstream_finish(r.s, &again) < 0, "finish after failure succeeded");
             FUZZ_CHECK(!strcmp(again.reason, e.reason), "a second, different error: %s",
                        again.reason);

@@ -149,8 +149,7 @@ static void check_rules(const struct jrun *r, const struct strlist *cols,
             continue; /* checked when the columns were announced */
         v = f[k].ptr;
         if (!v) {
-            FUZZ_CHECK(ru->kind != RULE_NOTNULL, "NULL delivered in notnull column %s",
-                       ru->column);
+            FUZZ_CHECK(ru->kind != RULE_NOTNULL, "NULL delivered in notnull column %s", ru->column);
             continue;
         }
         switch (ru->kind) {
@@ -182,15 +181,13 @@ static int on_columns(void *arg, const struct strlist *cols, struct ierr *e)
     FUZZ_CHECK(!r->announced, "columns announced twice");
     FUZZ_CHECK(cols->n >= 1, "no columns");
     if (rc->columns.n > 0) {
-        FUZZ_CHECK(cols->n == rc->columns.n, "%zu columns, route has %zu", cols->n,
-                   rc->columns.n);
+        FUZZ_CHECK(cols->n == rc->columns.n, "%zu columns, route has %zu", cols->n, rc->columns.n);
         for (size_t i = 0; i < cols->n; i++)
             FUZZ_CHECK(!strcmp(cols->v[i], rc->columns.v[i]), "column %zu renamed", i + 1);
     }
     for (size_t i = 0; i < cols->n; i++) {
         size_t bad;
-        FUZZ_CHECK(utf8_valid(cols->v[i], strlen(cols->v[i]), &bad), "column %zu not UTF-8",
-                   i + 1);
+        FUZZ_CHECK(utf8_valid(cols->v[i], strlen(cols->v[i]), &bad), "column %zu not UTF-8", i + 1);
         for (size_t j = 0; j < i; j++)
             FUZZ_CHECK(strcmp(cols->v[i], cols->v[j]) != 0, "duplicate column %s", cols->v[i]);
     }
@@ -225,8 +222,7 @@ static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
     FUZZ_CHECK(!r->failed, "batch after a failure");
     FUZZ_CHECK(r->announced, "batch before the columns");
     FUZZ_CHECK(cols && cols->n == r->ncols, "jsonstream_columns disagrees with the callback");
-    FUZZ_CHECK(b->nrows >= 1 && b->nrows <= r->d->lim.batch_rows, "batch of %zu rows",
-               b->nrows);
+    FUZZ_CHECK(b->nrows >= 1 && b->nrows <= r->d->lim.batch_rows, "batch of %zu rows", b->nrows);
     r->batches++;
     for (size_t i = 0; i < b->nrows; i++) {
         const struct sink_row *row = &b->rows[i];
@@ -338,8 +334,7 @@ static void run_once(const struct jroute *d, const uint8_t *obj, size_t len, boo
         r.failed = true;
         FUZZ_CHECK(jsonstream_feed(r.s, "{}\n", 3, &again) < 0, "feed after failure succeeded");
         FUZZ_CHECK(jsonstream_finish(r.s, &again) < 0, "finish after failure succeeded");
-        FUZZ_CHECK(!strcmp(again.reason, e.reason), "a second, different error: %s",
-                   again.reason);
+        FUZZ_CHECK(!strcmp(again.reason, e.reason), "a second, different error: %s", again.reason);
         buf_printf(&r.log, "error %d line %llu col %u: %s\n", (int)e.cls,
                    (unsigned long long)e.line, e.column, e.reason);
     } else {
@@ -397,8 +392,8 @@ int fuzz_jsonstream(const uint8_t *data, size_t size)
     buf_init(&b);
     run_once(&d, obj, in.n, true, &a);
     run_once(&d, obj, in.n, false, &b);
-    FUZZ_CHECK(same_outcome(&a, &b),
-               "chunking changed the outcome:\n--- chunked\n%s--- whole\n%s", a.data, b.data);
+    FUZZ_CHECK(same_outcome(&a, &b), "chunking changed the outcome:\n--- chunked\n%s--- whole\n%s",
+               a.data, b.data);
     buf_free(&a);
     buf_free(&b);
     free(obj);

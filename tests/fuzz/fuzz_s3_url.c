@@ -78,8 +78,8 @@ int fuzz_s3_url(const uint8_t *data, size_t size)
     blen = strlen(bucket);
     if (s3_bucket_dns_compatible(bucket)) {
         FUZZ_CHECK(blen >= 3 && blen <= 63, "bucket of %zu characters", blen);
-        FUZZ_CHECK(strspn(bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") == blen,
-                   "bucket %s", bucket);
+        FUZZ_CHECK(strspn(bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") == blen, "bucket %s",
+                   bucket);
         FUZZ_CHECK(isalnum((unsigned char)bucket[0]) && isalnum((unsigned char)bucket[blen - 1]),
                    "bucket %s", bucket);
         FUZZ_CHECK(!strstr(bucket, "..") && !strstr(bucket, ".-") && !strstr(bucket, "-."),
@@ -105,8 +105,8 @@ int fuzz_s3_url(const uint8_t *data, size_t size)
         sl = strcspn(t.url, ":");
         FUZZ_CHECK(!strncmp(t.url + sl, "://", 3), "url %s", t.url);
         want = malloc(strlen(t.url) + 1);
-        snprintf(want, strlen(t.url) + 1, "%.*s://%s%s%s%s", (int)sl, t.url, t.host_header,
-                 t.path, t.query[0] ? "?" : "", t.query);
+        snprintf(want, strlen(t.url) + 1, "%.*s://%s%s%s%s", (int)sl, t.url, t.host_header, t.path,
+                 t.query[0] ? "?" : "", t.query);
         FUZZ_CHECK(!strcmp(want, t.url), "url %s is not %s", t.url, want);
         free(want);
         if (t.virtual_host) {

@@ -19,8 +19,8 @@
 
 static bool is_unreserved(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 static bool is_hex_upper(char c)
@@ -207,8 +207,7 @@ int fuzz_sigv4(const uint8_t *data, size_t size)
                        !strcmp(r1.canonical_request, r2.canonical_request),
                    "signing is not deterministic");
         sigv4_result_free(&r2);
-        FUZZ_CHECK(strlen(r1.signature) == 64 &&
-                       strspn(r1.signature, "0123456789abcdef") == 64,
+        FUZZ_CHECK(strlen(r1.signature) == 64 && strspn(r1.signature, "0123456789abcdef") == 64,
                    "signature %s", r1.signature);
         FUZZ_CHECK(strlen(r1.amz_date) == 16, "date %s", r1.amz_date);
         FUZZ_CHECK(!strncmp(r1.canonical_request, method, strlen(method)) &&
