@@ -25,9 +25,9 @@
 #include <stddef.h>
 
 #include "aws/aws_error.h"
-#include "base/config.h"
 #include "aws/sigv4.h"
-#include "sinks/sink.h"
+#include "base/config.h"
+#include "base/ierr.h"
 #include "base/util.h"
 
 #define DDB_HTTP_TIMEOUT_MS 30000L

@@ -12,7 +12,7 @@
 #define INGESTD_SECRET_SOURCE_H
 
 #include "base/config.h"
-#include "sinks/sink.h"
+#include "base/ierr.h"
 
 struct creds;
 

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sinks/sink.h"
+#include "base/ierr.h"
 
 enum s3_event_kind {
     S3_EVENT_CREATED, /* an object to load */

@@ -15,8 +15,9 @@
 #include <stdint.h>
 
 #include "base/config.h"
+#include "base/ierr.h"
+#include "base/rows.h"
 #include "daemon/pool.h"
-#include "sinks/sink.h"
 
 struct msg;
 

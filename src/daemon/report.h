@@ -26,7 +26,7 @@
 
 #include <stddef.h>
 
-#include "sinks/sink.h"
+#include "base/ierr.h"
 
 #define REPORT_MAX_BYTES 262144 /* SQS's limit for one message: 256 KiB */
 

@@ -28,7 +28,7 @@
 #include <stdbool.h>
 
 #include "base/config.h"
-#include "sinks/sink.h"
+#include "base/ierr.h"
 
 bool route_matches(const struct route_conf *r, const char *bucket, const char *key);
 /* The first matching route, or NULL. */

@@ -30,6 +30,7 @@
 #include "input/recstream.h"
 #include "daemon/route.h"
 #include "aws/s3.h"
+#include "sinks/sink.h"
 #include "base/util.h"
 
 #define MAX_SINK_SLOTS 16

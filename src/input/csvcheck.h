@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "base/config.h"
-#include "sinks/sink.h"
+#include "base/ierr.h"
 
 struct csvcheck {
     bool null_empty;    /* "" is in the null list: unquoted empty fields are NULL */

@@ -63,7 +63,8 @@
 #include <stdint.h>
 
 #include "base/config.h"
-#include "sinks/sink.h"
+#include "base/ierr.h"
+#include "base/rows.h"
 
 #define CSVSTREAM_BATCH_ROWS  1000
 #define CSVSTREAM_BATCH_BYTES (1u << 20)

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "base/config.h"
-#include "sinks/sink.h"
+#include "base/ierr.h"
 
 #define DECOMPRESS_OUT_CHUNK       (128u * 1024)
 #define DECOMPRESS_ZSTD_WINDOW_MAX (8u << 20) /* RFC 8878's minimum for decoders */

@@ -33,7 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "sinks/sink.h"
+#include "base/rows.h"
 
 #define INFER_SAMPLE_ROWS 1000
 

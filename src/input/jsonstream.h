@@ -64,8 +64,9 @@
 #include <stddef.h>
 
 #include "base/config.h"
+#include "base/ierr.h"
+#include "base/rows.h"
 #include "input/csvstream.h"
-#include "sinks/sink.h"
 
 #define JSONSTREAM_MAX_RECORD   (64u << 20) /* max_row_bytes default: JSON text per record */
 #define JSONSTREAM_CHECK_FACTOR 4           /* jansson's tree: this times max_row_bytes, */

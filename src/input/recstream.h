@@ -14,8 +14,8 @@
 #include <stddef.h>
 
 #include "base/config.h"
+#include "base/ierr.h"
 #include "input/csvstream.h"
-#include "sinks/sink.h"
 
 struct recstream;
 

@@ -20,10 +20,11 @@
 #include <stdint.h>
 
 #include "base/config.h"
+#include "base/ierr.h"
+#include "base/rows.h"
+#include "base/util.h"
 #include "input/csvcheck.h"
 #include "input/csvstream.h"
-#include "sinks/sink.h"
-#include "base/util.h"
 
 #define ROWBATCH_NO_FIELD SIZE_MAX
 /* Fields a batch holds at most: wide rows make batches of fewer rows, so that the batch

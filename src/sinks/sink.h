@@ -24,42 +24,10 @@
 #include <stdint.h>
 
 #include "base/config.h"
+#include "base/ierr.h"
+#include "base/rows.h"
 
 struct aws_creds;
-
-enum ierr_class {
-    IERR_NONE = 0,
-    IERR_TRANSIENT, /* retry later: network, deadlock, DB down, throttling */
-    IERR_PERMANENT, /* this object will never load: report to the DLQ */
-    IERR_CONFIG,    /* the configuration is wrong (missing table, bad credentials) */
-};
-
-/* An error with its position in the object when known (line/column are 1-based, 0 = unknown). */
-struct ierr {
-    enum ierr_class cls;
-    char reason[512];
-    uint64_t line;
-    unsigned column;
-    char column_name[128];
-    char sample[256]; /* the offending value or row, truncated */
-};
-
-/* Sets cls and reason and clears the position fields (line, column, column_name, sample);
- * callers fill those afterwards. e may be NULL. */
-void ierr_set(struct ierr *e, enum ierr_class cls, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-const char *ierr_class_name(enum ierr_class cls); /* "transient", "permanent", "config" */
-
-/*
- * A reason with its position stated once, for a log line: reason as it is when it
- * already names a line ("line N" anywhere: parsers state their own positions), else
- * "line N, column C: reason" from line and column (the name when known, else the
- * number; nothing when line is 0). The reason itself never gets a position added,
- * so reports and reject tables keep it in their own fields.
- */
-void ierr_format_position(char *out, size_t outsz, uint64_t line, unsigned column,
-                          const char *column_name, const char *reason);
-void ierr_describe(const struct ierr *e, char *out, size_t outsz);
 
 /* The object being loaded. */
 struct load_object {
@@ -78,23 +46,6 @@ struct load_object {
     const atomic_bool *cancel;
 };
 
-/*
- * Column types for create_table, database-neutral; each sink maps them to its own SQL
- * types (PostgreSQL: text, bigint, numeric, double precision, boolean, date, timestamp,
- * timestamptz, jsonb). The pipeline infers them from the header and the first rows.
- */
-enum sink_col_type {
-    SINK_COL_TEXT = 0,
-    SINK_COL_BIGINT,
-    SINK_COL_NUMERIC,
-    SINK_COL_DOUBLE,
-    SINK_COL_BOOL,
-    SINK_COL_DATE,
-    SINK_COL_TIMESTAMP, /* without time zone */
-    SINK_COL_TIMESTAMPTZ,
-    SINK_COL_JSON,
-};
-
 /* What is being loaded where. */
 struct load_target {
     const struct route_conf *route;
@@ -103,36 +54,6 @@ struct load_target {
     /* Used only when the table is missing and route->create_table is set: one type per
      * entry of columns, borrowed for the duration of begin(); NULL = every column text. */
     const enum sink_col_type *column_types;
-};
-
-struct sink_field {
-    const char *ptr; /* NULL = SQL NULL */
-    size_t len;
-};
-
-struct sink_row {
-    uint64_t line;                   /* line of the object where the record starts */
-    const struct sink_field *fields; /* columns->n fields */
-};
-
-struct sink_batch {
-    const struct sink_row *rows;
-    size_t nrows;
-};
-
-struct load_stats {
-    uint64_t rows;        /* rows committed */
-    uint64_t bytes;       /* object bytes read */
-    uint64_t rejected;    /* rows skipped under on_error = skip_row */
-    uint64_t blank_lines; /* blank lines skipped (CSV/TSV files of more than one column) */
-};
-
-/* A row skipped under on_error = skip_row, recorded by the sink in the same transaction. */
-struct sink_reject {
-    uint64_t line;
-    unsigned column;
-    const char *reason;
-    const char *raw;
 };
 
 struct sink;

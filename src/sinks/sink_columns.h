@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 #include "base/config.h"
-#include "sinks/sink.h"
+#include "base/ierr.h"
 
 enum sink_case { SINK_CASE_UNIQUE, SINK_CASE_FIRST };
 

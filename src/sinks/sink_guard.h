@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "sinks/sink.h"
+#include "base/ierr.h"
 
 /* The tables the SQL sinks keep for themselves, in the sink's schema or database. */
 #define SINK_LEDGER_TABLE  "ingestd_ledger"

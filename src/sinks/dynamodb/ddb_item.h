@@ -32,7 +32,8 @@
 #include <stddef.h>
 
 #include "base/config.h"
-#include "sinks/sink.h"
+#include "base/ierr.h"
+#include "base/rows.h"
 #include "base/util.h"
 
 #define DDB_MAX_ITEM_BYTES ((size_t)400 * 1024)

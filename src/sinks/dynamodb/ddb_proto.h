@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sinks/dynamodb/ddb_item.h"
-#include "sinks/sink.h"
+#include "base/rows.h"
 #include "base/util.h"
+#include "sinks/dynamodb/ddb_item.h"
 
 #define DDB_BATCH_MAX_ITEMS 25
 #define DDB_BATCH_MAX_BYTES ((size_t)16 << 20)

@@ -25,8 +25,8 @@
 #include <stdint.h>
 
 #include "aws/ddb_http.h"
+#include "base/ierr.h"
 #include "sinks/dynamodb/ddb_item.h"
-#include "sinks/sink.h"
 
 #define DDB_WRITER_MAX_IN_FLIGHT 8
 #define DDB_WRITER_MAX_RETRIES   10

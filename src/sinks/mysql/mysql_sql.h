@@ -14,9 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sinks/sink.h"
-#include "sinks/sink_guard.h"
+#include "base/ierr.h"
+#include "base/rows.h"
 #include "base/util.h"
+#include "sinks/sink_guard.h"
 
 /* ingestd's own tables (sink_guard.h), in the sink's database; the stage is temporary. */
 #define MY_LEDGER_TABLE  SINK_LEDGER_TABLE

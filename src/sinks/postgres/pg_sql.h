@@ -13,9 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sinks/sink.h"
-#include "sinks/sink_guard.h"
+#include "base/ierr.h"
+#include "base/rows.h"
 #include "base/util.h"
+#include "sinks/sink_guard.h"
 
 /* ingestd's own tables (sink_guard.h): the ledger and the rejects table live in the sink's
  * schema; the upsert staging table is temporary (pg_temp). Extra column of the staging

@@ -25,12 +25,13 @@
 
 #include "aws/aws_error.h"
 #include "base/config.h"
+#include "base/ierr.h"
 #include "sinks/dynamodb/ddb_proto.h"
-#include "sinks/sink.h"
 
 #define SQS_CLAIM_LEASE_MS (15 * 60 * 1000)
 #define SQS_CLAIM_WAIT_MS  60000
 
+struct aws_creds;
 struct sqs_ledger;
 
 /* NULL with e set (IERR_CONFIG) for an unusable DynamoDB endpoint. cfg is read now.

@@ -35,7 +35,8 @@
 #include <stdint.h>
 
 #include "base/config.h"
-#include "sinks/sink.h"
+#include "base/ierr.h"
+#include "base/rows.h"
 #include "base/util.h"
 
 #define SQS_MSG_MAX_BYTES     ((size_t)256 * 1024)
