@@ -17,30 +17,30 @@
  * types (PostgreSQL: text, bigint, numeric, double precision, boolean, date, timestamp,
  * timestamptz, jsonb). The pipeline infers them from the header and the first rows.
  */
-enum sink_col_type {
-    SINK_COL_TEXT = 0,
-    SINK_COL_BIGINT,
-    SINK_COL_NUMERIC,
-    SINK_COL_DOUBLE,
-    SINK_COL_BOOL,
-    SINK_COL_DATE,
-    SINK_COL_TIMESTAMP, /* without time zone */
-    SINK_COL_TIMESTAMPTZ,
-    SINK_COL_JSON,
+enum column_type {
+    COLUMN_TEXT = 0,
+    COLUMN_BIGINT,
+    COLUMN_NUMERIC,
+    COLUMN_DOUBLE,
+    COLUMN_BOOL,
+    COLUMN_DATE,
+    COLUMN_TIMESTAMP, /* without time zone */
+    COLUMN_TIMESTAMPTZ,
+    COLUMN_JSON,
 };
 
-struct sink_field {
+struct field {
     const char *ptr; /* NULL = SQL NULL */
     size_t len;
 };
 
-struct sink_row {
-    uint64_t line;                   /* line of the object where the record starts */
-    const struct sink_field *fields; /* columns->n fields */
+struct row {
+    uint64_t line;              /* line of the object where the record starts */
+    const struct field *fields; /* columns->n fields */
 };
 
-struct sink_batch {
-    const struct sink_row *rows;
+struct batch {
+    const struct row *rows;
     size_t nrows;
 };
 
@@ -52,7 +52,7 @@ struct load_stats {
 };
 
 /* A row skipped under on_error = skip_row, recorded by the sink in the same transaction. */
-struct sink_reject {
+struct row_reject {
     uint64_t line;
     unsigned column;
     const char *reason;

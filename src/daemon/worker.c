@@ -185,9 +185,9 @@ static void adopt_response_etag(struct load *ld)
     ld->obj.etag = ld->job->etag;
 }
 
-static int begin_load(struct load *ld, const struct sink_batch *first, struct ierr *e)
+static int begin_load(struct load *ld, const struct batch *first, struct ierr *e)
 {
-    enum sink_col_type *types = NULL;
+    enum column_type *types = NULL;
     bool already = false;
     int rc;
 
@@ -222,7 +222,7 @@ static int on_columns(void *arg, const struct strlist *columns, struct ierr *e)
     return 0;
 }
 
-static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
+static int on_batch(void *arg, const struct batch *b, struct ierr *e)
 {
     struct load *ld = arg;
 
@@ -237,7 +237,7 @@ static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
     return 0;
 }
 
-static int on_reject(void *arg, const struct sink_reject *r, struct ierr *e)
+static int on_reject(void *arg, const struct row_reject *r, struct ierr *e)
 {
     struct load *ld = arg;
 

@@ -82,9 +82,9 @@ struct csvstream_cb {
      * header = false and no columns: such an object simply has no rows. */
     int (*columns)(void *arg, const struct strlist *columns, struct ierr *e);
     /* A batch of at least one row; every row has columns->n fields. */
-    int (*batch)(void *arg, const struct sink_batch *b, struct ierr *e);
+    int (*batch)(void *arg, const struct batch *b, struct ierr *e);
     /* A row skipped under on_error = skip_row. May be NULL (rejects are then only counted). */
-    int (*reject)(void *arg, const struct sink_reject *r, struct ierr *e);
+    int (*reject)(void *arg, const struct row_reject *r, struct ierr *e);
     void *arg;
 };
 

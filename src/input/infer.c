@@ -17,12 +17,12 @@
 
 #define K(t) (1u << (t))
 #define ALL_KINDS                                                                                  \
-    (K(SINK_COL_BIGINT) | K(SINK_COL_NUMERIC) | K(SINK_COL_DOUBLE) | K(SINK_COL_BOOL) |            \
-     K(SINK_COL_DATE) | K(SINK_COL_TIMESTAMP) | K(SINK_COL_TIMESTAMPTZ))
+    (K(COLUMN_BIGINT) | K(COLUMN_NUMERIC) | K(COLUMN_DOUBLE) | K(COLUMN_BOOL) | K(COLUMN_DATE) |   \
+     K(COLUMN_TIMESTAMP) | K(COLUMN_TIMESTAMPTZ))
 
-static const enum sink_col_type preference[] = {
-    SINK_COL_BIGINT, SINK_COL_NUMERIC,   SINK_COL_DOUBLE,      SINK_COL_BOOL,
-    SINK_COL_DATE,   SINK_COL_TIMESTAMP, SINK_COL_TIMESTAMPTZ,
+static const enum column_type preference[] = {
+    COLUMN_BIGINT, COLUMN_NUMERIC,   COLUMN_DOUBLE,      COLUMN_BOOL,
+    COLUMN_DATE,   COLUMN_TIMESTAMP, COLUMN_TIMESTAMPTZ,
 };
 
 static bool is_digit(char c)
@@ -62,7 +62,7 @@ static unsigned classify_number(const char *s, size_t n)
             i++;
         if (run_digits(s, n, &i) == 0 || i != n)
             return 0;
-        return K(SINK_COL_DOUBLE);
+        return K(COLUMN_DOUBLE);
     }
     if (i != n)
         return 0;
@@ -73,11 +73,11 @@ static unsigned classify_number(const char *s, size_t n)
         if (idig < 19 ||
             strncmp(s + (s[0] == '-'), s[0] == '-' ? "9223372036854775808" : "9223372036854775807",
                     19) <= 0)
-            return K(SINK_COL_BIGINT) | K(SINK_COL_NUMERIC) | K(SINK_COL_DOUBLE);
+            return K(COLUMN_BIGINT) | K(COLUMN_NUMERIC) | K(COLUMN_DOUBLE);
     }
     if (fdig <= 10)
-        return K(SINK_COL_NUMERIC) | K(SINK_COL_DOUBLE);
-    return K(SINK_COL_DOUBLE);
+        return K(COLUMN_NUMERIC) | K(COLUMN_DOUBLE);
+    return K(COLUMN_DOUBLE);
 }
 
 static bool valid_date(const char *s)
@@ -101,7 +101,7 @@ static unsigned classify_time(const char *s, size_t n)
     size_t i = 19;
 
     if (n == 10)
-        return valid_date(s) ? K(SINK_COL_DATE) : 0;
+        return valid_date(s) ? K(COLUMN_DATE) : 0;
     if (n < 19 || n >= sizeof(tmp) || (s[10] != 'T' && s[10] != ' '))
         return 0;
     memcpy(tmp, s, n);
@@ -111,7 +111,7 @@ static unsigned classify_time(const char *s, size_t n)
     if (i < n && s[i] == '.')
         for (i++; i < n && is_digit(s[i]); i++)
             ;
-    return i == n ? K(SINK_COL_TIMESTAMP) : K(SINK_COL_TIMESTAMPTZ);
+    return i == n ? K(COLUMN_TIMESTAMP) : K(COLUMN_TIMESTAMPTZ);
 }
 
 static unsigned classify(const char *s, size_t n)
@@ -119,21 +119,21 @@ static unsigned classify(const char *s, size_t n)
     if (n == 0)
         return 0;
     if ((n == 4 && !strncasecmp(s, "true", 4)) || (n == 5 && !strncasecmp(s, "false", 5)))
-        return K(SINK_COL_BOOL);
+        return K(COLUMN_BOOL);
     if (n >= 10 && is_digit(s[0]) && s[4] == '-')
         return classify_time(s, n);
     return classify_number(s, n);
 }
 
-static enum sink_col_type best(unsigned cand)
+static enum column_type best(unsigned cand)
 {
     for (size_t i = 0; i < ARRAY_SIZE(preference); i++)
         if (cand & K(preference[i]))
             return preference[i];
-    return SINK_COL_TEXT;
+    return COLUMN_TEXT;
 }
 
-enum sink_col_type infer_value(const char *s, size_t len)
+enum column_type infer_value(const char *s, size_t len)
 {
     return best(classify(s, len));
 }
@@ -155,7 +155,7 @@ void infer_free(struct infer *in)
     memset(in, 0, sizeof(*in));
 }
 
-void infer_row(struct infer *in, const struct sink_field *f)
+void infer_row(struct infer *in, const struct field *f)
 {
     if (in->rows >= INFER_SAMPLE_ROWS)
         return;
@@ -168,12 +168,12 @@ void infer_row(struct infer *in, const struct sink_field *f)
     }
 }
 
-enum sink_col_type infer_result(const struct infer *in, size_t col)
+enum column_type infer_result(const struct infer *in, size_t col)
 {
-    return in->seen[col] ? best(in->cand[col]) : SINK_COL_TEXT;
+    return in->seen[col] ? best(in->cand[col]) : COLUMN_TEXT;
 }
 
-void infer_column_types(size_t ncols, const struct sink_batch *first, enum sink_col_type *types)
+void infer_column_types(size_t ncols, const struct batch *first, enum column_type *types)
 {
     struct infer in;
 
@@ -185,50 +185,50 @@ void infer_column_types(size_t ncols, const struct sink_batch *first, enum sink_
     infer_free(&in);
 }
 
-const char *infer_pg_type(enum sink_col_type t)
+const char *infer_pg_type(enum column_type t)
 {
     switch (t) {
-    case SINK_COL_BIGINT:
+    case COLUMN_BIGINT:
         return "bigint";
-    case SINK_COL_NUMERIC:
+    case COLUMN_NUMERIC:
         return "numeric";
-    case SINK_COL_DOUBLE:
+    case COLUMN_DOUBLE:
         return "double precision";
-    case SINK_COL_BOOL:
+    case COLUMN_BOOL:
         return "boolean";
-    case SINK_COL_DATE:
+    case COLUMN_DATE:
         return "date";
-    case SINK_COL_TIMESTAMP:
+    case COLUMN_TIMESTAMP:
         return "timestamp";
-    case SINK_COL_TIMESTAMPTZ:
+    case COLUMN_TIMESTAMPTZ:
         return "timestamptz";
-    case SINK_COL_JSON:
+    case COLUMN_JSON:
         return "jsonb";
-    case SINK_COL_TEXT:
+    case COLUMN_TEXT:
         break;
     }
     return "text";
 }
 
-const char *infer_mysql_type(enum sink_col_type t, bool is_key)
+const char *infer_mysql_type(enum column_type t, bool is_key)
 {
     switch (t) {
-    case SINK_COL_BIGINT:
+    case COLUMN_BIGINT:
         return "BIGINT";
-    case SINK_COL_NUMERIC:
+    case COLUMN_NUMERIC:
         return "DECIMAL(38,10)";
-    case SINK_COL_DOUBLE:
+    case COLUMN_DOUBLE:
         return "DOUBLE";
-    case SINK_COL_BOOL:
+    case COLUMN_BOOL:
         return "BOOLEAN";
-    case SINK_COL_DATE:
+    case COLUMN_DATE:
         return "DATE";
-    case SINK_COL_TIMESTAMP:
-    case SINK_COL_TIMESTAMPTZ:
+    case COLUMN_TIMESTAMP:
+    case COLUMN_TIMESTAMPTZ:
         return "DATETIME(6)";
-    case SINK_COL_JSON:
+    case COLUMN_JSON:
         return "JSON";
-    case SINK_COL_TEXT:
+    case COLUMN_TEXT:
         break;
     }
     return is_key ? "VARCHAR(255)" : "LONGTEXT";

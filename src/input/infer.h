@@ -47,16 +47,16 @@ struct infer {
 void infer_init(struct infer *in, size_t ncols);
 void infer_free(struct infer *in);
 /* One row of in->ncols fields; rows past INFER_SAMPLE_ROWS are ignored. */
-void infer_row(struct infer *in, const struct sink_field *fields);
-enum sink_col_type infer_result(const struct infer *in, size_t col);
+void infer_row(struct infer *in, const struct field *fields);
+enum column_type infer_result(const struct infer *in, size_t col);
 
 /* The whole thing for the first batch (NULL: every column is text). */
-void infer_column_types(size_t ncols, const struct sink_batch *first, enum sink_col_type *types);
+void infer_column_types(size_t ncols, const struct batch *first, enum column_type *types);
 
 /* The kind one value fits best, as if it were the whole column (for tests and logs). */
-enum sink_col_type infer_value(const char *s, size_t len);
+enum column_type infer_value(const char *s, size_t len);
 
-const char *infer_pg_type(enum sink_col_type t);
-const char *infer_mysql_type(enum sink_col_type t, bool is_key);
+const char *infer_pg_type(enum column_type t);
+const char *infer_mysql_type(enum column_type t, bool is_key);
 
 #endif

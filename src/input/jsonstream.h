@@ -2,7 +2,7 @@
  * jsonstream.h: incremental JSON Lines / JSON array parsing into row batches for a sink.
  *
  * The JSON counterpart of csvstream.h, with the same callbacks (struct
- * csvstream_cb), the same batches of borrowed struct sink_field (valid only
+ * csvstream_cb), the same batches of borrowed struct field (valid only
  * during the callback, NUL-terminated) and the same stats. Memory stays constant
  * whatever the object size: one batch plus the record being read, which may not
  * exceed the route's max_row_bytes of JSON text (JSONSTREAM_MAX_RECORD when 0),

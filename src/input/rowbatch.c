@@ -65,7 +65,7 @@ void rowbatch_add(struct rowbatch *b, const size_t *off, const size_t *len, uint
 int rowbatch_flush(struct rowbatch *b, const struct csvstream_cb *cb, struct csvstream_stats *st,
                    struct ierr *e)
 {
-    struct sink_batch sb;
+    struct batch sb;
     size_t nf = b->nrows * b->ncols;
 
     if (b->nrows == 0)
@@ -102,7 +102,7 @@ bool rowbatch_bad_row_fails(const struct route_conf *rc, const struct csvstream_
 int rowbatch_reject(const struct csvstream_cb *cb, struct csvstream_stats *st, uint64_t line,
                     unsigned col, const char *reason, const char *raw, struct ierr *e)
 {
-    struct sink_reject r;
+    struct row_reject r;
 
     r.line = line;
     r.column = col;

@@ -34,10 +34,10 @@
 #define ROWBATCH_ARENA_KEEP (4u << 20)
 
 struct rowbatch {
-    struct buf arena;          /* the batch's field values, and those of the record being read */
-    struct sink_field *fields; /* max_rows * ncols */
-    size_t *boff;              /* arena offset of each field, ROWBATCH_NO_FIELD for NULL */
-    struct sink_row *rows;
+    struct buf arena;     /* the batch's field values, and those of the record being read */
+    struct field *fields; /* max_rows * ncols */
+    size_t *boff;         /* arena offset of each field, ROWBATCH_NO_FIELD for NULL */
+    struct row *rows;
     size_t nrows;
     size_t max_rows; /* rows a batch holds: the stream's batch_rows, fewer for wide rows */
     size_t ncols;

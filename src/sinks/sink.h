@@ -53,7 +53,7 @@ struct load_target {
     const struct strlist *columns; /* the object's columns, in field order */
     /* Used only when the table is missing and route->create_table is set: one type per
      * entry of columns, borrowed for the duration of begin(); NULL = every column text. */
-    const enum sink_col_type *column_types;
+    const enum column_type *column_types;
 };
 
 struct sink;
@@ -68,8 +68,8 @@ struct sink_ops {
     /* Look up the ledger, prepare the target (create, truncate, staging). */
     int (*begin)(struct sink *s, const struct load_object *obj, const struct load_target *t,
                  bool *already_loaded, struct ierr *e);
-    int (*write)(struct sink *s, const struct sink_batch *b, struct ierr *e);
-    int (*reject)(struct sink *s, const struct sink_reject *r, struct ierr *e);
+    int (*write)(struct sink *s, const struct batch *b, struct ierr *e);
+    int (*reject)(struct sink *s, const struct row_reject *r, struct ierr *e);
     /* Finish the load and write the ledger record atomically with the rows. */
     int (*commit)(struct sink *s, const struct load_stats *st, bool *already_loaded,
                   struct ierr *e);

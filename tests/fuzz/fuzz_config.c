@@ -23,7 +23,7 @@ static int no_columns(void *arg, const struct strlist *c, struct ierr *e)
     return 0;
 }
 
-static int no_batch(void *arg, const struct sink_batch *b, struct ierr *e)
+static int no_batch(void *arg, const struct batch *b, struct ierr *e)
 {
     (void)arg, (void)b, (void)e;
     return 0;

@@ -178,7 +178,7 @@ static bool int_in(const char *v, size_t len, int64_t lo, int64_t hi)
     return end == v + len && x >= lo && x <= hi;
 }
 
-static void check_rules(const struct run *r, const struct strlist *cols, const struct sink_field *f)
+static void check_rules(const struct run *r, const struct strlist *cols, const struct field *f)
 {
     const struct route_conf *rc = &r->d->rc;
 
@@ -258,7 +258,7 @@ static void check_line(struct run *r, uint64_t line, uint64_t *last, const char 
     *last = line;
 }
 
-static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
+static int on_batch(void *arg, const struct batch *b, struct ierr *e)
 {
     struct run *r = arg;
     const struct route_conf *rc = &r->d->rc;
@@ -273,12 +273,12 @@ static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
                r->d->lim.batch_rows);
     r->batches++;
     for (size_t i = 0; i < b->nrows; i++) {
-        const struct sink_row *row = &b->rows[i];
+        const struct row *row = &b->rows[i];
 
         check_line(r, row->line, &r->last_row_line, "row");
         buf_printf(&r->log, "row %llu:", (unsigned long long)row->line);
         for (size_t k = 0; k < r->ncols; k++) {
-            const struct sink_field *f = &row->fields[k];
+            const struct field *f = &row->fields[k];
             size_t bad;
 
             if (!f->ptr) {
@@ -315,7 +315,7 @@ static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
     return 0;
 }
 
-static int on_reject(void *arg, const struct sink_reject *rj, struct ierr *e)
+static int on_reject(void *arg, const struct row_reject *rj, struct ierr *e)
 {
     struct run *r = arg;
     size_t bad;

@@ -135,8 +135,7 @@ static bool int_in(const char *v, size_t len, int64_t lo, int64_t hi)
     return end == v + len && x >= lo && x <= hi;
 }
 
-static void check_rules(const struct jrun *r, const struct strlist *cols,
-                        const struct sink_field *f)
+static void check_rules(const struct jrun *r, const struct strlist *cols, const struct field *f)
 {
     const struct route_conf *rc = &r->d->rc;
 
@@ -214,7 +213,7 @@ static void check_line(struct jrun *r, uint64_t line, uint64_t *last, const char
     *last = line;
 }
 
-static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
+static int on_batch(void *arg, const struct batch *b, struct ierr *e)
 {
     struct jrun *r = arg;
     const struct strlist *cols = jsonstream_columns(r->s);
@@ -225,12 +224,12 @@ static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
     FUZZ_CHECK(b->nrows >= 1 && b->nrows <= r->d->lim.batch_rows, "batch of %zu rows", b->nrows);
     r->batches++;
     for (size_t i = 0; i < b->nrows; i++) {
-        const struct sink_row *row = &b->rows[i];
+        const struct row *row = &b->rows[i];
 
         check_line(r, row->line, &r->last_row_line, "row");
         buf_printf(&r->log, "row %llu:", (unsigned long long)row->line);
         for (size_t k = 0; k < r->ncols; k++) {
-            const struct sink_field *f = &row->fields[k];
+            const struct field *f = &row->fields[k];
             size_t bad;
 
             if (!f->ptr) {
@@ -255,7 +254,7 @@ static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
     return 0;
 }
 
-static int on_reject(void *arg, const struct sink_reject *rj, struct ierr *e)
+static int on_reject(void *arg, const struct row_reject *rj, struct ierr *e)
 {
     struct jrun *r = arg;
     size_t bad;

@@ -80,7 +80,7 @@ static int on_columns(void *arg, const struct strlist *c, struct ierr *e)
     return 0;
 }
 
-static int on_batch(void *arg, const struct sink_batch *bt, struct ierr *e)
+static int on_batch(void *arg, const struct batch *bt, struct ierr *e)
 {
     struct out *o = arg;
     if (++o->nbatch == o->fail_batch_at) {
@@ -90,7 +90,7 @@ static int on_batch(void *arg, const struct sink_batch *bt, struct ierr *e)
         return -1;
     }
     for (size_t r = 0; r < bt->nrows; r++) {
-        const struct sink_row *row = &bt->rows[r];
+        const struct row *row = &bt->rows[r];
         buf_printf(&o->b, "%llu:", (unsigned long long)row->line);
         for (size_t i = 0; i < o->ncols; i++) {
             if (i)
@@ -104,7 +104,7 @@ static int on_batch(void *arg, const struct sink_batch *bt, struct ierr *e)
     return 0;
 }
 
-static int on_reject(void *arg, const struct sink_reject *r, struct ierr *e)
+static int on_reject(void *arg, const struct row_reject *r, struct ierr *e)
 {
     struct out *o = arg;
     (void)e;
@@ -539,7 +539,7 @@ static int wide_columns(void *arg, const struct strlist *c, struct ierr *e)
     return 0;
 }
 
-static int wide_batch(void *arg, const struct sink_batch *b, struct ierr *e)
+static int wide_batch(void *arg, const struct batch *b, struct ierr *e)
 {
     struct wide *w = arg;
     (void)e;

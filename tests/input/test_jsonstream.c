@@ -60,7 +60,7 @@ static int on_columns(void *arg, const struct strlist *c, struct ierr *e)
     return 0;
 }
 
-static int on_batch(void *arg, const struct sink_batch *bt, struct ierr *e)
+static int on_batch(void *arg, const struct batch *bt, struct ierr *e)
 {
     struct out *o = arg;
     if (++o->nbatch == o->fail_batch_at) {
@@ -68,10 +68,10 @@ static int on_batch(void *arg, const struct sink_batch *bt, struct ierr *e)
         return -1;
     }
     for (size_t r = 0; r < bt->nrows; r++) {
-        const struct sink_row *row = &bt->rows[r];
+        const struct row *row = &bt->rows[r];
         buf_printf(&o->b, "%llu:", (unsigned long long)row->line);
         for (size_t i = 0; i < o->ncols; i++) {
-            const struct sink_field *f = &row->fields[i];
+            const struct field *f = &row->fields[i];
             if (i)
                 buf_putc(&o->b, '|');
             if (!f->ptr) {
@@ -91,7 +91,7 @@ static int on_batch(void *arg, const struct sink_batch *bt, struct ierr *e)
     return 0;
 }
 
-static int on_reject(void *arg, const struct sink_reject *r, struct ierr *e)
+static int on_reject(void *arg, const struct row_reject *r, struct ierr *e)
 {
     struct out *o = arg;
     (void)e;

@@ -43,7 +43,7 @@ struct load {
     struct strlist columns;
     bool begun, already;
     uint64_t rows, rejected;
-    struct sink_reject *pending;
+    struct row_reject *pending;
     size_t npending;
     const char *file;
     int sleep_ms;
@@ -59,9 +59,9 @@ static void strlist_copy(struct strlist *dst, const struct strlist *src)
         dst->v[i] = xstrdup(src->v[i]);
 }
 
-static int do_begin(struct load *l, const struct sink_batch *first, struct ierr *e)
+static int do_begin(struct load *l, const struct batch *first, struct ierr *e)
 {
-    enum sink_col_type *types = NULL;
+    enum column_type *types = NULL;
     int rc;
     if (first && l->tgt.route->create_table) {
         types = xcalloc(l->columns.n + 1, sizeof(*types));
@@ -89,7 +89,7 @@ static int on_columns(void *arg, const struct strlist *cols, struct ierr *e)
     return 0;
 }
 
-static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
+static int on_batch(void *arg, const struct batch *b, struct ierr *e)
 {
     struct load *l = arg;
     if (!l->begun && do_begin(l, b, e))
@@ -102,14 +102,14 @@ static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
     return l->ops->write(l->sink, b, e);
 }
 
-static int on_reject(void *arg, const struct sink_reject *r, struct ierr *e)
+static int on_reject(void *arg, const struct row_reject *r, struct ierr *e)
 {
     struct load *l = arg;
     l->rejected++;
     if (l->begun)
         return l->already ? 0 : l->ops->reject(l->sink, r, e);
     l->pending = xrealloc(l->pending, (l->npending + 1) * sizeof(*l->pending));
-    struct sink_reject *p = &l->pending[l->npending++];
+    struct row_reject *p = &l->pending[l->npending++];
     *p = *r;
     p->reason = r->reason ? xstrdup(r->reason) : NULL;
     p->raw = r->raw ? xstrdup(r->raw) : NULL;

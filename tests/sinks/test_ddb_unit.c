@@ -20,9 +20,9 @@
 
 /* ---- helpers ---- */
 
-static struct sink_field fld(const char *s)
+static struct field fld(const char *s)
 {
-    struct sink_field f = {s, s ? strlen(s) : 0};
+    struct field f = {s, s ? strlen(s) : 0};
     return f;
 }
 
@@ -78,8 +78,8 @@ static const char *enc(const struct ddb_layout *l, const char *const *vals, uint
                        struct buf *key, struct ierr *e)
 {
     static char out[4096];
-    struct sink_field f[16];
-    struct sink_row row = {line, f};
+    struct field f[16];
+    struct row row = {line, f};
     struct buf b;
     size_t size;
 
@@ -357,8 +357,8 @@ DEF_TEST(item_size_limit)
     ks_one(&ks, "id", DDB_KEY_S);
     EXPECT_EQ_INT(0, ddb_layout_init(&l, &cols, NULL, &ks, "t", &e));
     /* "id" + "k" + "v" + value: 1 + 2 + 1 = 4 bytes besides the value */
-    struct sink_field f[2] = {fld("k"), {big, DDB_MAX_ITEM_BYTES - 4}};
-    struct sink_row row = {10, f};
+    struct field f[2] = {fld("k"), {big, DDB_MAX_ITEM_BYTES - 4}};
+    struct row row = {10, f};
     EXPECT_EQ_INT(0, ddb_item_encode(&l, &row, &out, &key, &size, &e));
     EXPECT_EQ_INT(DDB_MAX_ITEM_BYTES, size);
     f[1].len++;
@@ -372,7 +372,7 @@ DEF_TEST(item_size_limit)
     free(big);
     big = xmalloc(DDB_MAX_ROW_TEXT + 1);
     memset(big, 1, DDB_MAX_ROW_TEXT + 1);
-    f[1] = (struct sink_field){big, DDB_MAX_ROW_TEXT};
+    f[1] = (struct field){big, DDB_MAX_ROW_TEXT};
     buf_free(&out);
     EXPECT_EQ_INT(-1, ddb_item_encode(&l, &row, &out, &key, &size, &e));
     EXPECT_EQ_INT(10, e.line);
@@ -407,7 +407,7 @@ DEF_TEST(bodies)
 
     struct buf rj;
     buf_init(&rj);
-    struct sink_reject r = {7, 2, "bad", "x\xc3\xa9yz"};
+    struct row_reject r = {7, 2, "bad", "x\xc3\xa9yz"};
     ddb_reject_append(&rj, &r, "col", 2); /* cut before the two-byte character */
     ddb_reject_append(&rj, &r, NULL, 100);
     struct ddb_ledger_rec rec = {.id = "s3://b/k#e",

@@ -130,7 +130,7 @@ DEF_TEST(sql_generation)
 {
     const char *cols[] = {"id", "na`me", "when"};
     const char *keys[] = {"id"};
-    enum sink_col_type types[] = {SINK_COL_BIGINT, SINK_COL_TEXT, SINK_COL_TIMESTAMPTZ};
+    enum column_type types[] = {COLUMN_BIGINT, COLUMN_TEXT, COLUMN_TIMESTAMPTZ};
     struct buf b;
     buf_init(&b);
     my_sql_load(&b, "`t`", cols, 3, false);

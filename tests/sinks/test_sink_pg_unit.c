@@ -156,21 +156,21 @@ DEF_TEST(copy_escaping)
 
 DEF_TEST(type_names)
 {
-    EXPECT_EQ_STR("text", pg_type_name(SINK_COL_TEXT));
-    EXPECT_EQ_STR("bigint", pg_type_name(SINK_COL_BIGINT));
-    EXPECT_EQ_STR("numeric", pg_type_name(SINK_COL_NUMERIC));
-    EXPECT_EQ_STR("double precision", pg_type_name(SINK_COL_DOUBLE));
-    EXPECT_EQ_STR("boolean", pg_type_name(SINK_COL_BOOL));
-    EXPECT_EQ_STR("date", pg_type_name(SINK_COL_DATE));
-    EXPECT_EQ_STR("timestamp", pg_type_name(SINK_COL_TIMESTAMP));
-    EXPECT_EQ_STR("timestamptz", pg_type_name(SINK_COL_TIMESTAMPTZ));
-    EXPECT_EQ_STR("jsonb", pg_type_name(SINK_COL_JSON));
+    EXPECT_EQ_STR("text", pg_type_name(COLUMN_TEXT));
+    EXPECT_EQ_STR("bigint", pg_type_name(COLUMN_BIGINT));
+    EXPECT_EQ_STR("numeric", pg_type_name(COLUMN_NUMERIC));
+    EXPECT_EQ_STR("double precision", pg_type_name(COLUMN_DOUBLE));
+    EXPECT_EQ_STR("boolean", pg_type_name(COLUMN_BOOL));
+    EXPECT_EQ_STR("date", pg_type_name(COLUMN_DATE));
+    EXPECT_EQ_STR("timestamp", pg_type_name(COLUMN_TIMESTAMP));
+    EXPECT_EQ_STR("timestamptz", pg_type_name(COLUMN_TIMESTAMPTZ));
+    EXPECT_EQ_STR("jsonb", pg_type_name(COLUMN_JSON));
 }
 
 DEF_TEST(sql_generation)
 {
     const char *cols[] = {"id", "Name", "a\"b"};
-    const enum sink_col_type types[] = {SINK_COL_BIGINT, SINK_COL_TEXT, SINK_COL_NUMERIC};
+    const enum column_type types[] = {COLUMN_BIGINT, COLUMN_TEXT, COLUMN_NUMERIC};
     const char *keys[] = {"id"};
     struct buf b;
     buf_init(&b);

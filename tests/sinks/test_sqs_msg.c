@@ -30,8 +30,8 @@ static struct route_conf typed_route(struct col_type *types, size_t n, enum null
 static char *body_of(const struct sqs_layout *l, const char *const *v, uint64_t line,
                      struct ierr *e)
 {
-    struct sink_field f[8];
-    struct sink_row row = {line, f};
+    struct field f[8];
+    struct row row = {line, f};
     struct buf b;
 
     for (size_t i = 0; i < l->ncols; i++) {
@@ -140,8 +140,8 @@ DEF_TEST(rows_over_the_limit_are_refused_before_encoding)
     big[n] = '\0';
     sqs_layout_init(&l, &cols, &rc);
     buf_init(&b);
-    struct sink_field f[5] = {{"1", 1}, {big, n}, {"2", 1}, {"true", 4}, {NULL, 0}};
-    struct sink_row row = {12, f};
+    struct field f[5] = {{"1", 1}, {big, n}, {"2", 1}, {"true", 4}, {NULL, 0}};
+    struct row row = {12, f};
     EXPECT_EQ_INT(-1, sqs_msg_body(&l, &row, &b, &e));
     EXPECT_EQ_INT(IERR_PERMANENT, e.cls);
     EXPECT_EQ_INT(12, e.line);

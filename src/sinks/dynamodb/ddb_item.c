@@ -641,10 +641,10 @@ void ddb_layout_free(struct ddb_layout *l)
 
 /* ---- rows ---- */
 
-static void row_error(struct ierr *e, const struct ddb_layout *l, const struct sink_row *row,
-                      size_t c, const char *why)
+static void row_error(struct ierr *e, const struct ddb_layout *l, const struct row *row, size_t c,
+                      const char *why)
 {
-    const struct sink_field *f = &row->fields[c];
+    const struct field *f = &row->fields[c];
     /* qnames[c] is the name in quotes: strip them for the message. */
     int namelen = (int)strlen(l->qnames[c]) - 2;
 
@@ -676,7 +676,7 @@ static int key_index(const struct ddb_layout *l, size_t c)
     return -1;
 }
 
-int ddb_item_encode(const struct ddb_layout *l, const struct sink_row *row, struct buf *out,
+int ddb_item_encode(const struct ddb_layout *l, const struct row *row, struct buf *out,
                     struct buf *key, size_t *size, struct ierr *e)
 {
     size_t omark = out->len, kmark = key->len, total = 0, vsize, text = 0;
@@ -695,7 +695,7 @@ int ddb_item_encode(const struct ddb_layout *l, const struct sink_row *row, stru
     }
     buf_putc(out, '{');
     for (size_t c = 0; c < l->ncols; c++) {
-        const struct sink_field *f = &row->fields[c];
+        const struct field *f = &row->fields[c];
         int k = key_index(l, c);
         if (!f->ptr || (k >= 0 && f->len == 0)) {
             if (k >= 0) {
@@ -757,7 +757,7 @@ int ddb_item_encode(const struct ddb_layout *l, const struct sink_row *row, stru
         goto fail;
     }
     for (size_t k = 0; k < l->nkeys; k++) {
-        const struct sink_field *f = &row->fields[l->key_col[k]];
+        const struct field *f = &row->fields[l->key_col[k]];
         ddb_key_append(key, l->key_type[k], f->ptr, f->len);
     }
     *size = total;

@@ -79,7 +79,7 @@ void ddb_layout_free(struct ddb_layout *l);
  * BatchWriteItem duplicate check compares). *size is the item size DynamoDB counts.
  * 0, or -1 with e set for a row error; out and key are then left as they were.
  */
-int ddb_item_encode(const struct ddb_layout *l, const struct sink_row *row, struct buf *out,
+int ddb_item_encode(const struct ddb_layout *l, const struct row *row, struct buf *out,
                     struct buf *key, size_t *size, struct ierr *e);
 
 /* The key of one key attribute value in the format ddb_item_encode() uses, from a

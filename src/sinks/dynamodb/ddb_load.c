@@ -67,7 +67,7 @@ void ddb_load_set_object(struct ddb_load *l, const struct load_object *o,
     l->sequencer = dup_or_null(o->sequencer);
 }
 
-static void store_reject(struct ddb_load *l, const struct sink_reject *r)
+static void store_reject(struct ddb_load *l, const struct row_reject *r)
 {
     const char *col = r->column && r->column <= l->cols.n ? l->cols.v[r->column - 1] : NULL;
 
@@ -79,7 +79,7 @@ static void store_reject(struct ddb_load *l, const struct sink_reject *r)
     l->nstored++;
 }
 
-void ddb_load_reject(struct ddb_load *l, const struct sink_reject *r)
+void ddb_load_reject(struct ddb_load *l, const struct row_reject *r)
 {
     l->parse_rejects++;
     store_reject(l, r);
@@ -102,7 +102,7 @@ int ddb_load_row_error(struct ddb_load *l, const struct route_conf *route, const
                  route->max_errors, re->reason);
         return -1;
     }
-    struct sink_reject r = {re->line, re->column, re->reason, re->sample};
+    struct row_reject r = {re->line, re->column, re->reason, re->sample};
     char why[sizeof re->reason + 64];
     ierr_format_position(why, sizeof why, re->line, re->column, NULL, re->reason);
     log_warn("row skipped: %s", why);

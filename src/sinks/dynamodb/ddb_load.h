@@ -45,7 +45,7 @@ void ddb_load_set_object(struct ddb_load *l, const struct load_object *o,
                          const struct strlist *columns);
 
 /* A row the parser rejected (the sink's reject()). */
-void ddb_load_reject(struct ddb_load *l, const struct sink_reject *r);
+void ddb_load_reject(struct ddb_load *l, const struct row_reject *r);
 /* A row the sink cannot take (re): 0 when it is rejected (skip_row within max_errors,
  * logged), else -1 with e = re (its reason naming max_errors when that was passed). */
 int ddb_load_row_error(struct ddb_load *l, const struct route_conf *route, const struct ierr *re,

@@ -142,7 +142,7 @@ static size_t utf8_cut(const char *p, size_t n, size_t max)
     return max;
 }
 
-void ddb_reject_append(struct buf *list, const struct sink_reject *r, const char *column_name,
+void ddb_reject_append(struct buf *list, const struct row_reject *r, const char *column_name,
                        size_t max_raw)
 {
     if (list->len)

@@ -54,7 +54,7 @@ void ddb_body_ledger_put(struct buf *b, const char *table, const struct ddb_ledg
 /* Appends one rejected row to a rejects list (comma first unless it is empty):
  * {"M":{"line":{"N"},"column":{"N"},"column_name":{"S"},"reason":{"S"},"raw":{"S"}}},
  * raw cut at max_raw bytes (on a UTF-8 boundary). */
-void ddb_reject_append(struct buf *list, const struct sink_reject *r, const char *column_name,
+void ddb_reject_append(struct buf *list, const struct row_reject *r, const char *column_name,
                        size_t max_raw);
 
 /* GetItem answer: *found when it has an Item. 0, or -1 (why) for an unreadable body. */

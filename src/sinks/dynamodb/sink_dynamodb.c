@@ -343,7 +343,7 @@ fail:
     return -1;
 }
 
-static int ddb_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
+static int ddb_write(struct sink *s, const struct batch *b, struct ierr *e)
 {
     if (!s->in_load) {
         ierr_set(e, IERR_PERMANENT, "sink %s: write() outside a load", s->name);
@@ -373,7 +373,7 @@ fail:
     return -1;
 }
 
-static int ddb_reject(struct sink *s, const struct sink_reject *r, struct ierr *e)
+static int ddb_reject(struct sink *s, const struct row_reject *r, struct ierr *e)
 {
     if (!s->in_load) {
         ierr_set(e, IERR_PERMANENT, "sink %s: reject() outside a load", s->name);

@@ -140,7 +140,7 @@ int my_schema_prepare(struct sink *s, const struct load_target *t, struct ierr *
 /* Starts LOAD DATA (s->load_sql) on the helper thread; state becomes MY_LOAD. */
 int my_load_start(struct sink *s, struct ierr *e);
 /* Encodes rows and feeds the pipe; -1 with e filled when the statement failed early. */
-int my_load_write(struct sink *s, const struct sink_batch *b, struct ierr *e);
+int my_load_write(struct sink *s, const struct batch *b, struct ierr *e);
 /* Ends the data, joins, checks the result and the warnings (rejects under skip_row);
  * state becomes MY_TXN. */
 int my_load_finish(struct sink *s, struct ierr *e);

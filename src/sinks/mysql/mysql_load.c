@@ -288,10 +288,10 @@ static size_t put_u64(char *o, uint64_t v)
 }
 
 /* Keeps the first value the server will warn about without quoting it (see struct sink). */
-static void watch_limits(struct sink *s, const struct sink_row *row, size_t start)
+static void watch_limits(struct sink *s, const struct row *row, size_t start)
 {
     for (size_t c = 0; s->limits && c < s->ncols; c++) {
-        const struct sink_field *f = &row->fields[c];
+        const struct field *f = &row->fields[c];
         const struct my_col_limit *lim = &s->limits[c];
 
         if (!f->ptr && lim->notnull) /* the row, as PostgreSQL shows it */
@@ -310,7 +310,7 @@ static void watch_limits(struct sink *s, const struct sink_row *row, size_t star
 
 /* The row's size comes from the object (up to max_row_bytes): -1 with e set (transient)
  * when the memory for it cannot be had. */
-static int encode_row(struct sink *s, const struct sink_row *row, struct ierr *e)
+static int encode_row(struct sink *s, const struct row *row, struct ierr *e)
 {
     size_t start = s->out.len;
     size_t need = 26;
@@ -326,7 +326,7 @@ static int encode_row(struct sink *s, const struct sink_row *row, struct ierr *e
     }
     char *o = s->out.data + s->out.len;
     for (size_t c = 0; c < s->ncols; c++) {
-        const struct sink_field *f = &row->fields[c];
+        const struct field *f = &row->fields[c];
         size_t n;
         if (c)
             *o++ = '\t';
@@ -371,7 +371,7 @@ static int push(struct sink *s, struct ierr *e)
     return -1;
 }
 
-int my_load_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
+int my_load_write(struct sink *s, const struct batch *b, struct ierr *e)
 {
     for (size_t i = 0; i < b->nrows; i++) {
         linemap_add(&s->lines, b->rows[i].line);

@@ -341,7 +341,7 @@ static void put_list(struct buf *out, const char *const *names, size_t n)
 }
 
 void my_sql_create_table(struct buf *out, const char *qtable, const char *const *cols,
-                         const enum sink_col_type *types, size_t ncols, const char *const *keys,
+                         const enum column_type *types, size_t ncols, const char *const *keys,
                          size_t nkeys)
 {
     buf_printf(out, "CREATE TABLE IF NOT EXISTS %s (", qtable);
@@ -352,7 +352,7 @@ void my_sql_create_table(struct buf *out, const char *qtable, const char *const 
         if (i)
             buf_puts(out, ", ");
         my_quote_ident(out, cols[i]);
-        buf_printf(out, " %s%s", infer_mysql_type(types ? types[i] : SINK_COL_TEXT, is_key),
+        buf_printf(out, " %s%s", infer_mysql_type(types ? types[i] : COLUMN_TEXT, is_key),
                    is_key ? " NOT NULL" : "");
     }
     if (nkeys) {

@@ -106,7 +106,7 @@ void my_quote_table(struct buf *b, const char *table);
  * wins (a table of key columns only gets a no-op update).
  */
 void my_sql_create_table(struct buf *out, const char *qtable, const char *const *cols,
-                         const enum sink_col_type *types, size_t ncols, const char *const *keys,
+                         const enum column_type *types, size_t ncols, const char *const *keys,
                          size_t nkeys);
 void my_sql_load(struct buf *out, const char *qtable, const char *const *cols, size_t ncols,
                  bool with_ord);

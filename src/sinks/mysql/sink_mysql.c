@@ -679,7 +679,7 @@ fail:
     return -1;
 }
 
-static int my_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
+static int my_write(struct sink *s, const struct batch *b, struct ierr *e)
 {
     if (s->state != MY_LOAD) {
         ierr_set(e, IERR_PERMANENT, "sink %s: write() outside a load", s->name);
@@ -716,7 +716,7 @@ static int flush_rejects(struct sink *s, struct ierr *e)
     return rc;
 }
 
-static int my_reject(struct sink *s, const struct sink_reject *rj, struct ierr *e)
+static int my_reject(struct sink *s, const struct row_reject *rj, struct ierr *e)
 {
     if (s->state == MY_IDLE) {
         ierr_set(e, IERR_PERMANENT, "sink %s: reject() outside a load", s->name);

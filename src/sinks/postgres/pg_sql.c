@@ -186,26 +186,26 @@ void pg_copy_put_field(struct buf *b, const char *p, size_t n, bool is_null)
     b->data[b->len] = '\0';
 }
 
-const char *pg_type_name(enum sink_col_type t)
+const char *pg_type_name(enum column_type t)
 {
     switch (t) {
-    case SINK_COL_TEXT:
+    case COLUMN_TEXT:
         return "text";
-    case SINK_COL_BIGINT:
+    case COLUMN_BIGINT:
         return "bigint";
-    case SINK_COL_NUMERIC:
+    case COLUMN_NUMERIC:
         return "numeric";
-    case SINK_COL_DOUBLE:
+    case COLUMN_DOUBLE:
         return "double precision";
-    case SINK_COL_BOOL:
+    case COLUMN_BOOL:
         return "boolean";
-    case SINK_COL_DATE:
+    case COLUMN_DATE:
         return "date";
-    case SINK_COL_TIMESTAMP:
+    case COLUMN_TIMESTAMP:
         return "timestamp";
-    case SINK_COL_TIMESTAMPTZ:
+    case COLUMN_TIMESTAMPTZ:
         return "timestamptz";
-    case SINK_COL_JSON:
+    case COLUMN_JSON:
         return "jsonb";
     }
     return "text";
@@ -224,7 +224,7 @@ static void put_list(struct buf *out, const char *prefix, const char *const *nam
 }
 
 void pg_sql_create_table(struct buf *out, const char *table, const char *const *cols,
-                         const enum sink_col_type *types, size_t ncols, const char *const *keys,
+                         const enum column_type *types, size_t ncols, const char *const *keys,
                          size_t nkeys)
 {
     buf_printf(out, "CREATE TABLE %s (", table);
@@ -232,7 +232,7 @@ void pg_sql_create_table(struct buf *out, const char *table, const char *const *
         if (i)
             buf_puts(out, ", ");
         pg_quote_ident(out, cols[i]);
-        buf_printf(out, " %s", pg_type_name(types ? types[i] : SINK_COL_TEXT));
+        buf_printf(out, " %s", pg_type_name(types ? types[i] : COLUMN_TEXT));
     }
     if (nkeys) {
         buf_puts(out, ", PRIMARY KEY (");

@@ -71,14 +71,14 @@ void pg_copy_put_field(struct buf *b, const char *p, size_t n, bool is_null);
 size_t pg_copy_escape_into(char *out, const char *p, size_t n);
 
 /* PostgreSQL type name for a neutral column type. */
-const char *pg_type_name(enum sink_col_type t);
+const char *pg_type_name(enum column_type t);
 
 /*
  * SQL generation. cols are table column names in object order; keys the key columns;
  * table is the quoted, qualified target. Each appends one statement to out.
  */
 void pg_sql_create_table(struct buf *out, const char *table, const char *const *cols,
-                         const enum sink_col_type *types, size_t ncols, const char *const *keys,
+                         const enum column_type *types, size_t ncols, const char *const *keys,
                          size_t nkeys);
 void pg_sql_copy(struct buf *out, const char *table, const char *const *cols, size_t ncols,
                  bool with_ord);

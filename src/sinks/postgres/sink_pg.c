@@ -643,7 +643,7 @@ static size_t put_u64(char *o, uint64_t v)
 /* One row in COPY text format: reserved once, then written in place. The row's size
  * comes from the object (up to max_row_bytes): -1 with e set (transient) when the
  * memory cannot be had. */
-static int encode_row(struct sink *s, const struct sink_row *row, struct ierr *e)
+static int encode_row(struct sink *s, const struct row *row, struct ierr *e)
 {
     size_t need = 24;
     for (size_t c = 0; c < s->ncols; c++)
@@ -656,7 +656,7 @@ static int encode_row(struct sink *s, const struct sink_row *row, struct ierr *e
     }
     char *o = s->out.data + s->out.len;
     for (size_t c = 0; c < s->ncols; c++) {
-        const struct sink_field *f = &row->fields[c];
+        const struct field *f = &row->fields[c];
         if (c)
             *o++ = '\t';
         if (f->ptr) {
@@ -677,7 +677,7 @@ static int encode_row(struct sink *s, const struct sink_row *row, struct ierr *e
     return 0;
 }
 
-static int pg_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
+static int pg_write(struct sink *s, const struct batch *b, struct ierr *e)
 {
     if (s->state != PG_COPY) {
         ierr_set(e, IERR_PERMANENT, "sink %s: write() outside a load", s->name);
@@ -740,7 +740,7 @@ static void put_text(struct buf *b, const char *s, bool last)
     buf_putc(b, last ? '\n' : '\t');
 }
 
-static int pg_reject(struct sink *s, const struct sink_reject *rj, struct ierr *e)
+static int pg_reject(struct sink *s, const struct row_reject *rj, struct ierr *e)
 {
     char line[24], col[16];
     if (s->state == PG_IDLE) {

@@ -230,7 +230,7 @@ fail:
     return -1;
 }
 
-static int spool_row(struct sink *s, const struct sink_row *row, struct ierr *e)
+static int spool_row(struct sink *s, const struct row *row, struct ierr *e)
 {
     struct spool_rec h;
     struct ierr re;
@@ -269,7 +269,7 @@ static int spool_row(struct sink *s, const struct sink_row *row, struct ierr *e)
     return 0;
 }
 
-static int sqs_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
+static int sqs_write(struct sink *s, const struct batch *b, struct ierr *e)
 {
     if (!s->in_load) {
         ierr_set(e, IERR_PERMANENT, "sink %s: write() outside a load", s->name);
@@ -284,7 +284,7 @@ static int sqs_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
     return 0;
 }
 
-static int sqs_reject(struct sink *s, const struct sink_reject *r, struct ierr *e)
+static int sqs_reject(struct sink *s, const struct row_reject *r, struct ierr *e)
 {
     if (!s->in_load) {
         ierr_set(e, IERR_PERMANENT, "sink %s: reject() outside a load", s->name);

@@ -138,10 +138,10 @@ static bool json_valid(const char *p, size_t n)
     return j != NULL;
 }
 
-static int row_error(const struct sqs_layout *l, const struct sink_row *row, size_t k,
-                     const char *what, struct ierr *e)
+static int row_error(const struct sqs_layout *l, const struct row *row, size_t k, const char *what,
+                     struct ierr *e)
 {
-    const struct sink_field *f = &row->fields[k];
+    const struct field *f = &row->fields[k];
     char name[128];
 
     /* qnames hold the name quoted: drop the quotes for messages */
@@ -155,8 +155,7 @@ static int row_error(const struct sqs_layout *l, const struct sink_row *row, siz
     return -1;
 }
 
-int sqs_msg_body(const struct sqs_layout *l, const struct sink_row *row, struct buf *out,
-                 struct ierr *e)
+int sqs_msg_body(const struct sqs_layout *l, const struct row *row, struct buf *out, struct ierr *e)
 {
     size_t start = out->len, text = 0;
     bool first = true;
@@ -173,7 +172,7 @@ int sqs_msg_body(const struct sqs_layout *l, const struct sink_row *row, struct 
     }
     buf_putc(out, '{');
     for (size_t k = 0; k < l->ncols; k++) {
-        const struct sink_field *f = &row->fields[k];
+        const struct field *f = &row->fields[k];
         const char *bad = NULL;
         int b;
 

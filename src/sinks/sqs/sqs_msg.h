@@ -56,7 +56,7 @@ void sqs_layout_free(struct sqs_layout *l); /* leaves it zeroed */
 
 /* Appends the row's message body to out. 0, or -1 with e (IERR_PERMANENT, the row's
  * line, column, its name and the value as sample); out is then unchanged. */
-int sqs_msg_body(const struct sqs_layout *l, const struct sink_row *row, struct buf *out,
+int sqs_msg_body(const struct sqs_layout *l, const struct row *row, struct buf *out,
                  struct ierr *e);
 
 /* Appends p[0..n) (valid UTF-8) as a JSON string with its quotes. */
