@@ -75,8 +75,4 @@ char *s3_key_decode(const char *s, char *why, size_t whysz);
 /* True when s is an S3 ETag without its quotes: [0-9a-f]{32} or [0-9a-f]{32}-N. */
 bool s3_etag_valid(const char *s);
 
-/* ISO-8601 "YYYY-MM-DDTHH:MM:SS[.frac][Z|+hh:mm|-hh:mm]" (also ' ' for 'T') to Unix ms.
- * No zone means UTC. 0 ok, -1 when malformed. */
-int iso8601_to_ms(const char *s, int64_t *ms);
-
 #endif

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "daemon/event.h"
+#include "base/iso8601.h"
 #include "base/util.h"
 
 #define K(t) (1u << (t))
@@ -183,53 +183,4 @@ void infer_column_types(size_t ncols, const struct batch *first, enum column_typ
     for (size_t i = 0; i < ncols; i++)
         types[i] = infer_result(&in, i);
     infer_free(&in);
-}
-
-const char *infer_pg_type(enum column_type t)
-{
-    switch (t) {
-    case COLUMN_BIGINT:
-        return "bigint";
-    case COLUMN_NUMERIC:
-        return "numeric";
-    case COLUMN_DOUBLE:
-        return "double precision";
-    case COLUMN_BOOL:
-        return "boolean";
-    case COLUMN_DATE:
-        return "date";
-    case COLUMN_TIMESTAMP:
-        return "timestamp";
-    case COLUMN_TIMESTAMPTZ:
-        return "timestamptz";
-    case COLUMN_JSON:
-        return "jsonb";
-    case COLUMN_TEXT:
-        break;
-    }
-    return "text";
-}
-
-const char *infer_mysql_type(enum column_type t, bool is_key)
-{
-    switch (t) {
-    case COLUMN_BIGINT:
-        return "BIGINT";
-    case COLUMN_NUMERIC:
-        return "DECIMAL(38,10)";
-    case COLUMN_DOUBLE:
-        return "DOUBLE";
-    case COLUMN_BOOL:
-        return "BOOLEAN";
-    case COLUMN_DATE:
-        return "DATE";
-    case COLUMN_TIMESTAMP:
-    case COLUMN_TIMESTAMPTZ:
-        return "DATETIME(6)";
-    case COLUMN_JSON:
-        return "JSON";
-    case COLUMN_TEXT:
-        break;
-    }
-    return is_key ? "VARCHAR(255)" : "LONGTEXT";
 }

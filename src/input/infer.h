@@ -18,12 +18,7 @@
  * Mixed kinds fall back along that order (bigint+numeric = numeric) or to text
  * (date+timestamp = text: neither database would read both the same way).
  *
- * SQL names: PostgreSQL bigint, numeric, double precision, boolean, date,
- * timestamp, timestamptz, text. MySQL/MariaDB: BIGINT, DECIMAL(38,10), DOUBLE,
- * BOOLEAN (TINYINT(1): the sink must send 1/0 for true/false), DATE,
- * DATETIME(6) for both timestamp kinds (the sink must convert offsets to UTC;
- * MariaDB has no zone-aware type), LONGTEXT, or VARCHAR(255) for a key column
- * (a TEXT column cannot be a key without a prefix length).
+ * Each sink maps the kinds to its own SQL types (pg_type_name, my_type_name).
  *
  * Pure; any thread.
  */
@@ -55,8 +50,5 @@ void infer_column_types(size_t ncols, const struct batch *first, enum column_typ
 
 /* The kind one value fits best, as if it were the whole column (for tests and logs). */
 enum column_type infer_value(const char *s, size_t len);
-
-const char *infer_pg_type(enum column_type t);
-const char *infer_mysql_type(enum column_type t, bool is_key);
 
 #endif

@@ -10,6 +10,7 @@
  * and an empty event; s3_event_free leaves the event empty and may be called again. The key
  * decoder gives valid UTF-8 or a reason, and leaves a string without '%' or '+' unchanged.
  */
+#include "base/iso8601.h"
 #include "daemon/event.h"
 #include "fuzz.h"
 #include "base/utf8.h"

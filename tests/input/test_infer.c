@@ -168,26 +168,6 @@ DEF_TEST(data_csv_like_columns)
         EXPECT_EQ_INT(want[i], t[i]);
 }
 
-DEF_TEST(sql_names)
-{
-    EXPECT_EQ_STR("bigint", infer_pg_type(COLUMN_BIGINT));
-    EXPECT_EQ_STR("numeric", infer_pg_type(COLUMN_NUMERIC));
-    EXPECT_EQ_STR("double precision", infer_pg_type(COLUMN_DOUBLE));
-    EXPECT_EQ_STR("boolean", infer_pg_type(COLUMN_BOOL));
-    EXPECT_EQ_STR("date", infer_pg_type(COLUMN_DATE));
-    EXPECT_EQ_STR("timestamp", infer_pg_type(COLUMN_TIMESTAMP));
-    EXPECT_EQ_STR("timestamptz", infer_pg_type(COLUMN_TIMESTAMPTZ));
-    EXPECT_EQ_STR("text", infer_pg_type(COLUMN_TEXT));
-    EXPECT_EQ_STR("BIGINT", infer_mysql_type(COLUMN_BIGINT, false));
-    EXPECT_EQ_STR("DECIMAL(38,10)", infer_mysql_type(COLUMN_NUMERIC, false));
-    EXPECT_EQ_STR("DOUBLE", infer_mysql_type(COLUMN_DOUBLE, false));
-    EXPECT_EQ_STR("BOOLEAN", infer_mysql_type(COLUMN_BOOL, false));
-    EXPECT_EQ_STR("DATE", infer_mysql_type(COLUMN_DATE, false));
-    EXPECT_EQ_STR("DATETIME(6)", infer_mysql_type(COLUMN_TIMESTAMPTZ, false));
-    EXPECT_EQ_STR("LONGTEXT", infer_mysql_type(COLUMN_TEXT, false));
-    EXPECT_EQ_STR("VARCHAR(255)", infer_mysql_type(COLUMN_TEXT, true));
-}
-
 int main(void)
 {
     RUN_TEST(single_values);
@@ -195,6 +175,5 @@ int main(void)
     RUN_TEST(mixtures);
     RUN_TEST(sample_is_bounded);
     RUN_TEST(data_csv_like_columns);
-    RUN_TEST(sql_names);
     return tap_done();
 }

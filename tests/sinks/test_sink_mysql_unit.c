@@ -126,6 +126,18 @@ DEF_TEST(utc_conversion)
     EXPECT_EQ_STR("-", utc("not a time at all"));
 }
 
+DEF_TEST(type_names)
+{
+    EXPECT_EQ_STR("BIGINT", my_type_name(COLUMN_BIGINT, false));
+    EXPECT_EQ_STR("DECIMAL(38,10)", my_type_name(COLUMN_NUMERIC, false));
+    EXPECT_EQ_STR("DOUBLE", my_type_name(COLUMN_DOUBLE, false));
+    EXPECT_EQ_STR("BOOLEAN", my_type_name(COLUMN_BOOL, false));
+    EXPECT_EQ_STR("DATE", my_type_name(COLUMN_DATE, false));
+    EXPECT_EQ_STR("DATETIME(6)", my_type_name(COLUMN_TIMESTAMPTZ, false));
+    EXPECT_EQ_STR("LONGTEXT", my_type_name(COLUMN_TEXT, false));
+    EXPECT_EQ_STR("VARCHAR(255)", my_type_name(COLUMN_TEXT, true));
+}
+
 DEF_TEST(sql_generation)
 {
     const char *cols[] = {"id", "na`me", "when"};
@@ -363,6 +375,7 @@ int main(void)
     RUN_TEST(literals);
     RUN_TEST(bool_conversion);
     RUN_TEST(utc_conversion);
+    RUN_TEST(type_names);
     RUN_TEST(sql_generation);
     RUN_TEST(warnings);
     RUN_TEST(sequencers);

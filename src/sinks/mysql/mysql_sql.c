@@ -14,7 +14,6 @@
 #include <strings.h>
 
 #include "sinks/ident.h"
-#include "input/infer.h"
 
 void my_sql_ledger_ddl(struct buf *out, const char *qledger)
 {
@@ -340,6 +339,30 @@ static void put_list(struct buf *out, const char *const *names, size_t n)
     }
 }
 
+const char *my_type_name(enum column_type t, bool is_key)
+{
+    switch (t) {
+    case COLUMN_BIGINT:
+        return "BIGINT";
+    case COLUMN_NUMERIC:
+        return "DECIMAL(38,10)";
+    case COLUMN_DOUBLE:
+        return "DOUBLE";
+    case COLUMN_BOOL:
+        return "BOOLEAN";
+    case COLUMN_DATE:
+        return "DATE";
+    case COLUMN_TIMESTAMP:
+    case COLUMN_TIMESTAMPTZ:
+        return "DATETIME(6)";
+    case COLUMN_JSON:
+        return "JSON";
+    case COLUMN_TEXT:
+        break;
+    }
+    return is_key ? "VARCHAR(255)" : "LONGTEXT";
+}
+
 void my_sql_create_table(struct buf *out, const char *qtable, const char *const *cols,
                          const enum column_type *types, size_t ncols, const char *const *keys,
                          size_t nkeys)
@@ -352,7 +375,7 @@ void my_sql_create_table(struct buf *out, const char *qtable, const char *const 
         if (i)
             buf_puts(out, ", ");
         my_quote_ident(out, cols[i]);
-        buf_printf(out, " %s%s", infer_mysql_type(types ? types[i] : COLUMN_TEXT, is_key),
+        buf_printf(out, " %s%s", my_type_name(types ? types[i] : COLUMN_TEXT, is_key),
                    is_key ? " NOT NULL" : "");
     }
     if (nkeys) {

@@ -105,6 +105,12 @@ void my_quote_table(struct buf *b, const char *table);
  * ends with ON DUPLICATE KEY UPDATE of every non-key column, so the last row of a key
  * wins (a table of key columns only gets a no-op update).
  */
+/* MySQL/MariaDB type name for a neutral column type: BIGINT, DECIMAL(38,10) (every value
+ * infer.h calls numeric fits it exactly), DOUBLE, BOOLEAN (TINYINT(1): true/false are sent
+ * as 1/0), DATE, DATETIME(6) for both timestamp kinds (offsets are converted to UTC:
+ * MariaDB has no zone-aware type), JSON, LONGTEXT, or VARCHAR(255) for a key column (a
+ * TEXT column cannot be a key without a prefix length). */
+const char *my_type_name(enum column_type t, bool is_key);
 void my_sql_create_table(struct buf *out, const char *qtable, const char *const *cols,
                          const enum column_type *types, size_t ncols, const char *const *keys,
                          size_t nkeys);
