@@ -27,7 +27,7 @@ static char *fixture(const char *name, size_t *len)
     } else {
         const char *slash = strrchr(__FILE__, '/');
         int dirlen = slash ? (int)(slash - __FILE__) : 1;
-        snprintf(path, sizeof path, "%.*s/../data/aws/%s", dirlen, slash ? __FILE__ : ".", name);
+        snprintf(path, sizeof path, "%.*s/../../data/aws/%s", dirlen, slash ? __FILE__ : ".", name);
     }
     f = fopen(path, "rb");
     if (f == NULL) {

@@ -30,7 +30,7 @@ static char *path_of(const char *rel)
     }
     /* out-of-tree builds compile this file by its path in the source tree */
     if (strrchr(__FILE__, '/')) {
-        p = xasprintf("%.*s/../%s", (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__, rel);
+        p = xasprintf("%.*s/../../%s", (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__, rel);
         if (access(p, R_OK) == 0)
             return p;
         free(p);
