@@ -12,7 +12,10 @@
  * header with one synthetic line that the handler reads as "section begins here".
  *
  * Every error is collected, with its line, before giving up; secrets never appear
- * in them. What one value may be is in config_keys.c; routes in config_route.c.
+ * in them. What one value may be is in config_keys.c and config_route.c; the checks
+ * between keys (a sink's type and required keys, a route's sink and columns) are here,
+ * and a sink type's own rules for its values come from the checker main installs
+ * (config_set_sink_checker): the configuration knows no database.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -25,12 +28,10 @@
 
 #include "base/config_int.h"
 #include "base/log.h"
-#include "sinks/sink_guard.h"
-#ifdef WITH_POSTGRES
-#include "sinks/postgres/pg_conninfo.h"
-#endif
 
 static atomic_uint_fast64_t generation_counter;
+/* Written once by main before the first load. */
+static config_sink_check_fn sink_checker;
 
 struct loader {
     struct cfg_errs errs;
@@ -48,70 +49,6 @@ struct loader {
     size_t nsections;
     long cur; /* index into sections; -1 before the first header */
 };
-
-void strlist_push(struct strlist *l, const char *s)
-{
-    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-    l->v[l->n++] = xstrdup(s);
-}
-
-void strlist_free(struct strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-bool strlist_contains(const struct strlist *l, const char *s)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        if (strcmp(l->v[i], s) == 0)
-            return true;
-    }
-    return false;
-}
-
-void cfg_error(struct cfg_errs *e, int line, const char *section, const char *key, const char *fmt,
-               ...)
-{
-    struct buf b;
-    va_list ap;
-
-    e->count++;
-    if (!e->list)
-        return;
-    buf_init(&b);
-    buf_puts(&b, e->file);
-    if (line > 0)
-        buf_printf(&b, ":%d", line);
-    buf_puts(&b, ":");
-    if (section)
-        buf_printf(&b, " [%s]", section);
-    if (key)
-        buf_printf(&b, " %s", key);
-    buf_puts(&b, section || key ? ": " : " ");
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    strlist_push(e->list, b.data);
-    buf_free(&b);
-}
-
-bool cfg_key_bad(const struct cfg_section *s, const char *name)
-{
-    const struct cfg_key *k = s ? cfg_key_find(s->sec, name) : NULL;
-
-    return k ? s->key_bad[cfg_key_index(k)] : false;
-}
-
-int cfg_key_line(const struct cfg_section *s, const char *name)
-{
-    const struct cfg_key *k = s ? cfg_key_find(s->sec, name) : NULL;
-
-    return k ? s->key_line[cfg_key_index(k)] : 0;
-}
 
 /*
  * The value after '=': `"..."` when the quotes enclose it all (a comment may
@@ -478,26 +415,36 @@ static void check_global(struct loader *ld)
         cfg_error(&ld->errs, 0, "sqs", "queue_url", "required (there is no [sqs] section)");
 }
 
+void config_set_sink_checker(config_sink_check_fn fn)
+{
+    sink_checker = fn;
+}
+
 /*
- * What the sink's connection settings may say: a libpq connection string that parses
- * (reported by kind, never quoting it: its text may be a piece of the password), a
- * MySQL database that is not a system one. A password file others can read is only
- * warned about: the operator may have reasons, and the daemon must still start.
+ * What the sink's connection settings may say, by the rules of its type: every key set
+ * in the section goes to the installed checker (a libpq connection string that parses,
+ * a schema or database that is not a catalog, ...), before late defaults fill the keys
+ * left empty, so that it sees an empty value as empty. A password file others can read
+ * is only warned about: the operator may have reasons, and the daemon must still start.
  */
 static void check_sink_connection(struct loader *ld, const struct cfg_section *s,
                                   const struct sink_conf *sk)
 {
     struct stat st;
 
-#ifdef WITH_POSTGRES
-    const char *why;
-    if (sk->type == SINK_POSTGRES && sk->conninfo && pg_conninfo_check(sk->conninfo, &why))
-        cfg_error(&ld->errs, cfg_key_line(s, "conninfo"), s->label, "conninfo",
-                  "%s; the value is not shown because it may hold the password", why);
-#endif
-    if (sk->type == SINK_MYSQL && sk->database && sink_guard_mysql_catalog(sk->database))
-        cfg_error(&ld->errs, cfg_key_line(s, "database"), s->label, "database",
-                  "\"%s\" is a system database: loads never write there", sk->database);
+    for (size_t i = 0; sink_checker && i < cfg_nkeys; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        struct buf why;
+
+        if (k->sec != SEC_SINK || !(k->sinks & SINK_BIT(sk->type)) || !s->key_line[i] ||
+            s->key_bad[i])
+            continue;
+        buf_init(&why);
+        if (sink_checker(sk, k->name, &why) < 0)
+            cfg_error(&ld->errs, s->key_line[i], s->label, k->name, "%s",
+                      (k->flags & CFG_SECRET) ? "invalid value" : why.data);
+        buf_free(&why);
+    }
     if (sk->password_file && stat(sk->password_file, &st) == 0 &&
         (st.st_mode & (S_IRGRP | S_IROTH)))
         log_warn("%s:%d: [%s] password_file %s is readable by %s (mode %04o): "
@@ -522,6 +469,7 @@ static void check_sink(struct loader *ld, const struct cfg_section *s)
         return;
     }
     type = cfg_sink_type_names[sk->type];
+    check_sink_connection(ld, s, sk);
     for (size_t i = 0; i < cfg_nkeys; i++) {
         const struct cfg_key *k = &cfg_keys[i];
         struct cfg_value v = {k->def, false};
@@ -547,7 +495,6 @@ static void check_sink(struct loader *ld, const struct cfg_section *s)
             cfg_error(&ld->errs, s->line, s->label, k->name, "bad built-in default: %s", why.data);
         buf_free(&why);
     }
-    check_sink_connection(ld, s, sk);
     req = required[sk->type];
     if (req && !cfg_key_bad(s, req) && !*(char **)((char *)sk + cfg_key_find(SEC_SINK, req)->off))
         cfg_error(&ld->errs, cfg_key_line(s, req) ? cfg_key_line(s, req) : s->line, s->label, req,
@@ -567,6 +514,79 @@ static void check_sink(struct loader *ld, const struct cfg_section *s)
     }
 }
 
+/* Columns named by key/types/validate must exist when the column list is explicit. */
+static void check_known_columns(const struct route_conf *r, const struct cfg_section *s,
+                                struct cfg_errs *e)
+{
+    if (r->columns.n == 0)
+        return;
+    for (size_t i = 0; i < r->key.n; i++) {
+        if (!strlist_contains(&r->columns, r->key.v[i]))
+            cfg_error(e, cfg_key_line(s, "key"), s->label, "key", "column %s is not in columns",
+                      r->key.v[i]);
+    }
+    for (size_t i = 0; i < r->ntypes; i++) {
+        if (!strlist_contains(&r->columns, r->types[i].column))
+            cfg_error(e, cfg_key_line(s, "types"), s->label, "types", "column %s is not in columns",
+                      r->types[i].column);
+    }
+    for (size_t i = 0; i < r->nrules; i++) {
+        char key[80];
+
+        if (strlist_contains(&r->columns, r->rules[i].column))
+            continue;
+        snprintf(key, sizeof(key), "validate.%s", r->rules[i].column);
+        cfg_error(e, r->rules[i].line, s->label, key, "column %s is not in columns",
+                  r->rules[i].column);
+    }
+}
+
+/* Resolves the route's sink and checks the rules between its keys. */
+static void check_route(struct config *c, struct route_conf *r, const struct cfg_section *s,
+                        struct cfg_errs *e)
+{
+    bool text = r->format == FORMAT_CSV || r->format == FORMAT_TSV;
+
+    if (!r->sink_name) {
+        cfg_error(e, s->line, s->label, "sink", "required");
+    } else {
+        r->sink = config_find_sink(c, r->sink_name);
+        if (!r->sink)
+            cfg_error(e, cfg_key_line(s, "sink"), s->label, "sink", "no [sink %s] section",
+                      r->sink_name);
+    }
+    if (r->delimiter == '\0')
+        r->delimiter = r->format == FORMAT_TSV ? '\t' : ',';
+    if (r->delimiter == r->quote)
+        cfg_error(e,
+                  cfg_key_line(s, "delimiter") ? cfg_key_line(s, "delimiter")
+                                               : cfg_key_line(s, "quote"),
+                  s->label, cfg_key_line(s, "delimiter") ? "delimiter" : "quote",
+                  "delimiter and quote are the same character");
+    if (r->mode == MODE_UPSERT && r->key.n == 0 && r->sink &&
+        (r->sink->type == SINK_POSTGRES || r->sink->type == SINK_MYSQL))
+        cfg_error(e, cfg_key_line(s, "mode"), s->label, "key",
+                  "required with mode = upsert for a %s sink", cfg_sink_type_names[r->sink->type]);
+    if (r->on_error == ON_ERROR_SKIP_ROW && r->max_errors == 0 && !cfg_key_bad(s, "max_errors"))
+        cfg_error(e,
+                  cfg_key_line(s, "max_errors") ? cfg_key_line(s, "max_errors")
+                                                : cfg_key_line(s, "on_error"),
+                  s->label, "max_errors",
+                  "on_error = skip_row needs max_errors >= 1, the bad rows an object may have "
+                  "before it is rejected whole (with 0 the first bad row rejects it)");
+    if (text && !r->header && r->columns.n == 0)
+        cfg_error(e, cfg_key_line(s, "header"), s->label, "columns",
+                  "required with header = false");
+    if (r->json_path && r->format != FORMAT_JSON)
+        cfg_error(e, cfg_key_line(s, "json_path"), s->label, "json_path",
+                  "applies to format = json only");
+    else if (r->json_path && (r->json_path[0] == '.' || strstr(r->json_path, "..") ||
+                              r->json_path[strlen(r->json_path) - 1] == '.'))
+        cfg_error(e, cfg_key_line(s, "json_path"), s->label, "json_path",
+                  "member names joined by '.', none empty");
+    check_known_columns(r, s, e);
+}
+
 static void check_all(struct loader *ld)
 {
     check_global(ld);
@@ -578,7 +598,7 @@ static void check_all(struct loader *ld)
         const struct cfg_section *s = &ld->sections[i];
 
         if (!s->skip && s->sec == SEC_ROUTE)
-            cfg_route_check(ld->cfg, section_base(ld, s), s, &ld->errs);
+            check_route(ld->cfg, section_base(ld, s), s, &ld->errs);
     }
 }
 

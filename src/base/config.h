@@ -18,16 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/strlist.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/ingestd.conf"
-
-struct strlist {
-    char **v;
-    size_t n;
-};
-
-void strlist_push(struct strlist *l, const char *s); /* copies s */
-void strlist_free(struct strlist *l);
-bool strlist_contains(const struct strlist *l, const char *s);
 
 enum sink_type { SINK_POSTGRES, SINK_MYSQL, SINK_DYNAMODB, SINK_SQS };
 enum load_mode { MODE_APPEND, MODE_UPSERT, MODE_REPLACE };
@@ -166,6 +159,20 @@ void config_unref(struct config *c); /* NULL-safe */
 
 const struct sink_conf *config_find_sink(const struct config *c, const char *name);
 const struct route_conf *config_find_route(const struct config *c, const char *name);
+
+/*
+ * A sink type's own rules for a key's value, which the configuration does not know (a
+ * PostgreSQL conninfo that parses, a schema or database that is not a catalog): 0, or -1
+ * with the reason in why. config_load() calls the checker for every key set in a [sink]
+ * section that applies to its type, once the section is complete, and reports a failure
+ * as "FILE:LINE: [sink NAME] key: reason". main installs the sink registry's
+ * (sink_check_conf, sink.h) before the first load; without one there are no such checks.
+ */
+struct buf;
+typedef int (*config_sink_check_fn)(const struct sink_conf *sc, const char *key, struct buf *why);
+void config_set_sink_checker(config_sink_check_fn fn);
+/* A value quoted for an error message: "s", truncated when long (for such checkers). */
+void cfg_quote_value(struct buf *b, const char *s);
 
 /* The key table, for tests that compare it with etc/ingestd.conf and the man page:
  * calls fn once per key as "section.key" (sink and route keys as "sink.KEY", "route.KEY"). */

@@ -1,7 +1,9 @@
 /*
- * config_int.h: internals shared by the configuration loader (config.c), the key
- * table and its value parsers (config_keys.c) and the route checks (config_route.c).
- * Nothing outside those files includes it, except the key-table test.
+ * config_int.h: internals shared by the configuration loader and its checks between
+ * keys (config.c), the key table and its value parsers (config_keys.c), the route
+ * parsers (config_route.c) and what they all use (config_value.c). Calls run one way:
+ * config.c -> config_keys.c -> config_route.c -> config_value.c. Nothing outside those
+ * files includes it, except the key-table test.
  *
  * The key table is the single description of the file format: every key's section,
  * type, default and destination. The loader applies defaults from it, the parsers
@@ -97,7 +99,7 @@ struct cfg_errs {
     size_t count;
 };
 
-/* line <= 0: no line; section/key NULL: left out. */
+/* line <= 0: no line; section/key NULL: left out (config_value.c). */
 void cfg_error(struct cfg_errs *e, int line, const char *section, const char *key, const char *fmt,
                ...) PRINTF_LIKE(5, 6);
 
@@ -112,19 +114,14 @@ struct cfg_section {
     bool *key_bad; /* cfg_nkeys entries: its value was rejected (already reported) */
 };
 
-/* The line where key `name` was set in section s; 0 when it was not. */
+/* The line where key `name` was set in section s; 0 when it was not (config_keys.c). */
 int cfg_key_line(const struct cfg_section *s, const char *name);
 /* Whether key `name` had a bad value: checks that depend on it stay quiet. */
 bool cfg_key_bad(const struct cfg_section *s, const char *name);
 
-/* Resolves the route's sink and checks the rules between its keys (config_route.c). */
-void cfg_route_check(struct config *c, struct route_conf *r, const struct cfg_section *s,
-                     struct cfg_errs *e);
-
-/* Small validators shared by the parsers. */
-bool cfg_is_ident(const char *s);                   /* [A-Za-z0-9_]+, at most 63 bytes */
-bool cfg_is_name(const char *s);                    /* section names: [A-Za-z0-9_.-]+ */
-void cfg_quote_value(struct buf *b, const char *s); /* "s", truncated when long */
+/* Small validators shared by the parsers (config_value.c; cfg_quote_value in config.h). */
+bool cfg_is_ident(const char *s); /* [A-Za-z0-9_]+, at most 63 bytes */
+bool cfg_is_name(const char *s);  /* section names: [A-Za-z0-9_.-]+ */
 int cfg_split_list(const char *s, struct strlist *out, struct buf *why);
 
 /* Route parsers (config_route.c). */

@@ -5,16 +5,15 @@
  * default (as it would be written in the file, so the defaults go through the
  * same parsers as the operator's values), destination offset and flags. A value
  * parser looks at its own value only; rules that relate several keys (a sink's
- * type, upsert needs a key, ...) live in config.c and config_route.c.
+ * type, upsert needs a key, ...) live in config.c, and a sink type's own rules for
+ * its values (a PostgreSQL schema that is not a catalog) in that sink's check_conf.
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/config_int.h"
-#include "sinks/ident.h"
 #include "base/log.h"
-#include "sinks/sink_guard.h"
 
 const char *const cfg_sec_names[SEC_COUNT] = {"ingestd", "aws", "sqs", "sink", "route"};
 const char *const cfg_sink_type_names[] = {"postgres", "mysql", "dynamodb", "sqs", NULL};
@@ -29,75 +28,6 @@ static const char *const ssl_mode_names[] = {"disabled",  "preferred",       "re
                                              "verify_ca", "verify_identity", NULL};
 
 #define FIELD(p, off, type) ((type *)((char *)(p) + (off)))
-
-void cfg_quote_value(struct buf *b, const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n > 64)
-        buf_printf(b, "\"%.60s...\"", s);
-    else
-        buf_printf(b, "\"%s\"", s);
-}
-
-bool cfg_is_ident(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 63)
-        return false;
-    for (; *s; s++) {
-        if (!isalnum((unsigned char)*s) && *s != '_')
-            return false;
-    }
-    return true;
-}
-
-bool cfg_is_name(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s; s++) {
-        if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
-            return false;
-    }
-    return true;
-}
-
-/* Splits "a, b ,c" into identifiers; an empty string gives an empty list. */
-int cfg_split_list(const char *s, struct strlist *out, struct buf *why)
-{
-    struct strlist l = {0};
-    char *copy = xstrdup(s), *p = copy, *item;
-
-    if (*str_trim(copy) == '\0')
-        goto done;
-    while ((item = strsep(&p, ",")) != NULL) {
-        item = str_trim(item);
-        if (!cfg_is_ident(item)) {
-            buf_puts(why, "column ");
-            cfg_quote_value(why, item);
-            buf_puts(why, " is not a name of letters, digits and _ (at most 63)");
-            goto fail;
-        }
-        if (strlist_contains(&l, item)) {
-            buf_puts(why, "column ");
-            cfg_quote_value(why, item);
-            buf_puts(why, " is listed twice");
-            goto fail;
-        }
-        strlist_push(&l, item);
-    }
-done:
-    free(copy);
-    strlist_free(out);
-    *out = l;
-    return 0;
-fail:
-    free(copy);
-    strlist_free(&l);
-    return -1;
-}
 
 static int set_int(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why)
 {
@@ -333,27 +263,6 @@ static int set_aws_name(void *base, const struct cfg_key *k, const struct cfg_va
     return 0;
 }
 
-/* PostgreSQL: a schema of ingestd's choosing, never a catalog (sink_guard.h). */
-static int set_schema(void *base, const struct cfg_key *k, const struct cfg_value *v,
-                      struct buf *why)
-{
-    if (!ident_valid(v->text, strlen(v->text))) {
-        cfg_quote_value(why, v->text);
-        buf_printf(why,
-                   " is not a schema name (letters, digits and _, not starting with a digit, "
-                   "at most %d characters)",
-                   IDENT_MAX_LEN);
-        return -1;
-    }
-    if (sink_guard_pg_catalog(v->text)) {
-        cfg_quote_value(why, v->text);
-        buf_puts(why, " is a system catalog schema: loads never write there");
-        return -1;
-    }
-    set_string(base, k, v->text);
-    return 0;
-}
-
 /*
  * Secrets are taken as written, except control characters (never part of a real
  * secret, often a paste accident) and, in AWS keys, spaces. The reason given here
@@ -472,8 +381,7 @@ const struct cfg_key cfg_keys[] = {
 
     {S("type", CT_ENUM, NULL, type), .choices = cfg_sink_type_names, .sinks = SINKS_ALL},
     {S("conninfo", CT_STR, NULL, conninfo), .sinks = SINK_BIT(SINK_POSTGRES)},
-    {S("schema", CT_FN, "public", schema), .set = set_schema, .flags = CFG_LATE,
-     .sinks = SINK_BIT(SINK_POSTGRES)},
+    {S("schema", CT_STR, "public", schema), .flags = CFG_LATE, .sinks = SINK_BIT(SINK_POSTGRES)},
     {S("host", CT_STR, "127.0.0.1", host), .flags = CFG_LATE, .sinks = SINK_BIT(SINK_MYSQL)},
     {S("port", CT_INT, "3306", port), .min = 1, .max = 65535, .flags = CFG_LATE,
      .sinks = SINK_BIT(SINK_MYSQL)},
@@ -547,6 +455,20 @@ const struct cfg_key *cfg_key_find(enum cfg_sec sec, const char *name)
 size_t cfg_key_index(const struct cfg_key *k)
 {
     return (size_t)(k - cfg_keys);
+}
+
+bool cfg_key_bad(const struct cfg_section *s, const char *name)
+{
+    const struct cfg_key *k = s ? cfg_key_find(s->sec, name) : NULL;
+
+    return k ? s->key_bad[cfg_key_index(k)] : false;
+}
+
+int cfg_key_line(const struct cfg_section *s, const char *name)
+{
+    const struct cfg_key *k = s ? cfg_key_find(s->sec, name) : NULL;
+
+    return k ? s->key_line[cfg_key_index(k)] : 0;
 }
 
 int cfg_apply_defaults(enum cfg_sec sec, void *base, struct buf *why)

@@ -1,7 +1,8 @@
 /*
  * config_route.c: the [route NAME] values that need more than a table lookup
  * (table templates, column types, NULL strings, regular expressions, validation
- * rules) and the checks between a route's keys once its section is complete.
+ * rules). The checks between a route's keys, once its section is complete, are the
+ * loader's (config.c).
  *
  * It does not expand templates or match keys: that happens per object, in the
  * pipeline. It only guarantees that what it accepts can be expanded and matched.
@@ -458,76 +459,4 @@ void cfg_route_clear(struct route_conf *r)
     }
     free(r->rules);
     memset(r, 0, sizeof(*r));
-}
-
-/* Columns named by key/types/validate must exist when the column list is explicit. */
-static void check_known_columns(const struct route_conf *r, const struct cfg_section *s,
-                                struct cfg_errs *e)
-{
-    if (r->columns.n == 0)
-        return;
-    for (size_t i = 0; i < r->key.n; i++) {
-        if (!strlist_contains(&r->columns, r->key.v[i]))
-            cfg_error(e, cfg_key_line(s, "key"), s->label, "key", "column %s is not in columns",
-                      r->key.v[i]);
-    }
-    for (size_t i = 0; i < r->ntypes; i++) {
-        if (!strlist_contains(&r->columns, r->types[i].column))
-            cfg_error(e, cfg_key_line(s, "types"), s->label, "types", "column %s is not in columns",
-                      r->types[i].column);
-    }
-    for (size_t i = 0; i < r->nrules; i++) {
-        char key[80];
-
-        if (strlist_contains(&r->columns, r->rules[i].column))
-            continue;
-        snprintf(key, sizeof(key), "validate.%s", r->rules[i].column);
-        cfg_error(e, r->rules[i].line, s->label, key, "column %s is not in columns",
-                  r->rules[i].column);
-    }
-}
-
-void cfg_route_check(struct config *c, struct route_conf *r, const struct cfg_section *s,
-                     struct cfg_errs *e)
-{
-    bool text = r->format == FORMAT_CSV || r->format == FORMAT_TSV;
-
-    if (!r->sink_name) {
-        cfg_error(e, s->line, s->label, "sink", "required");
-    } else {
-        r->sink = config_find_sink(c, r->sink_name);
-        if (!r->sink)
-            cfg_error(e, cfg_key_line(s, "sink"), s->label, "sink", "no [sink %s] section",
-                      r->sink_name);
-    }
-    if (r->delimiter == '\0')
-        r->delimiter = r->format == FORMAT_TSV ? '\t' : ',';
-    if (r->delimiter == r->quote)
-        cfg_error(e,
-                  cfg_key_line(s, "delimiter") ? cfg_key_line(s, "delimiter")
-                                               : cfg_key_line(s, "quote"),
-                  s->label, cfg_key_line(s, "delimiter") ? "delimiter" : "quote",
-                  "delimiter and quote are the same character");
-    if (r->mode == MODE_UPSERT && r->key.n == 0 && r->sink &&
-        (r->sink->type == SINK_POSTGRES || r->sink->type == SINK_MYSQL))
-        cfg_error(e, cfg_key_line(s, "mode"), s->label, "key",
-                  "required with mode = upsert for a %s sink", cfg_sink_type_names[r->sink->type]);
-    if (r->on_error == ON_ERROR_SKIP_ROW && r->max_errors == 0 && !cfg_key_bad(s, "max_errors"))
-        cfg_error(e,
-                  cfg_key_line(s, "max_errors") ? cfg_key_line(s, "max_errors")
-                                                : cfg_key_line(s, "on_error"),
-                  s->label, "max_errors",
-                  "on_error = skip_row needs max_errors >= 1, the bad rows an object may have "
-                  "before it is rejected whole (with 0 the first bad row rejects it)");
-    if (text && !r->header && r->columns.n == 0)
-        cfg_error(e, cfg_key_line(s, "header"), s->label, "columns",
-                  "required with header = false");
-    if (r->json_path && r->format != FORMAT_JSON)
-        cfg_error(e, cfg_key_line(s, "json_path"), s->label, "json_path",
-                  "applies to format = json only");
-    else if (r->json_path && (r->json_path[0] == '.' || strstr(r->json_path, "..") ||
-                              r->json_path[strlen(r->json_path) - 1] == '.'))
-        cfg_error(e, cfg_key_line(s, "json_path"), s->label, "json_path",
-                  "member names joined by '.', none empty");
-    check_known_columns(r, s, e);
 }

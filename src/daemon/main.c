@@ -85,6 +85,7 @@ int main(int argc, char **argv)
     log_init();
     jsonmem_init(); /* jansson's allocator, before any thread uses jansson */
     sink_set_secret_resolver(secret_source_resolve);
+    config_set_sink_checker(sink_check_conf); /* each sink type's rules, at every load */
     while ((c = getopt_long(argc, argv, "c:tr:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':

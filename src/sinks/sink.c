@@ -48,6 +48,13 @@ const struct sink_ops *sink_ops_for(enum sink_type type)
     return NULL;
 }
 
+int sink_check_conf(const struct sink_conf *sc, const char *key, struct buf *why)
+{
+    const struct sink_ops *ops = sink_ops_for(sc->type);
+
+    return ops && ops->check_conf ? ops->check_conf(sc, key, why) : 0;
+}
+
 /* Written once by main before workers start, read by workers afterwards. */
 static sink_secret_fn secret_resolver;
 

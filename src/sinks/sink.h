@@ -1,10 +1,10 @@
 /*
  * sink.h: the interface between the load pipeline and a target database.
  *
- * A sink module is a `struct sink_ops` in its own file (sink_pg.c, sink_mysql.c,
- * sink_dynamodb.c, ...), registered by name in sink.c. The core never knows which
- * database it talks to. A `struct sink` (a connection and its state) belongs to
- * one worker thread; it stays open between jobs and is reopened after failures.
+ * A sink is a folder of its own (sinks/postgres, sinks/mysql, sinks/dynamodb,
+ * sinks/sqs) whose `struct sink_ops` is listed in the registry, sink.c. The rest of
+ * the daemon never knows which database it talks to. A `struct sink` (a connection and its state)
+ * belongs to one worker thread; it stays open between jobs and is reopened after failures.
  *
  * One load is: begin() -> write() ... -> commit() (or abort()). Rows arrive in
  * batches of borrowed fields; a field with ptr == NULL is NULL. begin() may
@@ -28,6 +28,7 @@
 #include "base/rows.h"
 
 struct aws_creds;
+struct buf;
 
 /* The object being loaded. */
 struct load_object {
@@ -77,9 +78,15 @@ struct sink_ops {
     void (*close)(struct sink *s); /* NULL-safe */
     /* For `ingestd check`: connect and verify; 0 ok. */
     int (*check)(const struct sink_conf *sc, const struct config *cfg, struct ierr *e);
+    /* The sink type's own rules for the value of key in its [sink] section (config.h,
+     * config_sink_check_fn): 0, or -1 with the reason in why. Pure; NULL: none. */
+    int (*check_conf)(const struct sink_conf *sc, const char *key, struct buf *why);
 };
 
 const struct sink_ops *sink_ops_for(enum sink_type type); /* NULL when not built in */
+/* The configuration checker main installs (config_set_sink_checker): the check_conf of
+ * sc's type, when that sink is built in. */
+int sink_check_conf(const struct sink_conf *sc, const char *key, struct buf *why);
 
 /*
  * Passwords of SQL sinks. A sink's open() calls sink_resolve_password(): `password` is

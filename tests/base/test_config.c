@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "../tap.h"
 #include "base/util.h"
+#include "sinks/sink.h"
 
 static char *path_of(const char *rel)
 {
@@ -38,14 +39,22 @@ static char *path_of(const char *rel)
     return xstrdup(rel);
 }
 
+/* The sink types' own checks (conninfo, catalogs), as main installs them in the daemon. */
+static void install_sink_checks(void)
+{
+    config_set_sink_checker(sink_check_conf);
+}
+
 static struct config *load_file(const char *rel, char **path, struct strlist *e)
 {
+    install_sink_checks();
     *path = path_of(rel);
     return config_load(*path, e);
 }
 
 static struct config *load(const char *text, struct strlist *e)
 {
+    install_sink_checks();
     return config_load_buffer("t.conf", text, strlen(text), e);
 }
 

@@ -14,6 +14,7 @@
 #include "input/csvstream.h"
 #include "fuzz.h"
 #include "base/log.h"
+#include "sinks/sink.h"
 
 #define NAME "fuzz.conf"
 
@@ -83,6 +84,7 @@ int fuzz_config(const uint8_t *data, size_t size)
     if (!quiet) {
         log_force_stderr(true);
         log_set_level(0); /* LOG_EMERG: the parser's warnings are not what is tested */
+        config_set_sink_checker(sink_check_conf); /* as the daemon loads it */
         quiet = true;
     }
     c = config_load_buffer(NAME, text, size, &errors);

@@ -886,6 +886,15 @@ out:
     return rc;
 }
 
+/* The configuration's check of a MySQL sink: its database is not a system one. */
+static int my_check_conf(const struct sink_conf *sc, const char *key, struct buf *why)
+{
+    if (strcmp(key, "database") || !sc->database || !sink_guard_mysql_catalog(sc->database))
+        return 0;
+    buf_printf(why, "\"%s\" is a system database: loads never write there", sc->database);
+    return -1;
+}
+
 const struct sink_ops sink_mysql_ops = {
     .name = "mysql",
     .type = SINK_MYSQL,
@@ -898,4 +907,5 @@ const struct sink_ops sink_mysql_ops = {
     .abort = my_abort,
     .close = my_close,
     .check = my_check,
+    .check_conf = my_check_conf,
 };

@@ -42,6 +42,7 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "sinks/ident.h"
 #include "sinks/postgres/pg_conninfo.h"
 #include "sinks/postgres/pg_int.h"
 
@@ -935,6 +936,38 @@ static int pg_check(const struct sink_conf *sc, const struct config *cfg, struct
     return rc;
 }
 
+/*
+ * The configuration's checks of a PostgreSQL sink: a conninfo libpq would accept (its
+ * mistake named by kind, never quoting it: the text may be a piece of the password) and
+ * a schema of ingestd's choosing, never a catalog (sink_guard.h).
+ */
+static int pg_check_conf(const struct sink_conf *sc, const char *key, struct buf *why)
+{
+    const char *v, *what;
+
+    if (!strcmp(key, "conninfo") && sc->conninfo && pg_conninfo_check(sc->conninfo, &what)) {
+        buf_printf(why, "%s; the value is not shown because it may hold the password", what);
+        return -1;
+    }
+    if (strcmp(key, "schema"))
+        return 0;
+    v = sc->schema ? sc->schema : "";
+    if (!ident_valid(v, strlen(v))) {
+        cfg_quote_value(why, v);
+        buf_printf(why,
+                   " is not a schema name (letters, digits and _, not starting with a digit, "
+                   "at most %d characters)",
+                   IDENT_MAX_LEN);
+        return -1;
+    }
+    if (sink_guard_pg_catalog(v)) {
+        cfg_quote_value(why, v);
+        buf_puts(why, " is a system catalog schema: loads never write there");
+        return -1;
+    }
+    return 0;
+}
+
 const struct sink_ops sink_pg_ops = {
     .name = "postgres",
     .type = SINK_POSTGRES,
@@ -947,4 +980,5 @@ const struct sink_ops sink_pg_ops = {
     .abort = pg_abort,
     .close = pg_close,
     .check = pg_check,
+    .check_conf = pg_check_conf,
 };
