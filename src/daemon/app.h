@@ -52,10 +52,6 @@ struct app {
     struct app_stats stats;
 };
 
-/* Called by the poller after the first successful ReceiveMessage. */
-void app_ready(struct app *app);
-/* Called by the poller when --exit-when-idle finds nothing to do, or after a drain. */
-void app_finish(struct app *app, int exit_code);
 /* Refreshes STATUS= now. */
 void app_status(struct app *app);
 

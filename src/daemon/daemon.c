@@ -65,8 +65,11 @@ void app_status(struct app *app)
                   (unsigned long long)app->stats.rows);
 }
 
-void app_ready(struct app *app)
+/* The poller's ready hook: after every successful ReceiveMessage; READY=1 once. */
+static void app_ready(void *arg)
 {
+    struct app *app = arg;
+
     if (app->ready_sent)
         return;
     app->ready_sent = true;
@@ -76,8 +79,11 @@ void app_ready(struct app *app)
              app->cfg->ingestd.workers);
 }
 
-void app_finish(struct app *app, int exit_code)
+/* The poller's finish hook: nothing left to do (--exit-when-idle, or drained). */
+static void app_finish(void *arg, int exit_code)
 {
+    struct app *app = arg;
+
     app->exit_code = exit_code;
     loop_stop(app->loop);
 }
@@ -205,7 +211,7 @@ static int start_parts(struct app *app)
     app->pool = pool_new((unsigned)app->cfg->ingestd.workers, &hooks);
     if (!app->pool)
         return -1;
-    app->poller = poller_new(app);
+    app->poller = poller_new(app, &(struct poller_hooks){app_ready, app_finish, app});
     if (!app->poller)
         return -1;
 

@@ -24,7 +24,6 @@
 #include "base/log.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
-#include "daemon/poller.h"
 #include "daemon/pool.h"
 #include "aws/s3.h"
 #include "aws/sqs.h"
@@ -142,7 +141,6 @@ static void collect(const struct app *app)
     metric_set(O.deleted, NULL, (double)st->deleted);
     metric_set(O.returned, NULL, (double)st->returned);
     metric_set(O.dlq, NULL, (double)st->dlq_reports);
-    metric_set(O.inflight, NULL, app->poller ? (double)poller_inflight(app->poller) : 0);
     metric_set(O.workers, NULL, (double)app->cfg->ingestd.workers);
     metric_set(O.workers_busy, NULL, app->pool ? (double)pool_busy(app->pool) : 0);
     metric_set(O.generation, NULL, (double)app->cfg->generation);
@@ -295,6 +293,11 @@ void observe_message_failed(const char *route, const struct ierr *e)
 void observe_event_ignored(const char *reason)
 {
     metric_add(O.ignored, ML(reason), 1);
+}
+
+void observe_inflight(size_t n)
+{
+    metric_set(O.inflight, NULL, (double)n);
 }
 
 void observe_visibility_extended(void)

@@ -5,9 +5,10 @@
  * The daemon calls one observe_*() function per event where the event happens;
  * this module turns it into Prometheus series (metrics.h) and keeps what /healthz
  * needs. Counters the daemon already keeps in struct app_stats (received, deleted,
- * returned, DLQ reports) and gauges it can read (in flight, workers, configuration
+ * returned, DLQ reports) and gauges it can read (workers, busy workers, configuration
  * generation) are copied from struct app when /metrics is scraped, so they never
- * disagree with STATUS=. The metric set is listed in ingestd(8), METRICS.
+ * disagree with STATUS=; the poller tells the in-flight count (observe_inflight).
+ * The metric set is listed in ingestd(8), METRICS.
  *
  * Threads: observe_start() and observe_stop() run on the loop thread while no
  * worker runs; observe_s3_error() may be called from any thread; everything else on
@@ -48,6 +49,8 @@ void observe_job(const struct job *j);
 void observe_message_failed(const char *route, const struct ierr *e);
 /* An event was not loaded: reason "no_route", "test_event" or "not_created". */
 void observe_event_ignored(const char *reason);
+/* The number of messages being worked on changed (the poller's count). */
+void observe_inflight(size_t n);
 /* A visibility extension (heartbeat) was requested for a running message. */
 void observe_visibility_extended(void);
 /* A ReceiveMessage is being sent (the health window starts at the first of a cycle). */

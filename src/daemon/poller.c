@@ -60,6 +60,7 @@ struct msg_failure {
 
 struct poller {
     struct app *app;
+    struct poller_hooks hooks;
     struct sqs *sqs;
     struct sqs_op *receive_op;
     struct loop_timer *retry_timer; /* after a failed receive */
@@ -96,6 +97,7 @@ static void msg_unlink(struct msg *m)
     if (m->next)
         m->next->prev = m->prev;
     p->ninflight--;
+    observe_inflight(p->ninflight);
 }
 
 static void msg_free(struct msg *m)
@@ -121,7 +123,7 @@ static void msg_done(struct msg *m)
     msg_unlink(m);
     msg_free(m);
     if (p->stopping && p->ninflight == 0 && p->jobs_running == 0)
-        app_finish(p->app, 0);
+        p->hooks.finish(p->hooks.arg, 0);
     else
         loop_timer_arm_us(p->kick, 0);
 }
@@ -347,6 +349,7 @@ static void dispatch(struct poller *p, struct sqs_message *sm)
         p->inflight->prev = m;
     p->inflight = m;
     p->ninflight++;
+    observe_inflight(p->ninflight);
     p->app->stats.received++;
     m->pending_ops++; /* hold while dispatching */
 
@@ -511,14 +514,14 @@ static void on_received(void *arg, const struct aws_error *err, struct sqs_messa
     p->receive_failures = 0;
     complain_release(&p->receive_complaint, LOG_NOTICE, "receiving from %s again",
                      p->app->cfg->sqs.queue_url);
-    app_ready(p->app);
+    p->hooks.ready(p->hooks.arg);
     for (size_t i = 0; i < n; i++)
         dispatch(p, &msgs[i]);
     sqs_messages_free(msgs, n);
     if (n == 0 && p->app->exit_when_idle && p->ninflight == 0) {
         log_info("queue is empty and nothing runs: exiting (--exit-when-idle)");
         p->stopping = true;
-        app_finish(p->app, 0);
+        p->hooks.finish(p->hooks.arg, 0);
         return;
     }
     maybe_receive(p);
@@ -584,11 +587,12 @@ static void on_kick(struct loop_timer *t, void *arg)
     maybe_receive(arg);
 }
 
-struct poller *poller_new(struct app *app)
+struct poller *poller_new(struct app *app, const struct poller_hooks *hooks)
 {
     struct poller *p = xcalloc(1, sizeof *p);
 
     p->app = app;
+    p->hooks = *hooks;
     p->sqs = sqs_new(app->http, app->cfg);
     p->retry_timer = loop_timer_new(app->loop, on_retry, p);
     p->heartbeat = loop_timer_new(app->loop, on_heartbeat, p);
@@ -640,7 +644,7 @@ void poller_stop(struct poller *p)
     p->receive_op = NULL;
     loop_timer_disarm(p->retry_timer);
     if (p->ninflight == 0)
-        app_finish(p->app, 0);
+        p->hooks.finish(p->hooks.arg, 0);
 }
 
 void poller_cancel_all(struct poller *p)

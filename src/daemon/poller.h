@@ -24,10 +24,20 @@
 struct app;
 struct poller;
 
-struct poller *poller_new(struct app *app);
+/* What the poller tells its owner (daemon.c), on the loop thread. */
+struct poller_hooks {
+    void (*ready)(void *arg);                 /* a ReceiveMessage succeeded */
+    void (*finish)(void *arg, int exit_code); /* nothing left to do: idle with
+                                               * --exit-when-idle, or drained after
+                                               * poller_stop() */
+    void *arg;
+};
+
+/* hooks is copied. */
+struct poller *poller_new(struct app *app, const struct poller_hooks *hooks);
 void poller_start(struct poller *p);
 void poller_reconfigure(struct poller *p); /* after app->cfg changed */
-/* Stop receiving; app_finish() is called once every message is settled. */
+/* Stop receiving; the finish hook is called once every message is settled. */
 void poller_stop(struct poller *p);
 /* Shutdown timeout: cancel running jobs (they roll back) and hand their messages back. */
 void poller_cancel_all(struct poller *p);
