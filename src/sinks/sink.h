@@ -89,13 +89,14 @@ const struct sink_ops *sink_ops_for(enum sink_type type); /* NULL when not built
 int sink_check_conf(const struct sink_conf *sc, const char *key, struct buf *why);
 
 /*
- * Passwords of SQL sinks. A sink's open() calls sink_resolve_password(): `password` is
- * used as is; `password_file` is read at that moment (first line, trimmed; unreadable
- * -> IERR_CONFIG naming the file and errno); `password_secret` is passed to the resolver
- * installed with sink_set_secret_resolver() (Secrets Manager, installed once by main
- * before any worker starts; no resolver -> IERR_CONFIG). *out is NULL when the sink has
- * no password configured, else an owned string the caller frees (after zeroing it).
- * Any thread may call sink_resolve_password(); the resolver must be thread-safe.
+ * Passwords of SQL sinks (sink_password.c). A sink's open() calls
+ * sink_resolve_password(): `password` is used as is; `password_file` is read at that
+ * moment (first line, trimmed; unreadable -> IERR_CONFIG naming the file and errno);
+ * `password_secret` is passed to the resolver installed with sink_set_secret_resolver()
+ * (Secrets Manager, installed once by main before any worker starts; no resolver ->
+ * IERR_CONFIG). *out is NULL when the sink has no password configured, else an owned
+ * string the caller frees (after zeroing it). Any thread may call
+ * sink_resolve_password(); the resolver must be thread-safe.
  */
 typedef int (*sink_secret_fn)(const struct config *cfg, const char *secret_id, char **out,
                               struct ierr *e);
