@@ -1,8 +1,10 @@
 /*
  * mysql_int.h: state shared by the files of the MySQL/MariaDB sink (sink_mysql.c:
- * connection, transaction, ledger, commit; mysql_load.c: the LOAD DATA stream and its
- * helper thread; mysql_schema.c: the target table). Not a public interface: the rest
- * of the daemon sees only sink_mysql_ops through sink.h.
+ * transaction, ledger, commit; mysql_load.c: the LOAD DATA stream and its helper
+ * thread; mysql_schema.c: the target table; mysql_wait.c: running statements;
+ * mysql_conn.c: opening a connection). Calls run one way: sink_mysql.c ->
+ * mysql_load.c, mysql_schema.c -> mysql_wait.c -> mysql_conn.c. Not a public
+ * interface: the rest of the daemon sees only sink_mysql_ops through sink.h.
  *
  * A struct sink belongs to one worker thread. While a LOAD DATA runs, its helper
  * thread alone uses the connection; the worker touches it again only after joining.
@@ -21,6 +23,8 @@
 #include "sinks/mysql/mysql_sql.h"
 #include "sinks/sink.h"
 #include "base/util.h"
+
+#define MY_LOCK_TIMEOUT 60 /* seconds, when the configuration does not say */
 
 enum my_state {
     MY_IDLE, /* no transaction */
@@ -103,7 +107,7 @@ struct sink {
     struct my_load_result res;
 };
 
-/* ---- sink_mysql.c ---- */
+/* ---- mysql_wait.c: statements and their errors ---- */
 /* Runs one statement; 0, or -1 with e filled (and s->last_err, and the connection
  * dropped when the error broke it). */
 int my_run(struct sink *s, const char *sql, size_t len, const char *what, struct ierr *e);
@@ -114,18 +118,18 @@ void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *wh
 
 /* Closes a connection that cannot be used any more; the next begin() reconnects. */
 void my_drop_connection(struct sink *s);
-/* A new connection with the session settings every statement relies on; NULL with e. */
-MYSQL *my_connect(const struct my_conn_params *p, const char *name, struct ierr *e);
 /* Error texts name the target, never the staging table; a NOT NULL violation that an
  * empty field read as NULL may have caused says which setting changes that. */
 void my_name_target(struct sink *s, struct ierr *e);
-
-/* ---- mysql_wait.c ---- */
 /* mysql_real_query on the worker thread, waiting in slices that look at s->cancel. */
 int my_query_wait(struct sink *s, const char *sql, size_t len);
 /* KILL QUERY of s's running statement over a second connection, once per load, when
  * s->cancel is set. Worker thread only. */
 void my_cancel_if_asked(struct sink *s);
+
+/* ---- mysql_conn.c ---- */
+/* A new connection with the session settings every statement relies on; NULL with e. */
+MYSQL *my_connect(const struct my_conn_params *p, const char *name, struct ierr *e);
 
 /* ---- mysql_schema.c ---- */
 /*

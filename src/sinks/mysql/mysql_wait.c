@@ -1,5 +1,6 @@
 /*
- * mysql_wait.c: statements of the MySQL/MariaDB sink that a shutdown can interrupt.
+ * mysql_wait.c: statements of the MySQL/MariaDB sink that a shutdown can interrupt, and
+ * their failures turned into a struct ierr (my_run, my_query, my_fill_error).
  *
  * A statement waiting for a table lock another session holds (LOCK TABLES, a long
  * ALTER) blocks mysql_real_query() for as long as the server waits. Statements the
@@ -19,6 +20,7 @@
 
 #include "base/log.h"
 #include "sinks/mysql/mysql_int.h"
+#include "sinks/sink_guard.h"
 
 #define MY_WAIT_TICK_MS 100
 
@@ -97,4 +99,81 @@ int my_query_wait(struct sink *s, const char *sql, size_t len)
     while (status)
         status = mysql_real_query_cont(&ret, s->conn, wait_for(s, status));
     return ret;
+}
+
+/* ---- statements and their errors ---- */
+
+void my_drop_connection(struct sink *s)
+{
+    if (s->conn)
+        mysql_close(s->conn);
+    s->conn = NULL;
+    s->tables_ready = s->key_locked = s->stage_made = false;
+}
+
+void my_name_target(struct sink *s, struct ierr *e)
+{
+    if (s->staged && s->qtable)
+        sink_guard_name_target(e->reason, sizeof(e->reason), '`', s->qtable);
+    if (!s->null_empty ||
+        (!strstr(e->reason, "cannot be null") && !strstr(e->reason, "NULL supplied to NOT NULL")))
+        return;
+    size_t n = strlen(e->reason);
+    snprintf(e->reason + n, sizeof(e->reason) - n,
+             "; an unquoted empty field is NULL under route %s's null = \"\" (the default): "
+             "quote it (\"\") or set null = \"\\N\" to load empty fields as empty strings, as "
+             "LOAD DATA does",
+             s->null_route ? s->null_route : "?");
+}
+
+void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *what, struct ierr *e)
+{
+    char clean[400];
+    snprintf(clean, sizeof(clean), "%s", msg && *msg ? msg : "unknown error");
+    clean[strcspn(clean, "\n")] = '\0';
+    s->last_err = err;
+    ierr_set(e, my_errno_class(err), "%s: %s (MySQL error %u)", what, clean, err);
+    my_name_target(s, e);
+    if (my_errno_breaks_connection(err)) {
+        log_debug("sink %s: connection dropped after error %u", s->name, err);
+        my_drop_connection(s);
+    }
+}
+
+static int not_connected(struct sink *s, struct ierr *e)
+{
+    s->last_err = 2006;
+    ierr_set(e, IERR_TRANSIENT, "sink %s: connection lost", s->name);
+    return -1;
+}
+
+int my_run(struct sink *s, const char *sql, size_t len, const char *what, struct ierr *e)
+{
+    if (!s->conn)
+        return not_connected(s, e);
+    if (my_query_wait(s, sql, len) == 0) {
+        /* A statement with a result set here would leave the connection out of sync. */
+        MYSQL_RES *r = mysql_store_result(s->conn);
+        if (r)
+            mysql_free_result(r);
+        return 0;
+    }
+    my_fill_error(s, mysql_errno(s->conn), mysql_error(s->conn), what, e);
+    return -1;
+}
+
+MYSQL_RES *my_query(struct sink *s, const char *sql, const char *what, struct ierr *e)
+{
+    if (!s->conn) {
+        not_connected(s, e);
+        return NULL;
+    }
+    MYSQL_RES *r = NULL;
+    if (my_query_wait(s, sql, strlen(sql)) == 0 && (r = mysql_store_result(s->conn)))
+        return r;
+    if (mysql_errno(s->conn))
+        my_fill_error(s, mysql_errno(s->conn), mysql_error(s->conn), what, e);
+    else
+        ierr_set(e, IERR_PERMANENT, "%s: the statement returned no result", what);
+    return NULL;
 }

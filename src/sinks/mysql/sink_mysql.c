@@ -36,7 +36,8 @@
  * an error is a harmless no-op. Error numbers are classified by my_errno_class(); a
  * LOAD DATA warning's "at row N" is mapped back to the object's line and column.
  * This file does not read the catalog (mysql_schema.c), run the stream
- * (mysql_load.c) or format SQL (mysql_sql.c).
+ * (mysql_load.c), run statements (mysql_wait.c), connect (mysql_conn.c) or format SQL
+ * (mysql_sql.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -48,107 +49,16 @@
 #include "sinks/mysql/mysql_int.h"
 #include "sinks/sink_guard.h"
 
-#define MY_REJECTS_FLUSH   ((size_t)1 << 20)
-#define MY_CONNECT_TIMEOUT 10u
-/* libmariadb's per-call socket timeouts. A server that takes no bytes for a minute is
- * gone (and the worker's write() waits on the pipe behind it); one that answers nothing
- * for 15 minutes may still be merging a very large stage. */
-#define MY_WRITE_TIMEOUT 60u
-#define MY_READ_TIMEOUT  900u
+#define MY_REJECTS_FLUSH ((size_t)1 << 20)
 #define MY_KEY_LOCK_WAIT 60
-#define MY_LOCK_TIMEOUT  60 /* seconds, when the configuration does not say */
 #define MY_DELETE_CHUNK  1000
-
-/* ---- errors and statements ---- */
-
-void my_drop_connection(struct sink *s)
-{
-    if (s->conn)
-        mysql_close(s->conn);
-    s->conn = NULL;
-    s->tables_ready = s->key_locked = s->stage_made = false;
-}
-
-void my_name_target(struct sink *s, struct ierr *e)
-{
-    if (s->staged && s->qtable)
-        sink_guard_name_target(e->reason, sizeof(e->reason), '`', s->qtable);
-    if (!s->null_empty ||
-        (!strstr(e->reason, "cannot be null") && !strstr(e->reason, "NULL supplied to NOT NULL")))
-        return;
-    size_t n = strlen(e->reason);
-    snprintf(e->reason + n, sizeof(e->reason) - n,
-             "; an unquoted empty field is NULL under route %s's null = \"\" (the default): "
-             "quote it (\"\") or set null = \"\\N\" to load empty fields as empty strings, as "
-             "LOAD DATA does",
-             s->null_route ? s->null_route : "?");
-}
-
-void my_fill_error(struct sink *s, unsigned err, const char *msg, const char *what, struct ierr *e)
-{
-    char clean[400];
-    snprintf(clean, sizeof(clean), "%s", msg && *msg ? msg : "unknown error");
-    clean[strcspn(clean, "\n")] = '\0';
-    s->last_err = err;
-    ierr_set(e, my_errno_class(err), "%s: %s (MySQL error %u)", what, clean, err);
-    my_name_target(s, e);
-    if (my_errno_breaks_connection(err)) {
-        log_debug("sink %s: connection dropped after error %u", s->name, err);
-        my_drop_connection(s);
-    }
-}
-
-static int not_connected(struct sink *s, struct ierr *e)
-{
-    s->last_err = 2006;
-    ierr_set(e, IERR_TRANSIENT, "sink %s: connection lost", s->name);
-    return -1;
-}
-
-int my_run(struct sink *s, const char *sql, size_t len, const char *what, struct ierr *e)
-{
-    if (!s->conn)
-        return not_connected(s, e);
-    if (my_query_wait(s, sql, len) == 0) {
-        /* A statement with a result set here would leave the connection out of sync. */
-        MYSQL_RES *r = mysql_store_result(s->conn);
-        if (r)
-            mysql_free_result(r);
-        return 0;
-    }
-    my_fill_error(s, mysql_errno(s->conn), mysql_error(s->conn), what, e);
-    return -1;
-}
 
 static int run(struct sink *s, const char *sql, const char *what, struct ierr *e)
 {
     return my_run(s, sql, strlen(sql), what, e);
 }
 
-MYSQL_RES *my_query(struct sink *s, const char *sql, const char *what, struct ierr *e)
-{
-    if (!s->conn) {
-        not_connected(s, e);
-        return NULL;
-    }
-    MYSQL_RES *r = NULL;
-    if (my_query_wait(s, sql, strlen(sql)) == 0 && (r = mysql_store_result(s->conn)))
-        return r;
-    if (mysql_errno(s->conn))
-        my_fill_error(s, mysql_errno(s->conn), mysql_error(s->conn), what, e);
-    else
-        ierr_set(e, IERR_PERMANENT, "%s: the statement returned no result", what);
-    return NULL;
-}
-
 /* ---- connection ---- */
-
-static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
-
-static void lib_init(void)
-{
-    mysql_library_init(0, NULL, NULL);
-}
 
 static void params_free(struct my_conn_params *p)
 {
@@ -178,93 +88,6 @@ static int params_from_conf(const struct sink_conf *sc, const struct config *cfg
     p->port = sc->port > 0 ? (unsigned)sc->port : 3306;
     p->lock_timeout = sc->lock_timeout > 0 ? sc->lock_timeout : MY_LOCK_TIMEOUT;
     return 0;
-}
-
-/*
- * ssl_mode: disabled (no TLS); preferred (the default: TLS when the server offers it,
- * unverified); required (TLS or fail, unverified); verify_ca and verify_identity (TLS,
- * certificate checked against ssl_ca or the system store; this connector checks the
- * host name in both).
- */
-static int apply_tls(MYSQL *m, const struct my_conn_params *p, const char *name, struct ierr *e)
-{
-    const char *mode = p->ssl_mode ? p->ssl_mode : "preferred";
-    my_bool yes = 1, no = 0;
-
-    if (!strcmp(mode, "disabled"))
-        return 0;
-    bool enforce = strcmp(mode, "preferred") != 0;
-    bool verify = !strcmp(mode, "verify_ca") || !strcmp(mode, "verify_identity");
-    if (!enforce && strcmp(mode, "preferred")) {
-        ierr_set(e, IERR_CONFIG, "sink %s: unknown ssl_mode \"%s\"", name, mode);
-        return -1;
-    }
-    if (enforce && !verify && strcmp(mode, "required")) {
-        ierr_set(e, IERR_CONFIG, "sink %s: unknown ssl_mode \"%s\"", name, mode);
-        return -1;
-    }
-    mysql_ssl_set(m, NULL, NULL, p->ssl_ca, NULL, NULL);
-    mysql_options(m, MYSQL_OPT_SSL_ENFORCE, enforce ? &yes : &no);
-    mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, verify ? &yes : &no);
-    return 0;
-}
-
-MYSQL *my_connect(const struct my_conn_params *p, const char *name, struct ierr *e)
-{
-    unsigned connect_timeout = MY_CONNECT_TIMEOUT, read_timeout = MY_READ_TIMEOUT;
-    unsigned write_timeout = MY_WRITE_TIMEOUT, on = 1;
-
-    pthread_once(&lib_once, lib_init);
-    MYSQL *m = mysql_init(NULL);
-    if (!m) {
-        ierr_set(e, IERR_TRANSIENT, "sink %s: mysql_init failed", name);
-        return NULL;
-    }
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &write_timeout);
-    mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &on);
-    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    /* For mysql_wait.c; blocking calls work as before. */
-    mysql_options(m, MYSQL_OPT_NONBLOCK, 0);
-    mysql_optionsv(m, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "ingestd");
-    if (apply_tls(m, p, name, e))
-        goto fail;
-    /* CLIENT_FOUND_ROWS: UPDATE reports matched rows, so the ledger update counts 1
-     * even when nothing changed. */
-    if (!mysql_real_connect(m, p->host, p->user, p->password, p->database, p->port, NULL,
-                            CLIENT_FOUND_ROWS)) {
-        unsigned err = mysql_errno(m);
-        ierr_set(e, my_errno_class(err),
-                 "sink %s: cannot connect to MySQL at %s:%u: %s "
-                 "(MySQL error %u)",
-                 name, p->host, p->port, mysql_error(m), err);
-        goto fail;
-    }
-    /* libmariadb goes on in clear when the server offers no TLS unless it verifies the
-     * certificate: ssl_mode = required must not. */
-    if (p->ssl_mode && strcmp(p->ssl_mode, "disabled") && strcmp(p->ssl_mode, "preferred") &&
-        !mysql_get_ssl_cipher(m)) {
-        ierr_set(e, IERR_CONFIG, "sink %s: ssl_mode = %s but the server at %s:%u offers no TLS",
-                 name, p->ssl_mode, p->host, p->port);
-        goto fail;
-    }
-    char locks[128];
-    snprintf(locks, sizeof(locks),
-             "SET SESSION lock_wait_timeout = %d, innodb_lock_wait_timeout = %d",
-             p->lock_timeout > 0 ? p->lock_timeout : MY_LOCK_TIMEOUT,
-             p->lock_timeout > 0 ? p->lock_timeout : MY_LOCK_TIMEOUT);
-    if (mysql_real_query(m, my_sql_session, strlen(my_sql_session)) ||
-        mysql_real_query(m, locks, strlen(locks))) {
-        unsigned err = mysql_errno(m);
-        ierr_set(e, my_errno_class(err), "sink %s: session setup: %s (MySQL error %u)", name,
-                 mysql_error(m), err);
-        goto fail;
-    }
-    return m;
-fail:
-    mysql_close(m);
-    return NULL;
 }
 
 /* `database`.`table`, or `table` alone when the sink names no database. */

@@ -1,6 +1,7 @@
 /*
  * pg_int.h: state shared by the files of the PostgreSQL sink (sink_pg.c: connection,
- * transaction, COPY stream, ledger; pg_schema.c: the target table). Not a public
+ * transaction, COPY stream, ledger; pg_schema.c: the target table; pg_wait.c: running
+ * statements). Calls run one way: sink_pg.c -> pg_schema.c -> pg_wait.c. Not a public
  * interface: the rest of the daemon sees only sink_pg_ops through sink.h.
  *
  * A struct sink is used by one worker thread at a time.
@@ -69,12 +70,16 @@ int pg_flush_wait(struct sink *s);
 /* PQcancel of the running statement, once per load, when s->cancel is set. */
 void pg_cancel_if_asked(struct sink *s);
 
+/* ---- pg_wait.c: statements and their errors ---- */
 /* Runs sql (with text parameters) and expects status want; NULL with e filled if not. */
 PGresult *pg_exec(struct sink *s, const char *sql, int nparams, const char *const *params,
                   ExecStatusType want, const char *what, struct ierr *e);
 /* Fills e from a failed result (res may be NULL: the connection's message is used). */
 void pg_fill_error(struct sink *s, const PGresult *res, const char *what, struct ierr *e);
+/* The server's detail (s may be NULL) as e's sample, unless e already has one. */
+void pg_set_sample(struct ierr *e, const char *s);
 
+/* ---- pg_schema.c ---- */
 /*
  * Inside the load's transaction: finds (or creates) the target table s->qtable, maps the
  * object's columns to it, checks NOT NULL columns and the upsert key, and fills

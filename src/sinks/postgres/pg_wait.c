@@ -1,6 +1,7 @@
 /*
  * pg_wait.c: the PostgreSQL sink's statements, waited for in a way a shutdown can
- * interrupt.
+ * interrupt, and their failures turned into a struct ierr (pg_exec, pg_fill_error), for
+ * sink_pg.c and pg_schema.c alike.
  *
  * libpq's PQexec() blocks until the server answers, and a statement waiting for a lock
  * another session holds may not answer for hours. So the sink sends each statement
@@ -18,9 +19,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "base/log.h"
 #include "sinks/postgres/pg_int.h"
+#include "sinks/sink_guard.h"
 
 #define PG_WAIT_TICK_MS 100
 
@@ -98,4 +102,49 @@ PGresult *pg_exec_wait(struct sink *s, const char *sql, int nparams, const char 
             break;
     }
     return last;
+}
+
+/* ---- statements and their errors ---- */
+
+void pg_set_sample(struct ierr *e, const char *s)
+{
+    if (s && !e->sample[0])
+        snprintf(e->sample, sizeof(e->sample), "%s", s);
+}
+
+void pg_fill_error(struct sink *s, const PGresult *res, const char *what, struct ierr *e)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    bool broken = PQstatus(s->conn) != CONNECTION_OK;
+
+    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", st ? st : "");
+    if (!msg)
+        msg = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
+                                                : PQerrorMessage(s->conn);
+    enum ierr_class cls = broken ? IERR_TRANSIENT : pg_sqlstate_class(st);
+    char clean[400];
+    snprintf(clean, sizeof(clean), "%s", msg);
+    clean[strcspn(clean, "\n")] = '\0';
+    if (st)
+        ierr_set(e, cls, "%s: %s (SQLSTATE %s)", what, clean, st);
+    else
+        ierr_set(e, cls, "%s: %s%s", what, broken ? "connection lost: " : "", clean);
+    if (s->upsert && s->qtable)
+        sink_guard_name_target(e->reason, sizeof(e->reason), '"', s->qtable);
+    if (res)
+        pg_set_sample(e, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+    if (s->upsert && s->qtable)
+        sink_guard_name_target(e->sample, sizeof(e->sample), '"', s->qtable);
+}
+
+PGresult *pg_exec(struct sink *s, const char *sql, int nparams, const char *const *params,
+                  ExecStatusType want, const char *what, struct ierr *e)
+{
+    PGresult *r = pg_exec_wait(s, sql, nparams, params);
+    if (r && PQresultStatus(r) == want)
+        return r;
+    pg_fill_error(s, r, what, e);
+    PQclear(r);
+    return NULL;
 }

@@ -33,7 +33,8 @@
  * Errors: every failing call ends the transaction before it returns, so abort() after
  * an error is a harmless no-op. SQLSTATEs are classified by pg_sqlstate_class(); a
  * COPY error's "line N, column c" is mapped back to the object's line and column.
- * This file does not read the catalog (pg_schema.c) or format SQL (pg_sql.c).
+ * This file does not read the catalog (pg_schema.c), run statements (pg_wait.c) or
+ * format SQL (pg_sql.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -52,51 +53,6 @@
 #define PG_LOCK_TIMEOUT  60 /* seconds, when the configuration does not say */
 
 static void pg_close(struct sink *s);
-
-/* ---- errors ---- */
-
-static void set_sample(struct ierr *e, const char *s)
-{
-    if (s && !e->sample[0])
-        snprintf(e->sample, sizeof(e->sample), "%s", s);
-}
-
-void pg_fill_error(struct sink *s, const PGresult *res, const char *what, struct ierr *e)
-{
-    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    bool broken = PQstatus(s->conn) != CONNECTION_OK;
-
-    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", st ? st : "");
-    if (!msg)
-        msg = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
-                                                : PQerrorMessage(s->conn);
-    enum ierr_class cls = broken ? IERR_TRANSIENT : pg_sqlstate_class(st);
-    char clean[400];
-    snprintf(clean, sizeof(clean), "%s", msg);
-    clean[strcspn(clean, "\n")] = '\0';
-    if (st)
-        ierr_set(e, cls, "%s: %s (SQLSTATE %s)", what, clean, st);
-    else
-        ierr_set(e, cls, "%s: %s%s", what, broken ? "connection lost: " : "", clean);
-    if (s->upsert && s->qtable)
-        sink_guard_name_target(e->reason, sizeof(e->reason), '"', s->qtable);
-    if (res)
-        set_sample(e, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
-    if (s->upsert && s->qtable)
-        sink_guard_name_target(e->sample, sizeof(e->sample), '"', s->qtable);
-}
-
-PGresult *pg_exec(struct sink *s, const char *sql, int nparams, const char *const *params,
-                  ExecStatusType want, const char *what, struct ierr *e)
-{
-    PGresult *r = pg_exec_wait(s, sql, nparams, params);
-    if (r && PQresultStatus(r) == want)
-        return r;
-    pg_fill_error(s, r, what, e);
-    PQclear(r);
-    return NULL;
-}
 
 /* Runs a statement that returns nothing of interest. */
 static int pg_run(struct sink *s, const char *sql, const char *what, struct ierr *e)
@@ -565,7 +521,7 @@ static void copy_error(struct sink *s, const PGresult *r, struct ierr *e)
             e->column = (unsigned)cc.column + 1;
             snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[cc.column]);
         }
-        set_sample(e, cc.sample);
+        pg_set_sample(e, cc.sample);
     }
     const char *col = PQresultErrorField(r, PG_DIAG_COLUMN_NAME);
     for (size_t i = 0; col && !e->column && i < s->ncols; i++) {
@@ -574,7 +530,7 @@ static void copy_error(struct sink *s, const PGresult *r, struct ierr *e)
             snprintf(e->column_name, sizeof(e->column_name), "%s", s->obj_cols[i]);
         }
     }
-    set_sample(e, PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
+    pg_set_sample(e, PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
     null_hint(s, e);
 }
 
