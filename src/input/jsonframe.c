@@ -5,10 +5,10 @@
  * members down to the records array (json_path, or the first array member), skips
  * other members, and inside the array gathers each element's bytes, tracking
  * strings, escapes and a stack of open brackets, until the element is complete;
- * the element then goes to jsonstream_record(). Only bracket structure and the
- * separators between elements are checked here: jansson validates each record.
- * Memory: the element being gathered (bounded by max_record) and the bracket
- * stack (JSONSTREAM_MAX_DEPTH bytes); skipped members cost nothing.
+ * jsonframe_feed() then returns, and the caller takes the element (s->rec). Only bracket structure
+ * and the separators between elements are checked here: jansson validates each record. Memory: the
+ * element being gathered (bounded by max_record) and the bracket stack (JSONSTREAM_MAX_DEPTH
+ * bytes); skipped members cost nothing.
  */
 #include <string.h>
 
@@ -42,8 +42,7 @@ static void end_value(struct jsonstream *s)
         return;
     }
     s->st = J_ARR_NEXT;
-    jsonstream_record(s, s->rec.data, s->rec.len);
-    buf_shrink(&s->rec, ROWBATCH_ARENA_KEEP); /* a big record does not keep its memory */
+    s->rec_done = true; /* jsonframe_feed() returns: the caller takes s->rec */
 }
 
 /*
@@ -261,11 +260,11 @@ static bool structural(struct jsonstream *s, unsigned char c)
     }
 }
 
-void jsonframe_feed(struct jsonstream *s, const unsigned char *d, size_t n)
+size_t jsonframe_feed(struct jsonstream *s, const unsigned char *d, size_t n)
 {
     size_t i = 0;
 
-    while (i < n && !s->failed) {
+    while (i < n && !s->failed && !s->rec_done) {
         unsigned char c = d[i];
 
         if (s->st == J_ELEM || s->st == J_SKIP) {
@@ -279,10 +278,11 @@ void jsonframe_feed(struct jsonstream *s, const unsigned char *d, size_t n)
         if (!is_ws(c) && !structural(s, c))
             continue;
         if (s->failed)
-            return;
+            return i;
         s->off++;
         if (c == '\n')
             s->line++;
         i++;
     }
+    return i;
 }

@@ -2,7 +2,8 @@
  * jsonstream.c: JSON Lines and JSON arrays, fed in chunks, into row batches.
  *
  * Framing comes first. For jsonl a record is a line (here). For json the records
- * of the array are found by jsonframe.c. Each complete record is validated by
+ * of the array are found by jsonframe.c, which stops after each one; the record being
+ * gathered and the stream's failure are jsonrec.c's. Each complete record is validated by
  * jansson (json_loadb), whose error position is added to the record's own to
  * name the exact line and byte, and then turned into a row: the member walk and
  * value conversion are in jsonrow.c (jansson keeps neither numbers nor nested
@@ -27,53 +28,6 @@
 #include "base/utf8.h"
 
 /* ---- errors ---- */
-
-void jsonstream_fail(struct jsonstream *s, uint64_t line, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (s->failed)
-        return;
-    s->failed = true;
-    memset(&s->err, 0, sizeof(s->err));
-    s->err.cls = IERR_PERMANENT;
-    va_start(ap, fmt);
-    vsnprintf(s->err.reason, sizeof(s->err.reason), fmt, ap);
-    va_end(ap);
-    s->err.line = line;
-}
-
-/* Memory for the record could not be had: the load fails, to be tried again later. */
-static void fail_nomem(struct jsonstream *s, size_t bytes)
-{
-    if (s->failed)
-        return;
-    jsonstream_fail(s, s->rec_line,
-                    "line %llu, byte offset %llu: out of memory: %zu bytes for the record",
-                    (unsigned long long)s->rec_line, (unsigned long long)s->rec_off, bytes);
-    s->err.cls = IERR_TRANSIENT;
-}
-
-bool jsonstream_rec_append(struct jsonstream *s, const void *d, size_t n)
-{
-    char max[32];
-
-    if (s->failed)
-        return false;
-    if (n > s->lim.max_record - s->rec.len) {
-        size_text(max, sizeof(max), s->lim.max_record);
-        jsonstream_fail(s, s->rec_line,
-                        "line %llu, byte offset %llu: record longer than max_row_bytes = %s",
-                        (unsigned long long)s->rec_line, (unsigned long long)s->rec_off, max);
-        return false;
-    }
-    if (buf_try_reserve(&s->rec, n) < 0) {
-        fail_nomem(s, s->rec.len + n);
-        return false;
-    }
-    buf_append(&s->rec, d, n);
-    return true;
-}
 
 static void fail_with(struct jsonstream *s, const struct ierr *e)
 {
@@ -255,18 +209,6 @@ static void bad_row(struct jsonstream *s, const char *text, size_t len)
     utf8_sample(raw, sizeof(raw), s->scratch.data, s->scratch.len);
     if (rowbatch_reject(&s->cb, &s->st_, s->rec_line, s->row_col, s->row_reason, raw, &e) < 0)
         fail_with(s, &e);
-}
-
-/* The decoded member name in s->scratch; -1 when it cannot be decoded. */
-int jsonstream_member_name(struct jsonstream *s, const struct jsonrow_span *k)
-{
-    buf_reset(&s->scratch);
-    if (buf_try_reserve(&s->scratch, k->len) < 0) {
-        fail_nomem(s, k->len);
-        return -1;
-    }
-    buf_append(&s->scratch, "", 0); /* data is never NULL, even for "" */
-    return jsonrow_string(k, &s->scratch);
 }
 
 /* The line of the record's n-th member (1-based); the record's own line for 0 or past the
@@ -454,7 +396,7 @@ static void check_too_big(struct jsonstream *s)
 }
 
 /* A complete record's text: validate, then a row or a bad row. */
-void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
+static void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
 {
     json_error_t je;
     json_t *root;
@@ -486,7 +428,7 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
         return;
     }
     if (!root && (je.text[0] == '\0' || json_error_code(&je) == json_error_out_of_memory)) {
-        fail_nomem(s, len);
+        jsonstream_fail_nomem(s, len);
         return;
     }
     if (!root) {
@@ -514,7 +456,7 @@ void jsonstream_record(struct jsonstream *s, const char *text, size_t len)
         return;
     /* values are never longer than their text: after this the arena does not move */
     if (buf_try_reserve(&s->b.arena, len + s->ncols + 1) < 0) {
-        fail_nomem(s, s->b.arena.len + len + s->ncols + 1);
+        jsonstream_fail_nomem(s, s->b.arena.len + len + s->ncols + 1);
         return;
     }
     fields(s, text, len);
@@ -584,10 +526,21 @@ static void feed_lines(struct jsonstream *s, const unsigned char *d, size_t n)
 
 static void feed_plain(struct jsonstream *s, const unsigned char *d, size_t n)
 {
-    if (s->lines)
+    if (s->lines) {
         feed_lines(s, d, n);
-    else
-        jsonframe_feed(s, d, n);
+        return;
+    }
+    while (n > 0 && !s->failed) {
+        size_t used = jsonframe_feed(s, d, n);
+
+        d += used;
+        n -= used;
+        if (s->rec_done) {
+            s->rec_done = false;
+            jsonstream_record(s, s->rec.data, s->rec.len);
+            buf_shrink(&s->rec, ROWBATCH_ARENA_KEEP); /* a big record does not keep its memory */
+        }
+    }
 }
 
 int jsonstream_feed(struct jsonstream *s, const void *data, size_t len, struct ierr *e)

@@ -1,6 +1,8 @@
 /*
- * jsonstream_int.h: the state shared by jsonstream.c (records, batches, JSON Lines)
- * and jsonframe.c (finding the records of a JSON array). Nothing else includes it.
+ * jsonstream_int.h: the state shared by jsonstream.c (records, batches, JSON Lines),
+ * jsonframe.c (finding the records of a JSON array) and jsonrec.c (the record being
+ * gathered, failing the stream). Calls run one way: jsonstream.c -> jsonframe.c ->
+ * jsonrec.c. Nothing else includes it.
  */
 #ifndef INGESTD_JSONSTREAM_INT_H
 #define INGESTD_JSONSTREAM_INT_H
@@ -50,6 +52,7 @@ struct jsonstream {
     /* the record being gathered */
     struct buf rec;
     uint64_t rec_line, rec_off;
+    bool rec_done; /* jsonframe_feed() stopped after a complete record (in rec) */
 
     /* json framing */
     enum jstate st;
@@ -88,22 +91,27 @@ struct jsonstream {
     struct ierr err;
 };
 
+/* ---- jsonrec.c ---- */
 /* Fails the stream once (IERR_PERMANENT, err.line = line); later failures are ignored. */
 void jsonstream_fail(struct jsonstream *s, uint64_t line, const char *fmt, ...) PRINTF_LIKE(3, 4);
 /* Appends n bytes of the record being gathered (s->rec): false, with the stream failed,
  * past max_row_bytes or when the memory cannot be had. */
 bool jsonstream_rec_append(struct jsonstream *s, const void *d, size_t n);
+/* Memory for the record could not be had: the load fails, to be tried again later. */
+void jsonstream_fail_nomem(struct jsonstream *s, size_t bytes);
 
 /* A problem at the current position (the byte about to be consumed). */
 #define JSONSTREAM_FAIL_HERE(s, fmt, ...)                                                          \
     jsonstream_fail((s), (s)->line, "line %llu, byte offset %llu: " fmt,                           \
                     (unsigned long long)(s)->line, (unsigned long long)(s)->off, ##__VA_ARGS__)
 
-/* A complete record's text (starting at s->rec_line, s->rec_off): a row or a bad row. */
-void jsonstream_record(struct jsonstream *s, const char *text, size_t len);
 /* The decoded member name k in s->scratch (never NULL); -1 when it cannot be decoded. */
 int jsonstream_member_name(struct jsonstream *s, const struct jsonrow_span *k);
-/* Bytes of a JSON array object (format = json). */
-void jsonframe_feed(struct jsonstream *s, const unsigned char *d, size_t n);
+
+/* ---- jsonframe.c ---- */
+/* Bytes of a JSON array object (format = json), up to the end of the next record: returns
+ * how many were consumed, fewer than n when the stream failed or a record is complete
+ * (s->rec_done set; the caller takes s->rec and clears it). */
+size_t jsonframe_feed(struct jsonstream *s, const unsigned char *d, size_t n);
 
 #endif
