@@ -5,8 +5,8 @@
 # when SANITIZE=1 or CI=true); make -j2; make -j2 -k check (every test runs even when some
 # fail); with CI=true or FUZZ_SECONDS set, make check-fuzz (one PASS/FAIL line and one test
 # per fuzz target); with CI=true or LINT=1, the lint phase: tests/lint-cppcheck.sh,
-# tests/lint-clang-tidy.sh, tests/format-check.sh, tests/valgrind-unit.sh (one test each, timed;
-# valgrind builds in build-valgrind/). Then the log tail of every failed test, and as the last line
+# tests/lint-clang-tidy.sh, tests/format-check.sh, tests/valgrind-unit.sh, tests/lint-layers.sh
+# (one test each, timed; valgrind builds in build-valgrind/). Then the log tail of every failed test, and as the last line
 # `N passed, M failed` (`, K skipped` appended when tests skipped), summed from automake's .trs
 # files: PASS and XPASS count as passed, FAIL, XFAIL and ERROR as failed; a registered test with no .trs (its program
 # did not build) counts as failed. Exits non-zero when anything failed or did not build.
@@ -134,7 +134,7 @@ done
 # After make check so that it does not compete with the timed integration tests for the cores.
 if [ "${CI:-}" = true ] || [ "${LINT:-}" = 1 ]; then
     for t in tests/lint-cppcheck.sh tests/lint-clang-tidy.sh tests/format-check.sh \
-             tests/valgrind-unit.sh; do
+             tests/valgrind-unit.sh tests/lint-layers.sh; do
         l="$build/$(basename "$t" .sh).lint.log"
         t0=$SECONDS
         INGESTD_SRCDIR="$top" INGESTD_BUILDDIR="$build" VALGRIND_BUILDDIR="$top/build-valgrind" \
