@@ -14,6 +14,7 @@
 #include "base/config.h"
 #include "sinks/mysql/mysql_pipe.h"
 #include "sinks/mysql/mysql_sql.h"
+#include "base/util.h"
 #include "sinks/sink.h"
 #include "../tap.h"
 
@@ -364,8 +365,24 @@ DEF_TEST(registry_has_mysql)
     if (ops) {
         EXPECT_EQ_STR("mysql", ops->name);
         EXPECT_TRUE(ops->open && ops->begin && ops->write && ops->reject && ops->commit &&
-                    ops->abort && ops->close && ops->check);
+                    ops->abort && ops->close && ops->check && ops->check_conf);
     }
+}
+
+/* What config_load() reports through sink_check_conf for a MySQL sink. */
+DEF_TEST(configuration_checks)
+{
+    struct sink_conf sc = {.name = "m", .type = SINK_MYSQL, .database = (char *)"app"};
+    struct buf why;
+
+    buf_init(&why);
+    EXPECT_EQ_INT(0, sink_check_conf(&sc, "database", &why));
+    sc.database = (char *)"Performance_Schema";
+    EXPECT_EQ_INT(-1, sink_check_conf(&sc, "database", &why));
+    EXPECT_EQ_STR("\"Performance_Schema\" is a system database: loads never write there", why.data);
+    buf_reset(&why);
+    EXPECT_EQ_INT(0, sink_check_conf(&sc, "host", &why));
+    buf_free(&why);
 }
 
 int main(void)
@@ -383,5 +400,6 @@ int main(void)
     RUN_TEST(pipe_reader_stopping_unblocks_writer);
     RUN_TEST(pipe_writer_abort_unblocks_reader);
     RUN_TEST(registry_has_mysql);
+    RUN_TEST(configuration_checks);
     return tap_done();
 }

@@ -1,8 +1,8 @@
 /*
  * test_sink_pg_unit.c: the pure parts of the PostgreSQL sink (pg_sql.c): SQLSTATE
  * classes, identifier quoting and splitting, COPY text escaping, generated SQL, COPY
- * error contexts; and sink.c: the registry, ierr helpers and password resolution. No
- * server needed.
+ * error contexts; the registry (sink.c), the sink's configuration checks (check_conf)
+ * and password resolution (sink_password.c). No server needed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "base/config.h"
 #include "sinks/postgres/pg_conninfo.h"
 #include "sinks/postgres/pg_sql.h"
+#include "base/util.h"
 #include "sinks/sink.h"
 #include "../tap.h"
 
@@ -278,7 +279,7 @@ DEF_TEST(copy_context)
     EXPECT_EQ_INT(-1, pg_parse_copy_context("COPY t, line x", "t", cols, 4, &cc));
 }
 
-DEF_TEST(registry_and_ierr)
+DEF_TEST(registry)
 {
     const struct sink_ops *ops = sink_ops_for(SINK_POSTGRES);
     EXPECT_TRUE(ops != NULL);
@@ -286,29 +287,9 @@ DEF_TEST(registry_and_ierr)
         EXPECT_EQ_STR("postgres", ops->name);
         EXPECT_EQ_INT(SINK_POSTGRES, ops->type);
         EXPECT_TRUE(ops->open && ops->begin && ops->write && ops->reject && ops->commit &&
-                    ops->abort && ops->close && ops->check);
+                    ops->abort && ops->close && ops->check && ops->check_conf);
         ops->close(NULL); /* NULL-safe */
     }
-
-    struct ierr e;
-    memset(&e, 0x55, sizeof(e));
-    ierr_set(&e, IERR_PERMANENT, "bad %s at %d", "value", 7);
-    EXPECT_EQ_INT(IERR_PERMANENT, e.cls);
-    EXPECT_EQ_STR("bad value at 7", e.reason);
-    EXPECT_EQ_INT(0, e.line);
-    EXPECT_EQ_INT(0, e.column);
-    EXPECT_EQ_STR("", e.column_name);
-    EXPECT_EQ_STR("", e.sample);
-    ierr_set(NULL, IERR_CONFIG, "ignored");
-    char longer[1000];
-    memset(longer, 'x', sizeof(longer) - 1);
-    longer[sizeof(longer) - 1] = '\0';
-    ierr_set(&e, IERR_TRANSIENT, "%s", longer);
-    EXPECT_EQ_INT(sizeof(e.reason) - 1, strlen(e.reason));
-    EXPECT_EQ_STR("transient", ierr_class_name(IERR_TRANSIENT));
-    EXPECT_EQ_STR("permanent", ierr_class_name(IERR_PERMANENT));
-    EXPECT_EQ_STR("config", ierr_class_name(IERR_CONFIG));
-    EXPECT_EQ_STR("none", ierr_class_name(IERR_NONE));
 }
 
 static int fake_secret(const struct config *cfg, const char *id, char **out, struct ierr *e)
@@ -396,6 +377,43 @@ DEF_TEST(conninfo_checked_and_redacted)
     EXPECT_EQ_STR("*** stays ***", msg);
 }
 
+/* What config_load() reports through sink_check_conf for a PostgreSQL sink. */
+static int check(struct sink_conf *sc, const char *key, struct buf *why)
+{
+    buf_reset(why);
+    return sink_check_conf(sc, key, why);
+}
+
+DEF_TEST(configuration_checks)
+{
+    struct sink_conf sc = {.name = "p", .type = SINK_POSTGRES};
+    struct buf why;
+
+    buf_init(&why);
+    sc.conninfo = (char *)"host=h dbname=app";
+    sc.schema = (char *)"app";
+    EXPECT_EQ_INT(0, check(&sc, "conninfo", &why));
+    EXPECT_EQ_INT(0, check(&sc, "schema", &why));
+    sc.conninfo = (char *)"host=h password=correct horse";
+    EXPECT_EQ_INT(-1, check(&sc, "conninfo", &why));
+    EXPECT_CONTAINS("the value is not shown", why.data);
+    EXPECT_TRUE(!strstr(why.data, "horse"));
+    EXPECT_EQ_INT(0, check(&sc, "lock_timeout", &why)); /* not a key it checks */
+    sc.schema = (char *)"pg_catalog";
+    EXPECT_EQ_INT(-1, check(&sc, "schema", &why));
+    EXPECT_EQ_STR("\"pg_catalog\" is a system catalog schema: loads never write there", why.data);
+    sc.schema = (char *)"2x";
+    EXPECT_EQ_INT(-1, check(&sc, "schema", &why));
+    EXPECT_CONTAINS("is not a schema name", why.data);
+    sc.schema = NULL; /* set empty in the file */
+    EXPECT_EQ_INT(-1, check(&sc, "schema", &why));
+    EXPECT_CONTAINS("\"\" is not a schema name", why.data);
+    sc.type = SINK_MYSQL; /* another type: that sink's rules, which ignore these keys */
+    sc.schema = (char *)"pg_catalog";
+    EXPECT_EQ_INT(0, check(&sc, "schema", &why));
+    buf_free(&why);
+}
+
 int main(void)
 {
     RUN_TEST(conninfo_checked_and_redacted);
@@ -407,7 +425,8 @@ int main(void)
     RUN_TEST(type_names);
     RUN_TEST(sql_generation);
     RUN_TEST(copy_context);
-    RUN_TEST(registry_and_ierr);
+    RUN_TEST(registry);
+    RUN_TEST(configuration_checks);
     RUN_TEST(password_resolution);
     return tap_done();
 }
