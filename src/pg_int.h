@@ -1,7 +1,8 @@
 /*
  * pg_int.h: state shared by the files of the PostgreSQL sink (sink_pg.c: connection,
- * transaction, COPY stream, ledger; pg_schema.c: the target table). Not a public
- * interface: the rest of the daemon sees only sink_pg_ops through sink.h.
+ * transaction, COPY stream, ledger; pg_schema.c: the target table; pg_copybin.c:
+ * binary COPY). Not a public interface: the rest of the daemon sees only sink_pg_ops
+ * through sink.h.
  *
  * A struct sink is used by one worker thread at a time.
  */
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "linemap.h"
+#include "pg_copybin.h"
 #include "pg_sql.h"
 #include "sink.h"
 #include "util.h"
@@ -48,6 +50,9 @@ struct sink {
     struct linemap lines;
     struct buf rejects; /* ingestd_rejects rows, COPY-encoded, not yet inserted */
     uint64_t nrejects;
+
+    enum copy_format copy_format; /* [sink] copy_format */
+    struct pg_copybin bin;        /* binary COPY of this load (pg_copybin.h) */
 };
 
 /* Runs sql (with text parameters) and expects status want; NULL with e filled if not. */

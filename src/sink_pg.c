@@ -6,7 +6,7 @@
  *   BEGIN
  *   INSERT INTO ingestd_ledger ... ON CONFLICT DO NOTHING RETURNING   -- claims the object
  *   [CREATE TABLE] [TRUNCATE | CREATE TEMP TABLE ingestd_stage]
- *   COPY target-or-stage FROM STDIN (text format, 256 KB PQputCopyData chunks)
+ *   COPY target-or-stage FROM STDIN (binary or text format, 256 KB PQputCopyData chunks)
  *   [COPY ingestd_rejects] [INSERT ... ON CONFLICT DO UPDATE from the stage]
  *   UPDATE ingestd_ledger SET rows, bytes
  *   COMMIT
@@ -22,6 +22,7 @@
  * Errors: every failing call ends the transaction before it returns, so abort() after
  * an error is a harmless no-op. SQLSTATEs are classified by pg_sqlstate_class(); a
  * COPY error's "line N, column c" is mapped back to the object's line and column.
+ * Binary COPY (the conversion of each value, the fallback to text) is pg_copybin.c.
  * This file does not read the catalog (pg_schema.c) or format SQL (pg_sql.c).
  */
 #include <inttypes.h>
@@ -142,6 +143,7 @@ static int pg_open(const struct sink_conf *sc, const struct config *cfg, struct 
     struct sink *s = xcalloc(1, sizeof(*s));
     s->conn = c;
     s->name = xstrdup(sc->name ? sc->name : "postgres");
+    s->copy_format = sc->copy_format;
     buf_init(&s->out);
     buf_init(&s->rejects);
     linemap_init(&s->lines);
@@ -261,6 +263,7 @@ static void load_clear(struct sink *s)
     buf_reset(&s->rejects);
     linemap_free(&s->lines);
     linemap_init(&s->lines);
+    pg_copybin_clear(&s->bin);
 }
 
 /* Ends the transaction whatever state it is in; never fails. */
@@ -366,6 +369,8 @@ static int copy_start(struct sink *s, struct ierr *e)
     PQclear(r);
     s->state = PG_COPY;
     s->copy_base = s->rows_sent;
+    if (s->bin.on)
+        pg_copybin_header(&s->out);
     return 0;
 }
 
@@ -392,6 +397,8 @@ static int prepare_target(struct sink *s, const struct load_target *t, struct ie
         s->copy_rel = s->rel;
     }
     s->copy_sql = buf_steal(&sql);
+    if (pg_copybin_prepare(s, t, s->upsert ? "pg_temp." PG_STAGE_TABLE : s->qtable, e))
+        goto out;
     rc = copy_start(s, e);
 out:
     buf_free(&sql);
@@ -462,6 +469,7 @@ static void copy_error(struct sink *s, const PGresult *r, struct ierr *e)
         }
     }
     set_sample(e, PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
+    pg_copybin_copy_failed(s, e);
 }
 
 /* Hands the buffered COPY data to libpq. A server error (bad value) surfaces here
@@ -484,6 +492,8 @@ static int copy_flush(struct sink *s, struct ierr *e)
 /* Ends the running COPY and checks its result. */
 static int copy_end(struct sink *s, struct ierr *e)
 {
+    if (s->bin.on)
+        pg_copybin_trailer(&s->out);
     if (copy_flush(s, e))
         return -1;
     if (PQputCopyEnd(s->conn, NULL) != 1) {
@@ -554,7 +564,12 @@ static int pg_write(struct sink *s, const struct sink_batch *b, struct ierr *e)
     }
     for (size_t i = 0; i < b->nrows; i++) {
         linemap_add(&s->lines, b->rows[i].line);
-        encode_row(s, &b->rows[i]);
+        if (!s->bin.on)
+            encode_row(s, &b->rows[i]);
+        else if (pg_copybin_row(s, &b->rows[i], e)) {
+            rollback(s);
+            return -1;
+        }
         if (s->out.len >= PG_COPY_CHUNK && copy_flush(s, e)) {
             rollback(s);
             return -1;
