@@ -117,6 +117,7 @@ int pg_copybin_prepare(struct sink *s, const struct load_target *t, const char *
         return 0;
     }
     b->on = true;
+    log_debug("s3://%s/%s: binary COPY into %s", s->bucket, s->key, s->qtable);
     size_t n = strlen(s->copy_sql);
     s->copy_sql = xrealloc(s->copy_sql, n + sizeof(" (FORMAT binary)"));
     memcpy(s->copy_sql + n, " (FORMAT binary)", sizeof(" (FORMAT binary)"));
