@@ -2,17 +2,21 @@
 """PostgreSQL benchmark: ingestd end to end against psql on the same server, same run.
 
     python3 bench/bench_pg.py [--rows 1000000] [--files 10] [--rss-rows 10000000] [--skip-rss]
+                              [--skip-many] [--ingestd PATH]
 
 Measures, on one local stack (moto S3/SQS with signature checking, PostgreSQL 15):
   1. append: ingestd (event enqueued -> rows committed, read from the ledger) against
-     `psql \\copy` of the same file from local disk into the same kind of table (primary key);
+     `psql \\copy` of the same file from local disk into the same kind of table (primary key),
+     once with copy_format = auto (binary COPY) and once with copy_format = text;
   2. upsert: ingestd mode = upsert against psql's own COPY into a staging table +
-     INSERT ... ON CONFLICT DO UPDATE, both into a table that already holds the rows;
+     INSERT ... ON CONFLICT DO UPDATE, all into tables that already hold the rows, again
+     with copy_format = auto and text;
   3. aggregate: --files files of --rows rows with workers = 2 against one `psql \\copy`
      stream (rows/s);
   4. peak RSS (VmHWM) of the daemon after loading a ~1 GB file (--rss-rows rows).
 Prints each figure and its ratio; machines are shared and noisy, so only ratios from the
-same run mean anything. Not a test: it asserts nothing.
+same run mean anything. Not a test: it asserts nothing. Measure a build without
+sanitizers (--ingestd points at it; the default is build/ingestd).
 """
 
 import argparse
@@ -35,10 +39,22 @@ sink = pg
 match_prefix = append/
 table = bench_ingestd
 
+[route append_text]
+sink = pgtext
+match_prefix = append_text/
+table = bench_ingestd_text
+
 [route upsert]
 sink = pg
 match_prefix = upsert/
 table = bench_upsert_ingestd
+mode = upsert
+key = id
+
+[route upsert_text]
+sink = pgtext
+match_prefix = upsert_text/
+table = bench_upsert_ingestd_text
 mode = upsert
 key = id
 
@@ -91,9 +107,18 @@ def upload_and_time(st, d, items):
     return time.monotonic() - t0
 
 
+INGESTD = os.path.join(TOP, "build", "ingestd")
+
+
+def text_sink(st):
+    return ("[sink pgtext]\ntype = postgres\ncopy_format = text\n"
+            f"conninfo = host=127.0.0.1 port={st.pg_port} dbname=ingest user=ingest\n"
+            f"password = {st.pg_password}\n")
+
+
 def start_daemon(st, conf, name):
     log = open(st.path(name + ".log"), "w")
-    p = subprocess.Popen([os.path.join(TOP, "build", "ingestd"), "-c", conf], env=st.env(),
+    p = subprocess.Popen([INGESTD, "-c", conf], env=st.env(),
                          stdout=log, stderr=subprocess.STDOUT)
     time.sleep(1.0)
     return p
@@ -118,14 +143,18 @@ def main():
     ap.add_argument("--files", type=int, default=10)
     ap.add_argument("--rss-rows", type=int, default=10_000_000)
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--skip-many", action="store_true")
+    ap.add_argument("--ingestd", default=INGESTD)
     a = ap.parse_args()
+    globals()["INGESTD"] = os.path.abspath(a.ingestd)
 
     with Stack(moto=True, postgres=True, moto_quiet=True) as st:
         q, _ = st.make_queue("bench", dlq=True, max_receive=3, visibility=120)
         st.make_bucket("bench", notify_queue_url=q)
         st.purge(q)
-        for t in ("bench_copy", "bench_ingestd", "bench_upsert_psql", "bench_upsert_ingestd",
-                  "bench_many", "bench_many_copy", "bench_rss"):
+        for t in ("bench_copy", "bench_ingestd", "bench_ingestd_text", "bench_upsert_psql",
+                  "bench_upsert_ingestd", "bench_upsert_ingestd_text", "bench_many",
+                  "bench_many_copy", "bench_rss"):
             st.psql(f"CREATE TABLE {t} ({COLUMNS})")
         one = st.path("one.csv")
         size = gen(a.rows, one)
@@ -134,18 +163,21 @@ def main():
 
         # 1. append
         t_copy = psql(st, f"\\copy bench_copy FROM '{one}' WITH (FORMAT csv, HEADER true)\n")
-        conf = st.ingestd_config(ROUTES, workers=1, log_level="notice", wait_time_seconds=20)
-        d = start_daemon(st, conf, "append")
-        t_ing = upload_and_time(st, d, [("append/one.csv", one)])
-        stop(d)
-        results["append"] = (a.rows / t_copy, a.rows / t_ing)
-        print(f"append:    psql \\copy {a.rows / t_copy:10.0f} rows/s ({t_copy:.2f} s)   "
-              f"ingestd {a.rows / t_ing:10.0f} rows/s ({t_ing:.2f} s)   "
-              f"ratio {t_copy / t_ing:.2f}x")
+        conf = st.ingestd_config(ROUTES, workers=1, log_level="notice", wait_time_seconds=20,
+                                 extra=text_sink(st))
+        print(f"append:    psql \\copy {a.rows / t_copy:10.0f} rows/s ({t_copy:.2f} s)")
+        for fmt, prefix in (("auto", "append"), ("text", "append_text")):
+            d = start_daemon(st, conf, prefix)
+            t_ing = upload_and_time(st, d, [(f"{prefix}/one.csv", one)])
+            peak = vmhwm_kb(d.pid)
+            stop(d)
+            results["append " + fmt] = t_copy / t_ing
+            print(f"           ingestd copy_format = {fmt:4} {a.rows / t_ing:10.0f} rows/s "
+                  f"({t_ing:.2f} s)   ratio {t_copy / t_ing:.2f}x   peak RSS {peak / 1024:.1f} MB")
 
         # 2. upsert into tables that already hold the rows
-        st.psql("INSERT INTO bench_upsert_psql SELECT * FROM bench_copy")
-        st.psql("INSERT INTO bench_upsert_ingestd SELECT * FROM bench_copy")
+        for t in ("bench_upsert_psql", "bench_upsert_ingestd", "bench_upsert_ingestd_text"):
+            st.psql(f"INSERT INTO {t} SELECT * FROM bench_copy")
         t_ups_ref = psql(st, (
             "BEGIN;\nCREATE TEMP TABLE s (LIKE bench_upsert_psql) ON COMMIT DROP;\n"
             f"\\copy s FROM '{one}' WITH (FORMAT csv, HEADER true)\n"
@@ -153,29 +185,36 @@ def main():
             "name = EXCLUDED.name, email = EXCLUDED.email, created_at = EXCLUDED.created_at, "
             "amount = EXCLUDED.amount, active = EXCLUDED.active, note = EXCLUDED.note;\n"
             "COMMIT;\n"))
-        d = start_daemon(st, conf, "upsert")
-        t_ups = upload_and_time(st, d, [("upsert/one.csv", one)])
-        stop(d)
-        print(f"upsert:    psql staging {a.rows / t_ups_ref:10.0f} rows/s ({t_ups_ref:.2f} s)   "
-              f"ingestd {a.rows / t_ups:10.0f} rows/s ({t_ups:.2f} s)   "
-              f"ratio {t_ups_ref / t_ups:.2f}x")
+        print(f"upsert:    psql staging {a.rows / t_ups_ref:10.0f} rows/s ({t_ups_ref:.2f} s)")
+        for fmt, prefix in (("auto", "upsert"), ("text", "upsert_text")):
+            d = start_daemon(st, conf, prefix)
+            t_ups = upload_and_time(st, d, [(f"{prefix}/one.csv", one)])
+            peak = vmhwm_kb(d.pid)
+            stop(d)
+            results["upsert " + fmt] = t_ups_ref / t_ups
+            print(f"           ingestd copy_format = {fmt:4} {a.rows / t_ups:10.0f} rows/s "
+                  f"({t_ups:.2f} s)   ratio {t_ups_ref / t_ups:.2f}x   "
+                  f"peak RSS {peak / 1024:.1f} MB")
+        print("ratios:    " + "   ".join(f"{k} {v:.2f}x" for k, v in results.items()))
 
         # 3. aggregate with 2 workers
-        files = []
-        for i in range(a.files):
-            p = st.path(f"many{i}.csv")
-            gen(a.rows, p, start=1 + i * a.rows)
-            files.append((f"many/f{i}.csv", p))
-        t_one = psql(st, f"\\copy bench_many_copy FROM '{files[0][1]}' WITH (FORMAT csv, HEADER true)\n")
-        conf2 = st.ingestd_config(ROUTES, name="many.conf", workers=2, log_level="notice",
-                                  wait_time_seconds=20)
-        d = start_daemon(st, conf2, "many")
-        t_many = upload_and_time(st, d, files)
-        stop(d)
-        agg = a.files * a.rows / t_many
-        print(f"aggregate: psql \\copy single stream {a.rows / t_one:10.0f} rows/s   "
-              f"ingestd {a.files} files, 2 workers {agg:10.0f} rows/s   "
-              f"ratio {agg / (a.rows / t_one):.2f}x")
+        if not a.skip_many:
+            files = []
+            for i in range(a.files):
+                p = st.path(f"many{i}.csv")
+                gen(a.rows, p, start=1 + i * a.rows)
+                files.append((f"many/f{i}.csv", p))
+            t_one = psql(st, f"\\copy bench_many_copy FROM '{files[0][1]}' WITH "
+                         "(FORMAT csv, HEADER true)\n")
+            conf2 = st.ingestd_config(ROUTES, name="many.conf", workers=2, log_level="notice",
+                                      wait_time_seconds=20, extra=text_sink(st))
+            d = start_daemon(st, conf2, "many")
+            t_many = upload_and_time(st, d, files)
+            stop(d)
+            agg = a.files * a.rows / t_many
+            print(f"aggregate: psql \\copy single stream {a.rows / t_one:10.0f} rows/s   "
+                  f"ingestd {a.files} files, 2 workers {agg:10.0f} rows/s   "
+                  f"ratio {agg / (a.rows / t_one):.2f}x")
 
         # 4. peak RSS on a large file
         if not a.skip_rss:
