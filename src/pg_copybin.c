@@ -147,7 +147,7 @@ static int refuse(struct sink *s, const struct sink_row *row, size_t c, enum pgb
     utf8_sample(sample, sizeof(sample), f->ptr, f->len);
     if (s->copy_format == COPY_FORMAT_BINARY) {
         ierr_set(e, IERR_PERMANENT, "COPY %s: %s for type %s: \"%s\"%s (copy_format = binary)",
-                 s->copy_rel, why, type, sample,
+                 s->rel, why, type, sample,
                  st == PGBIN_UNCERTAIN ? ", a form the client does not convert" : "");
         e->line = row->line;
         e->column = (unsigned)c + 1;

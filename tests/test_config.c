@@ -848,6 +848,29 @@ DEF_TEST(sink_rules)
     EXPECT_ONLY_ERR("[sqs]\nwait_time_seconds = 1\n", "1: [sqs] queue_url: required");
 }
 
+DEF_TEST(copy_format)
+{
+    struct strlist e = {0};
+    struct config *c = load(SQS "[sink p]\ntype = postgres\nconninfo = x\n"
+                                "[sink b]\ntype = postgres\nconninfo = x\ncopy_format = binary\n"
+                                "[sink t]\ntype = postgres\nconninfo = x\ncopy_format = text\n",
+                            &e);
+
+    EXPECT_TRUE(c != NULL);
+    dump(&e);
+    if (c) {
+        EXPECT_EQ_INT(COPY_FORMAT_AUTO, config_find_sink(c, "p")->copy_format);
+        EXPECT_EQ_INT(COPY_FORMAT_BINARY, config_find_sink(c, "b")->copy_format);
+        EXPECT_EQ_INT(COPY_FORMAT_TEXT, config_find_sink(c, "t")->copy_format);
+    }
+    config_unref(c);
+    strlist_free(&e);
+    EXPECT_ONLY_ERR(SQS "[sink p]\ntype = postgres\nconninfo = x\ncopy_format = csv\n",
+                    "6: [sink p] copy_format: \"csv\" is not one of auto | binary | text");
+    EXPECT_ONLY_ERR(SQS "[sink m]\ntype = mysql\ndatabase = d\ncopy_format = text\n",
+                    "6: [sink m] copy_format: not valid for a sink of type mysql");
+}
+
 DEF_TEST(secrets_never_in_errors)
 {
     static const char *const files[] = {
@@ -961,7 +984,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(4 + 15 + 5 + 13 + 23, n);
+    EXPECT_EQ_INT(4 + 15 + 5 + 14 + 23, n);
 }
 
 int main(void)
@@ -988,6 +1011,7 @@ int main(void)
     RUN_TEST(table_templates);
     RUN_TEST(rules_between_keys);
     RUN_TEST(sink_rules);
+    RUN_TEST(copy_format);
     RUN_TEST(secrets_never_in_errors);
     RUN_TEST(no_routes_is_valid);
     RUN_TEST(missing_file);
