@@ -106,10 +106,8 @@ static enum tok lex_string(struct lex *l)
             }
             if (hi != -1 || ch == 0)
                 return T_ERROR;
-        } else if (!strchr("\"\\/bfnrt", *s) || *s == '\0') {
-            return T_ERROR;
-        } else if (hi != -1) {
-            return T_ERROR;
+        } else if (!strchr("\"\\/bfnrt", *s) || *s == '\0' || hi != -1) {
+            return T_ERROR; /* not an escape; or, in jsonb, a high surrogate left alone */
         }
     }
     if (hi != -1)
