@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PostgreSQL benchmark: ingestd end to end against psql on the same server, same run.
 
-    python3 bench/bench_pg.py [--rows 1000000] [--files 10] [--rss-rows 10000000] [--skip-rss]
-                              [--skip-many] [--ingestd PATH]
+    python3 bench/bench_pg.py [--rows 1000000] [--rounds 3] [--files 10] [--rss-rows 10000000]
+                              [--skip-rss] [--skip-many] [--ingestd PATH]
 
 Measures, on one local stack (moto S3/SQS with signature checking, PostgreSQL 15):
   1. append: ingestd (event enqueued -> rows committed, the time of the daemon's log line)
@@ -14,14 +14,16 @@ Measures, on one local stack (moto S3/SQS with signature checking, PostgreSQL 15
   3. aggregate: --files files of --rows rows with workers = 2 against one `psql \\copy`
      stream (rows/s);
   4. peak RSS (VmHWM) of the daemon after loading a ~1 GB file (--rss-rows rows).
-Prints each figure and its ratio; machines are shared and noisy, so only ratios from the
-same run mean anything. Not a test: it asserts nothing. Measure a build without
+Append and upsert run --rounds times, the three contenders in a rotating order, each from a
+checkpoint; each round prints its figures and the run ends with the median ratios. Machines
+are shared and noisy, so only ratios from the same run mean anything. Not a test: it asserts nothing. Measure a build without
 sanitizers (--ingestd points at it; the default is build/ingestd).
 """
 
 import argparse
 import datetime
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -38,24 +40,24 @@ ROUTES = """
 [route append]
 sink = pg
 match_prefix = append/
-table = bench_ingestd
+table = {basename}
 
 [route append_text]
 sink = pgtext
 match_prefix = append_text/
-table = bench_ingestd_text
+table = {basename}
 
 [route upsert]
 sink = pg
 match_prefix = upsert/
-table = bench_upsert_ingestd
+table = {basename}
 mode = upsert
 key = id
 
 [route upsert_text]
 sink = pgtext
 match_prefix = upsert_text/
-table = bench_upsert_ingestd_text
+table = {basename}
 mode = upsert
 key = id
 
@@ -81,6 +83,20 @@ def gen(rows, path, start=1):
 def settle(st):
     """Each timed run starts from the same state: no checkpoint or WAL flush pending."""
     st.psql("CHECKPOINT", superuser=True)
+
+
+def reference_script(phase, table, path):
+    """psql's way: \\copy, or for upsert \\copy into a staging table and INSERT ... ON
+    CONFLICT DO UPDATE, as ingestd does."""
+    copy = f"\\copy {{}} FROM '{path}' WITH (FORMAT csv, HEADER true)\n"
+    if phase == "append":
+        return copy.format(table)
+    return ("BEGIN;\n"
+            f"CREATE TEMP TABLE s (LIKE {table}) ON COMMIT DROP;\n" + copy.format("s") +
+            f"INSERT INTO {table} SELECT * FROM s ON CONFLICT (id) DO UPDATE SET "
+            "name = EXCLUDED.name, email = EXCLUDED.email, created_at = EXCLUDED.created_at, "
+            "amount = EXCLUDED.amount, active = EXCLUDED.active, note = EXCLUDED.note;\n"
+            "COMMIT;\n")
 
 
 def psql(st, script):
@@ -161,6 +177,7 @@ def stop(p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--files", type=int, default=10)
     ap.add_argument("--rss-rows", type=int, default=10_000_000)
     ap.add_argument("--skip-rss", action="store_true")
@@ -173,55 +190,49 @@ def main():
         q, _ = st.make_queue("bench", dlq=True, max_receive=3, visibility=120)
         st.make_bucket("bench", notify_queue_url=q)
         st.purge(q)
-        for t in ("bench_copy", "bench_ingestd", "bench_ingestd_text", "bench_upsert_psql",
-                  "bench_upsert_ingestd", "bench_upsert_ingestd_text", "bench_many",
-                  "bench_many_copy", "bench_rss"):
+        for t in ("bench_many", "bench_many_copy", "bench_rss"):
             st.psql(f"CREATE TABLE {t} ({COLUMNS})")
         one = st.path("one.csv")
         size = gen(a.rows, one)
-        print(f"file: {a.rows} rows, {size / 1e6:.1f} MB")
-        results = {}
-
-        # 1. append
-        settle(st)
-        t_copy = psql(st, f"\\copy bench_copy FROM '{one}' WITH (FORMAT csv, HEADER true)\n")
+        print(f"file: {a.rows} rows, {size / 1e6:.1f} MB; {a.rounds} rounds; "
+              f"load average {os.getloadavg()[0]:.1f} at the start")
         conf = st.ingestd_config(ROUTES, workers=1, log_level="info", wait_time_seconds=1,
                                  extra=text_sink(st))
-        print(f"append:    psql \\copy {a.rows / t_copy:10.0f} rows/s ({t_copy:.2f} s)")
-        for fmt, prefix in (("auto", "append"), ("text", "append_text")):
-            settle(st)
-            d = start_daemon(st, conf, prefix)
-            t_ing = upload_and_time(st, d, [(f"{prefix}/one.csv", one)])
-            peak = vmhwm_kb(d.pid)
-            stop(d)
-            results["append " + fmt] = t_copy / t_ing
-            print(f"           ingestd copy_format = {fmt:4} {a.rows / t_ing:10.0f} rows/s "
-                  f"({t_ing:.2f} s)   ratio {t_copy / t_ing:.2f}x   peak RSS {peak / 1024:.1f} MB")
-
-        # 2. upsert into tables that already hold the rows
-        for t in ("bench_upsert_psql", "bench_upsert_ingestd", "bench_upsert_ingestd_text"):
-            st.psql(f"INSERT INTO {t} SELECT * FROM bench_copy")
-            st.psql(f"VACUUM ANALYZE {t}")
-        settle(st)
-        t_ups_ref = psql(st, (
-            "BEGIN;\nCREATE TEMP TABLE s (LIKE bench_upsert_psql) ON COMMIT DROP;\n"
-            f"\\copy s FROM '{one}' WITH (FORMAT csv, HEADER true)\n"
-            "INSERT INTO bench_upsert_psql SELECT * FROM s ON CONFLICT (id) DO UPDATE SET "
-            "name = EXCLUDED.name, email = EXCLUDED.email, created_at = EXCLUDED.created_at, "
-            "amount = EXCLUDED.amount, active = EXCLUDED.active, note = EXCLUDED.note;\n"
-            "COMMIT;\n"))
-        print(f"upsert:    psql staging {a.rows / t_ups_ref:10.0f} rows/s ({t_ups_ref:.2f} s)")
-        for fmt, prefix in (("auto", "upsert"), ("text", "upsert_text")):
-            settle(st)
-            d = start_daemon(st, conf, prefix)
-            t_ups = upload_and_time(st, d, [(f"{prefix}/one.csv", one)])
-            peak = vmhwm_kb(d.pid)
-            stop(d)
-            results["upsert " + fmt] = t_ups_ref / t_ups
-            print(f"           ingestd copy_format = {fmt:4} {a.rows / t_ups:10.0f} rows/s "
-                  f"({t_ups:.2f} s)   ratio {t_ups_ref / t_ups:.2f}x   "
-                  f"peak RSS {peak / 1024:.1f} MB")
-        print("ratios:    " + "   ".join(f"{k} {v:.2f}x" for k, v in results.items()))
+        d = start_daemon(st, conf, "rounds")
+        ratios = {k: [] for k in ("append auto", "append text", "upsert auto", "upsert text")}
+        for r in range(1, a.rounds + 1):
+            order = ["psql", "auto", "text"]
+            order = order[(r - 1) % 3:] + order[:(r - 1) % 3]
+            for phase in ("append", "upsert"):
+                tables = {c: f"{phase}_{c}_{r}" for c in order}
+                for c, t in tables.items():
+                    st.psql(f"CREATE TABLE {t} ({COLUMNS})")
+                    if phase == "upsert":
+                        st.psql(f"INSERT INTO {t} SELECT * FROM append_psql_{r}; "
+                                f"VACUUM ANALYZE {t}")
+                secs = {}
+                for c in order:
+                    settle(st)
+                    if c == "psql":
+                        secs[c] = psql(st, reference_script(phase, tables[c], one))
+                    else:
+                        prefix = phase if c == "auto" else phase + "_text"
+                        secs[c] = upload_and_time(st, d, [(f"{prefix}/{tables[c]}.csv", one)])
+                ref = secs["psql"]
+                for c in ("auto", "text"):
+                    ratios[f"{phase} {c}"].append(ref / secs[c])
+                print(f"round {r} {phase:6}  " + "   ".join(
+                    f"{c} {a.rows / secs[c]:7.0f} rows/s ({secs[c]:.2f} s"
+                    + (")" if c == "psql" else f", {ref / secs[c]:.2f}x)") for c in order)
+                    + f"   load {os.getloadavg()[0]:.1f}", flush=True)
+            for phase in ("upsert", "append"):
+                for c in order:
+                    st.psql(f"DROP TABLE {phase}_{c}_{r}")
+        peak = vmhwm_kb(d.pid)
+        stop(d)
+        print("median:    " + "   ".join(f"{k} {statistics.median(v):.2f}x"
+                                         for k, v in ratios.items()) +
+              f"   (ingestd peak RSS {peak / 1024:.1f} MB)")
 
         # 3. aggregate with 2 workers
         if not a.skip_many:
