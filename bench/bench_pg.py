@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PostgreSQL benchmark: ingestd end to end against psql on the same server, same run.
 
-    python3 bench/bench_pg.py [--rows 1000000] [--rounds 3] [--files 10] [--rss-rows 10000000]
+    python3 bench/bench_pg.py [--rows 1000000] [--rounds 5] [--files 10] [--rss-rows 10000000]
                               [--skip-rss] [--skip-many] [--ingestd PATH]
 
 Measures, on one local stack (moto S3/SQS with signature checking, PostgreSQL 15):
@@ -186,7 +186,7 @@ def stop(p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--files", type=int, default=10)
     ap.add_argument("--rss-rows", type=int, default=10_000_000)
     ap.add_argument("--skip-rss", action="store_true")
