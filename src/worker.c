@@ -22,7 +22,6 @@
  */
 #include "worker.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -375,68 +374,64 @@ static void drop_sink_after_failure(struct worker_state *ws, const struct load *
             slot_close(&ws->slots[i]);
 }
 
-/* One pass over the object: stream it into the sink and commit, or roll back. */
-static void run_pass(struct worker_state *ws, struct load *ld)
+/*
+ * One pass over the object: stream it into the sink and commit, or roll back. True when
+ * the sink asked for the object once more (IERR_RESTART) on a first pass: the job's
+ * result is left to the second pass then.
+ */
+static bool run_pass(struct worker_state *ws, struct job *job, bool restarted)
 {
-    struct job *job = ld->job;
     struct s3_client *s3 = NULL;
     struct s3_object_info info;
     struct aws_error ae;
+    struct load ld;
+    bool restart;
 
+    memset(&ld, 0, sizeof ld);
     memset(&info, 0, sizeof info);
-    ld->info = &info;
-    if (setup(ws, ld, &s3) == 0) {
+    ld.job = job;
+    ld.info = &info;
+    ld.target.restarted = restarted;
+    if (setup(ws, &ld, &s3) == 0) {
         struct s3_get_opts g = {.if_match = job->etag && job->etag[0] ? job->etag : NULL,
                                 .version_id = job->version_id,
                                 .cancel = &job->cancel};
         struct aws_creds none = {0};
         int rc = s3_get_object(s3, job->creds ? &job->creds->aws : &none, job->bucket, job->key, &g,
-                               on_object_data, ld, &info, &ae);
+                               on_object_data, &ld, &info, &ae);
 
-        if (rc < 0 && !ld->stop) {
+        if (rc < 0 && !ld.stop) {
             observe_s3_error(&ae);
             if (strcmp(ae.code, S3_CODE_PRECONDITION) == 0) {
                 job->result = JOB_SUPERSEDED;
-                ld->stop = true;
+                ld.stop = true;
             } else {
                 struct ierr e;
                 s3_error_to_ierr(&ae, &e);
-                fail(ld, &e);
+                fail(&ld, &e);
             }
         }
-        if (rc == 0 && !ld->stop)
-            finish_stream(ld);
-        if (!ld->stop)
-            commit_load(ld);
+        if (rc == 0 && !ld.stop)
+            finish_stream(&ld);
+        if (!ld.stop)
+            commit_load(&ld);
     }
-    if (ld->begun)
-        ld->ops->abort(ld->sink);
-    ld->begun = false;
-    recstream_free(ld->rs);
-    decompress_free(ld->dz);
-    ld->rs = NULL;
-    ld->dz = NULL;
-    ld->info = NULL;
-}
-
-/* The sink asked for the object once more (IERR_RESTART): a clean second pass. */
-static void restart_load(struct worker_state *ws, struct load *ld)
-{
-    struct job *job = ld->job;
-
-    memset(ld, 0, sizeof *ld);
-    ld->job = job;
-    ld->target.restarted = true;
-    job->restarted = true;
-    free(job->table);
-    job->table = NULL;
-    atomic_store(&job->bytes, 0);
-    run_pass(ws, ld);
-    if (ld->stop && ld->err.cls == IERR_RESTART) {
-        ld->err.cls = IERR_TRANSIENT; /* a sink must not ask twice: retry later */
-        snprintf(ld->err.reason, sizeof ld->err.reason, "%s",
-                 "the sink asked for a second restart of the load");
+    if (ld.begun)
+        ld.ops->abort(ld.sink);
+    restart = ld.stop && !ld.duplicate && ld.err.cls == IERR_RESTART && !restarted;
+    if (ld.duplicate)
+        job->result = JOB_DUPLICATE;
+    else if (ld.stop && job->result != JOB_SUPERSEDED && !restart) {
+        job->err = ld.err;
+        if (job->err.cls == IERR_RESTART) /* a sink must not ask twice: retry later */
+            job->err.cls = IERR_TRANSIENT;
+        job->result = atomic_load(&job->cancel) ? JOB_CANCELLED : JOB_FAILED;
+        drop_sink_after_failure(ws, &ld);
     }
+    job->stats.bytes = atomic_load(&job->bytes);
+    recstream_free(ld.rs);
+    decompress_free(ld.dz);
+    return restart;
 }
 
 void worker_run(struct worker_state *ws, struct job *job)
@@ -447,22 +442,16 @@ void worker_run(struct worker_state *ws, struct job *job)
         {"SQS_MESSAGE_ID", job->message_id},
     };
     uint64_t start = now_monotonic_ms();
-    struct load ld;
 
     log_context_set(ctx, ARRAY_SIZE(ctx));
-    memset(&ld, 0, sizeof ld);
-    ld.job = job;
-    run_pass(ws, &ld);
-    if (ld.stop && !ld.duplicate && ld.err.cls == IERR_RESTART)
-        restart_load(ws, &ld);
-    if (ld.duplicate)
-        job->result = JOB_DUPLICATE;
-    else if (ld.stop && job->result != JOB_SUPERSEDED) {
-        job->err = ld.err;
-        job->result = atomic_load(&job->cancel) ? JOB_CANCELLED : JOB_FAILED;
-        drop_sink_after_failure(ws, &ld);
+    if (run_pass(ws, job, false)) {
+        /* The sink rolled back and wants the object again, loaded the plain way. */
+        job->restarted = true;
+        free(job->table);
+        job->table = NULL;
+        atomic_store(&job->bytes, 0);
+        run_pass(ws, job, true);
     }
-    job->stats.bytes = atomic_load(&job->bytes);
     job->duration_ms = now_monotonic_ms() - start;
     log_context_clear();
 }
