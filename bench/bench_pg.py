@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PostgreSQL benchmark: ingestd end to end against psql on the same server, same run.
 
-    python3 bench/bench_pg.py [--rows 1000000] [--rounds 5] [--files 10] [--rss-rows 10000000]
+    python3 bench/bench_pg.py [--rows 1000000] [--repeat 5] [--files 10] [--rss-rows 10000000]
                               [--skip-rss] [--skip-many] [--ingestd PATH]
 
 Measures, on one local stack (moto S3/SQS with signature checking, PostgreSQL 15):
@@ -14,8 +14,8 @@ Measures, on one local stack (moto S3/SQS with signature checking, PostgreSQL 15
   3. aggregate: --files files of --rows rows with workers = 2 against one `psql \\copy`
      stream (rows/s);
   4. peak RSS (VmHWM) of the daemon after loading a ~1 GB file (--rss-rows rows).
-Append and upsert run --rounds times, the three contenders in a rotating order, each from a
-checkpoint; each round prints its figures and the run ends with the median ratios. Machines
+Append and upsert are measured --repeat times, the three contenders in a rotating order, each
+from a checkpoint; each repetition prints its figures, the end the median ratios. Machines
 are shared and noisy, so only ratios from the same run mean anything. Not a test: it asserts nothing. Measure a build without
 sanitizers (--ingestd points at it; the default is build/ingestd).
 """
@@ -186,7 +186,7 @@ def stop(p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--files", type=int, default=10)
     ap.add_argument("--rss-rows", type=int, default=10_000_000)
     ap.add_argument("--skip-rss", action="store_true")
@@ -203,14 +203,14 @@ def main():
             st.psql(f"CREATE TABLE {t} ({COLUMNS})")
         one = st.path("one.csv")
         size = gen(a.rows, one)
-        print(f"file: {a.rows} rows, {size / 1e6:.1f} MB; {a.rounds} rounds; "
+        print(f"file: {a.rows} rows, {size / 1e6:.1f} MB; {a.repeat} repetitions; "
               f"load average {os.getloadavg()[0]:.1f} at the start")
         conf = st.ingestd_config(ROUTES, workers=1, log_level="info", wait_time_seconds=1,
                                  extra=text_sink(st))
-        d = start_daemon(st, conf, "rounds")
+        d = start_daemon(st, conf, "repeat")
         ratios = {k: [] for k in ("append auto", "append text", "upsert auto", "upsert text")}
         times = {}
-        for r in range(1, a.rounds + 1):
+        for r in range(1, a.repeat + 1):
             order = ["psql", "auto", "text"]
             order = order[(r - 1) % 3:] + order[:(r - 1) % 3]
             for phase in ("append", "upsert"):
@@ -233,7 +233,7 @@ def main():
                     times.setdefault((phase, c), []).append(secs[c])
                 for c in ("auto", "text"):
                     ratios[f"{phase} {c}"].append(ref / secs[c])
-                print(f"round {r} {phase:6}  " + "   ".join(
+                print(f"#{r} {phase:6}  " + "   ".join(
                     f"{c} {a.rows / secs[c]:7.0f} rows/s ({secs[c]:.2f} s"
                     + (")" if c == "psql" else f", {ref / secs[c]:.2f}x)") for c in order)
                     + f"   load {os.getloadavg()[0]:.1f}", flush=True)
