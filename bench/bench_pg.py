@@ -208,6 +208,14 @@ def main():
         conf = st.ingestd_config(ROUTES, workers=1, log_level="info", wait_time_seconds=1,
                                  extra=text_sink(st))
         d = start_daemon(st, conf, "repeat")
+        # Connections and ingestd's own tables (ledger, rejects) are made once per daemon and
+        # database, not per load: a one-row object through each sink first, untimed.
+        warm = st.path("warm.csv")
+        with open(warm, "w") as f:
+            f.write("id,name\n1,warm\n")
+        for prefix in ("append", "append_text"):
+            st.psql(f"CREATE TABLE warm_{prefix} (id bigint, name text)")
+            upload_and_time(st, d, [(f"{prefix}/warm_{prefix}.csv", warm)])
         ratios = {k: [] for k in ("append auto", "append text", "upsert auto", "upsert text")}
         times = {}
         for r in range(1, a.repeat + 1):
