@@ -1,26 +1,31 @@
 #!/usr/bin/env python3
 """PostgreSQL benchmark: ingestd end to end against psql on the same server, same run.
 
-    python3 bench/bench_pg.py [--rows 1000000] [--files 10] [--rss-rows 10000000] [--skip-rss]
-                              [--timeout 1800]
+    python3 bench/bench_pg.py [--rows 1000000] [--repeat 5] [--files 10] [--rss-rows 10000000]
+                              [--skip-rss] [--skip-many] [--ingestd PATH] [--timeout 1800]
 
 Measures, on one local stack (moto S3/SQS with signature checking, PostgreSQL 15):
-  1. append: ingestd (event enqueued -> rows committed, read from the ledger) against
-     `psql \\copy` of the same file from local disk into the same kind of table (primary key);
+  1. append: ingestd (event enqueued -> rows committed, the time of the daemon's log line)
+     against `psql \\copy` of the same file from local disk into the same kind of table
+     (primary key), once with copy_format = auto (binary COPY) and once with text;
   2. upsert: ingestd mode = upsert against psql's own COPY into a staging table +
-     INSERT ... ON CONFLICT DO UPDATE, both into a table that already holds the rows;
+     INSERT ... ON CONFLICT DO UPDATE, all into tables that already hold the rows, again
+     with copy_format = auto and text;
   3. aggregate: --files files of --rows rows with workers = 2 against one `psql \\copy`
      stream (rows/s);
   4. peak RSS (VmHWM) of the daemon after loading a ~1 GB file (--rss-rows rows).
-Prints each figure and its ratio; machines are shared and noisy, so only ratios from the
-same run mean anything. Not a test: it asserts nothing, but exits non-zero when a load is not
-in the ledger after --timeout seconds (tests/test_bench_smoke.sh runs it with a few rows in
-`make check`). The daemon is $INGESTD_BIN, else build/ingestd (use a build without
-sanitizers for real figures).
+Append and upsert are measured --repeat times, the three contenders in a rotating order, each
+from a checkpoint; each repetition prints its figures, the end the median ratios. Machines
+are shared and noisy, so only ratios from the same run mean anything. Not a test: it asserts
+nothing, but exits non-zero when a load is not logged after --timeout seconds
+(tests/test_bench_smoke.sh runs it with a few rows in `make check`). Measure a build without
+sanitizers (--ingestd points at it; the default is $INGESTD_BIN, else build/ingestd).
 """
 
 import argparse
+import datetime
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -31,21 +36,30 @@ sys.path.insert(0, os.path.join(TOP, "tests"))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 from stack import Stack  # noqa: E402
 
-INGESTD = os.environ.get("INGESTD_BIN", os.path.join(TOP, "build", "ingestd"))
-TIMEOUT = 1800
-
 COLUMNS = ("id bigint PRIMARY KEY, name text, email text, created_at timestamptz, "
            "amount numeric(12,2), active boolean, note text")
 ROUTES = """
 [route append]
 sink = pg
 match_prefix = append/
-table = bench_ingestd
+table = {basename}
+
+[route append_text]
+sink = pgtext
+match_prefix = append_text/
+table = {basename}
 
 [route upsert]
 sink = pg
 match_prefix = upsert/
-table = bench_upsert_ingestd
+table = {basename}
+mode = upsert
+key = id
+
+[route upsert_text]
+sink = pgtext
+match_prefix = upsert_text/
+table = {basename}
 mode = upsert
 key = id
 
@@ -68,6 +82,25 @@ def gen(rows, path, start=1):
     return os.path.getsize(path)
 
 
+def settle(st):
+    """Each timed run starts from the same state: no checkpoint or WAL flush pending."""
+    st.psql("CHECKPOINT", superuser=True)
+
+
+def reference_script(phase, table, path):
+    """psql's way: \\copy, or for upsert \\copy into a staging table and INSERT ... ON
+    CONFLICT DO UPDATE, as ingestd does."""
+    copy = f"\\copy {{}} FROM '{path}' WITH (FORMAT csv, HEADER true)\n"
+    if phase == "append":
+        return copy.format(table)
+    return ("BEGIN;\n"
+            f"CREATE TEMP TABLE s (LIKE {table}) ON COMMIT DROP;\n" + copy.format("s") +
+            f"INSERT INTO {table} SELECT * FROM s ON CONFLICT (id) DO UPDATE SET "
+            "name = EXCLUDED.name, email = EXCLUDED.email, created_at = EXCLUDED.created_at, "
+            "amount = EXCLUDED.amount, active = EXCLUDED.active, note = EXCLUDED.note;\n"
+            "COMMIT;\n")
+
+
 def psql(st, script):
     t0 = time.monotonic()
     subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", st.pg_conninfo],
@@ -75,45 +108,65 @@ def psql(st, script):
     return time.monotonic() - t0
 
 
-def wait_loaded(st, keys):
-    timeout = TIMEOUT
-    want = set(keys)
+def log_time(line):
+    """The Unix time of a daemon log line ("2026-01-02T03:04:05.678Z info: ...")."""
+    stamp = line.split(" ", 1)[0]
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def wait_loaded(d, keys, timeout=None):
+    """The time of the daemon's "loaded" line of the last of keys. Reading the daemon's log
+    costs the machine nothing next to polling the ledger with a psql process, which would
+    take CPU from the very load being timed."""
+    want = {f"loaded s3://bench/{k} into" for k in keys}
+    timeout = timeout or TIMEOUT
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = set()
-        if st.psql("SELECT to_regclass('ingestd_ledger') IS NOT NULL") == [("t",)]:
-            got = {r[0] for r in st.psql("SELECT key FROM ingestd_ledger")}
-        if want <= got:
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {sorted(want - got)}")
+        with open(d.log_path, errors="replace") as f:
+            done = {w: log_time(line) for line in f for w in want if w in line}
+        if len(done) == len(want):
+            return max(done.values())
+        if d.poll() is not None:
+            break
+        time.sleep(0.02)
+    raise SystemExit(f"timed out waiting for {sorted(want)}; log:\n" +
+                     open(d.log_path, errors="replace").read()[-3000:])
 
 
-def phase(st, name, workers):
-    """A queue and a bucket of its own per daemon run: a stopped daemon's pending long poll
-    can still take the next event, which would then stay invisible for the visibility
-    timeout and be counted in the next step's time."""
-    q, _ = st.make_queue(name, dlq=True, max_receive=3, visibility=120)
-    st.make_bucket(name, notify_queue_url=q)
-    st.purge(q)
-    return st.ingestd_config(ROUTES, name=f"{name}.conf", queue_url=q, workers=workers,
-                             log_level="notice", wait_time_seconds=20)
+def log_event(d, text):
+    """The time of the first line of the daemon's log holding text."""
+    with open(d.log_path, errors="replace") as f:
+        for line in f:
+            if text in line:
+                return log_time(line)
+    raise SystemExit(f"no {text!r} in the daemon's log")
 
 
-def upload_and_time(st, bucket, items):
+def upload_and_time(st, d, items):
     """Uploads (not timed), then times from the last event enqueued to the last commit."""
     for key, path in items:
         with open(path, "rb") as f:
-            st.client("s3").put_object(Bucket=bucket, Key=key, Body=f)
-    t0 = time.monotonic()
-    wait_loaded(st, [k for k, _ in items])
-    return time.monotonic() - t0
+            st.client("s3").put_object(Bucket="bench", Key=key, Body=f)
+    t0 = time.time()
+    return wait_loaded(d, [k for k, _ in items]) - t0
+
+
+INGESTD = os.environ.get("INGESTD_BIN") or os.path.join(TOP, "build", "ingestd")
+TIMEOUT = 1800
+
+
+def text_sink(st):
+    return ("[sink pgtext]\ntype = postgres\ncopy_format = text\n"
+            f"conninfo = host=127.0.0.1 port={st.pg_port} dbname=ingest user=ingest\n"
+            f"password = {st.pg_password}\n")
 
 
 def start_daemon(st, conf, name):
     log = open(st.path(name + ".log"), "w")
     p = subprocess.Popen([INGESTD, "-c", conf], env=st.env(),
                          stdout=log, stderr=subprocess.STDOUT)
+    p.log_path = log.name
     time.sleep(1.0)
     return p
 
@@ -129,78 +182,122 @@ def vmhwm_kb(pid):
 def stop(p):
     p.terminate()
     p.wait(60)
+    # moto keeps serving a long poll whose client went away, and would hand the next
+    # event to it: let the stopped daemon's last poll (wait_time_seconds = 1) run out.
+    time.sleep(2)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--files", type=int, default=10)
     ap.add_argument("--rss-rows", type=int, default=10_000_000)
     ap.add_argument("--skip-rss", action="store_true")
-    ap.add_argument("--timeout", type=float, default=1800,
-                    help="seconds to wait for the loads of one step before failing")
+    ap.add_argument("--skip-many", action="store_true")
+    ap.add_argument("--ingestd", default=INGESTD)
+    ap.add_argument("--timeout", type=float, default=TIMEOUT)
     a = ap.parse_args()
-    global TIMEOUT
-    TIMEOUT = a.timeout
+    globals()["INGESTD"] = os.path.abspath(a.ingestd)
+    globals()["TIMEOUT"] = a.timeout
 
     with Stack(moto=True, postgres=True, moto_quiet=True) as st:
-        for t in ("bench_copy", "bench_ingestd", "bench_upsert_psql", "bench_upsert_ingestd",
-                  "bench_many", "bench_many_copy", "bench_rss"):
+        q, _ = st.make_queue("bench", dlq=True, max_receive=3, visibility=120)
+        st.make_bucket("bench", notify_queue_url=q)
+        st.purge(q)
+        for t in ("bench_many", "bench_many_copy", "bench_rss"):
             st.psql(f"CREATE TABLE {t} ({COLUMNS})")
         one = st.path("one.csv")
         size = gen(a.rows, one)
-        print(f"file: {a.rows} rows, {size / 1e6:.1f} MB")
-        results = {}
-
-        # 1. append
-        t_copy = psql(st, f"\\copy bench_copy FROM '{one}' WITH (FORMAT csv, HEADER true)\n")
-        d = start_daemon(st, phase(st, "append", 1), "append")
-        t_ing = upload_and_time(st, "append", [("append/one.csv", one)])
+        print(f"file: {a.rows} rows, {size / 1e6:.1f} MB; {a.repeat} repetitions; "
+              f"load average {os.getloadavg()[0]:.1f} at the start")
+        conf = st.ingestd_config(ROUTES, workers=1, log_level="info", wait_time_seconds=1,
+                                 extra=text_sink(st))
+        d = start_daemon(st, conf, "repeat")
+        # Connections and ingestd's own tables (ledger, rejects) are made once per daemon and
+        # database, not per load: a one-row object through each sink first, untimed.
+        warm = st.path("warm.csv")
+        with open(warm, "w") as f:
+            f.write("id,name\n1,warm\n")
+        for prefix in ("append", "append_text"):
+            st.psql(f"CREATE TABLE warm_{prefix} (id bigint, name text)")
+            upload_and_time(st, d, [(f"{prefix}/warm_{prefix}.csv", warm)])
+        ratios = {k: [] for k in ("append auto", "append text", "upsert auto", "upsert text")}
+        times = {}
+        for r in range(1, a.repeat + 1):
+            order = ["psql", "auto", "text"]
+            order = order[(r - 1) % 3:] + order[:(r - 1) % 3]
+            for phase in ("append", "upsert"):
+                tables = {c: f"{phase}_{c}_{r}" for c in order}
+                for c, t in tables.items():
+                    st.psql(f"CREATE TABLE {t} ({COLUMNS})")
+                    if phase == "upsert":
+                        st.psql(f"INSERT INTO {t} SELECT * FROM append_psql_{r}; "
+                                f"VACUUM ANALYZE {t}")
+                secs = {}
+                for c in order:
+                    settle(st)
+                    if c == "psql":
+                        secs[c] = psql(st, reference_script(phase, tables[c], one))
+                    else:
+                        prefix = phase if c == "auto" else phase + "_text"
+                        secs[c] = upload_and_time(st, d, [(f"{prefix}/{tables[c]}.csv", one)])
+                ref = secs["psql"]
+                for c in order:
+                    times.setdefault((phase, c), []).append(secs[c])
+                for c in ("auto", "text"):
+                    ratios[f"{phase} {c}"].append(ref / secs[c])
+                print(f"#{r} {phase:6}  " + "   ".join(
+                    f"{c} {a.rows / secs[c]:7.0f} rows/s ({secs[c]:.2f} s"
+                    + (")" if c == "psql" else f", {ref / secs[c]:.2f}x)") for c in order)
+                    + f"   load {os.getloadavg()[0]:.1f}", flush=True)
+            for phase in ("upsert", "append"):
+                for c in order:
+                    st.psql(f"DROP TABLE {phase}_{c}_{r}")
+        peak = vmhwm_kb(d.pid)
         stop(d)
-        results["append"] = (a.rows / t_copy, a.rows / t_ing)
-        print(f"append:    psql \\copy {a.rows / t_copy:10.0f} rows/s ({t_copy:.2f} s)   "
-              f"ingestd {a.rows / t_ing:10.0f} rows/s ({t_ing:.2f} s)   "
-              f"ratio {t_copy / t_ing:.2f}x")
-
-        # 2. upsert into tables that already hold the rows
-        st.psql("INSERT INTO bench_upsert_psql SELECT * FROM bench_copy")
-        st.psql("INSERT INTO bench_upsert_ingestd SELECT * FROM bench_copy")
-        t_ups_ref = psql(st, (
-            "BEGIN;\nCREATE TEMP TABLE s (LIKE bench_upsert_psql) ON COMMIT DROP;\n"
-            f"\\copy s FROM '{one}' WITH (FORMAT csv, HEADER true)\n"
-            "INSERT INTO bench_upsert_psql SELECT * FROM s ON CONFLICT (id) DO UPDATE SET "
-            "name = EXCLUDED.name, email = EXCLUDED.email, created_at = EXCLUDED.created_at, "
-            "amount = EXCLUDED.amount, active = EXCLUDED.active, note = EXCLUDED.note;\n"
-            "COMMIT;\n"))
-        d = start_daemon(st, phase(st, "upsert", 1), "upsert")
-        t_ups = upload_and_time(st, "upsert", [("upsert/one.csv", one)])
-        stop(d)
-        print(f"upsert:    psql staging {a.rows / t_ups_ref:10.0f} rows/s ({t_ups_ref:.2f} s)   "
-              f"ingestd {a.rows / t_ups:10.0f} rows/s ({t_ups:.2f} s)   "
-              f"ratio {t_ups_ref / t_ups:.2f}x")
+        print("median:    " + "   ".join(f"{k} {statistics.median(v):.2f}x"
+                                         for k, v in ratios.items()) +
+              f"   (ingestd peak RSS {peak / 1024:.1f} MB)")
+        # The fastest run of each is the one the other tenants of the machine disturbed least.
+        print("best:      " + "   ".join(
+            f"{k} {min(times[(k.split()[0], 'psql')]) / min(times[tuple(k.split())]):.2f}x"
+            for k in ratios) + "   (fastest psql / fastest ingestd)")
+        for phase, ref in (("append", "psql \\copy"), ("upsert", "psql staged upsert")):
+            print(f"{phase}: ingestd copy_format = auto against {ref}: median ratio "
+                  f"{statistics.median(ratios[phase + ' auto']):.2f}x "
+                  f"(text: {statistics.median(ratios[phase + ' text']):.2f}x)")
 
         # 3. aggregate with 2 workers
-        files = []
-        for i in range(a.files):
-            p = st.path(f"many{i}.csv")
-            gen(a.rows, p, start=1 + i * a.rows)
-            files.append((f"many/f{i}.csv", p))
-        t_one = psql(st, f"\\copy bench_many_copy FROM '{files[0][1]}' WITH (FORMAT csv, HEADER true)\n")
-        d = start_daemon(st, phase(st, "many", 2), "many")
-        t_many = upload_and_time(st, "many", files)
-        stop(d)
-        agg = a.files * a.rows / t_many
-        print(f"aggregate: psql \\copy single stream {a.rows / t_one:10.0f} rows/s   "
-              f"ingestd {a.files} files, 2 workers {agg:10.0f} rows/s   "
-              f"ratio {agg / (a.rows / t_one):.2f}x")
+        if not a.skip_many:
+            files = []
+            for i in range(a.files):
+                p = st.path(f"many{i}.csv")
+                gen(a.rows, p, start=1 + i * a.rows)
+                files.append((f"many/f{i}.csv", p))
+            t_one = psql(st, f"\\copy bench_many_copy FROM '{files[0][1]}' WITH "
+                         "(FORMAT csv, HEADER true)\n")
+            conf2 = st.ingestd_config(ROUTES, name="many.conf", workers=2, log_level="info",
+                                      wait_time_seconds=1, extra=text_sink(st))
+            # Every file is in the queue before the daemon starts: timed from its "ready".
+            for key, path in files:
+                with open(path, "rb") as f:
+                    st.client("s3").put_object(Bucket="bench", Key=key, Body=f)
+            d = start_daemon(st, conf2, "many")
+            t_many = wait_loaded(d, [k for k, _ in files]) - log_event(d, "ready: polling")
+            stop(d)
+            agg = a.files * a.rows / t_many
+            print(f"aggregate: psql \\copy single stream {a.rows / t_one:10.0f} rows/s   "
+                  f"ingestd {a.files} files, 2 workers {agg:10.0f} rows/s   "
+                  f"ratio {agg / (a.rows / t_one):.2f}x")
 
         # 4. peak RSS on a large file
         if not a.skip_rss:
             big = st.path("big.csv")
             bsize = gen(a.rss_rows, big)
-            d = start_daemon(st, phase(st, "rss", 1), "rss")
+            d = start_daemon(st, conf, "rss")
             base = vmhwm_kb(d.pid)
-            t_big = upload_and_time(st, "rss", [("rss/big.csv", big)])
+            t_big = upload_and_time(st, d, [("rss/big.csv", big)])
             peak = vmhwm_kb(d.pid)
             stop(d)
             print(f"peak RSS:  {peak / 1024:.1f} MB after a {bsize / 1e9:.2f} GB file "

@@ -40,7 +40,7 @@ bench() {
 
 ratio='ratio [0-9]+\.[0-9]+x'
 if built POSTGRES; then
-    bench bench_pg.py --rows 2000 --files 2 --skip-rss --timeout 120 -- \
+    bench bench_pg.py --rows 2000 --repeat 1 --files 2 --skip-rss --timeout 120 -- \
         "^append: .*$ratio" "^upsert: .*$ratio" "^aggregate: .*$ratio"
 fi
 if built MYSQL; then

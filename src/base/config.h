@@ -30,6 +30,9 @@ enum on_error { ON_ERROR_ABORT, ON_ERROR_SKIP_ROW };
 enum null_as { NULL_AS_ABSENT, NULL_AS_NULL };           /* DynamoDB / SQS sinks */
 enum attr_type { ATTR_S, ATTR_N, ATTR_BOOL, ATTR_JSON }; /* `types = col:N, ...` */
 
+/* PostgreSQL sinks: COPY (FORMAT binary) when every value converts, else text. */
+enum copy_format { COPY_FORMAT_AUTO, COPY_FORMAT_BINARY, COPY_FORMAT_TEXT };
+
 struct col_type {
     char *column;
     enum attr_type type;
@@ -67,6 +70,8 @@ struct sink_conf {
     char *ledger_table; /* dynamodb / sqs: ledger table name, default "ingestd_ledger" */
     /* sqs: bytes an object's messages may take in the spool file, default 1G */
     int64_t max_spool_bytes;
+
+    enum copy_format copy_format; /* postgres: auto (the default), binary or text */
 };
 
 struct route_conf {

@@ -61,6 +61,8 @@ const char *ierr_class_name(enum ierr_class cls)
         return "permanent";
     case IERR_CONFIG:
         return "config";
+    case IERR_RESTART:
+        return "restart";
     }
     return "unknown";
 }

@@ -17,6 +17,10 @@ enum ierr_class {
     IERR_TRANSIENT, /* retry later: network, deadlock, DB down, throttling */
     IERR_PERMANENT, /* this object will never load: report to the DLQ */
     IERR_CONFIG,    /* the configuration is wrong (missing table, bad credentials) */
+    /* The sink rolled back and asks for the object once more, from its first byte, with
+     * load_target.restarted set (PostgreSQL: binary COPY met a value it cannot carry).
+     * The pipeline does so once; a sink never asks again on a restarted load. */
+    IERR_RESTART,
 };
 
 /* An error with its position in the object when known (line/column are 1-based, 0 = unknown). */

@@ -56,6 +56,7 @@ struct job {
     struct load_stats stats;
     char *table; /* expanded target table, when known */
     uint64_t duration_ms;
+    bool restarted; /* the sink asked for a second pass (PostgreSQL: text COPY fallback) */
 };
 
 struct job *job_new(struct config *cfg, const struct route_conf *route);

@@ -48,6 +48,7 @@ static struct {
     struct metric *received, *deleted, *returned, *inflight, *visibility;
     struct metric *loaded, *failed, *rows, *bytes, *rejected, *dlq, *duplicates, *superseded;
     struct metric *ignored, *sqs_errors, *s3_errors, *duration, *lag, *creds;
+    struct metric *copy_fallbacks;
     struct metric *workers, *workers_busy, *generation, *reloads;
 } O;
 
@@ -92,6 +93,10 @@ static void declare(void)
     O.superseded = metrics_counter(r, "ingestd_objects_superseded_total",
                                    "Objects changed since their event (a newer event loads them)",
                                    NAMES("route"));
+    O.copy_fallbacks = metrics_counter(r, "ingestd_copy_fallbacks_total",
+                                       "Objects streamed again for text COPY after binary COPY "
+                                       "met a value it cannot carry",
+                                       NAMES("route"));
     O.ignored = metrics_counter(r, "ingestd_events_ignored_total",
                                 "Events not loaded: no_route, test_event, not_created",
                                 NAMES("reason"));
@@ -230,6 +235,8 @@ void observe_job(const struct job *j)
 {
     const char *route = j->route->name, *sink = j->route->sink->name;
 
+    if (j->restarted)
+        metric_add(O.copy_fallbacks, ML(route), 1);
     switch (j->result) {
     case JOB_LOADED:
         metric_add(O.loaded, ML(route, sink), 1);

@@ -15,6 +15,10 @@
  * into one struct ierr; the first error wins and aborts the download. Anything
  * that fails after begin() is rolled back with the sink's abort(): a file is
  * loaded whole or not at all.
+ *
+ * A sink may fail a load with IERR_RESTART (PostgreSQL: binary COPY met a value
+ * it cannot carry): the object is then streamed a second time from S3, with
+ * load_target.restarted telling the sink to load it the plain way.
  */
 #include "daemon/worker.h"
 
@@ -377,24 +381,24 @@ static void drop_sink_after_failure(struct worker_state *ws, const struct load *
             slot_close(&ws->slots[i]);
 }
 
-void worker_run(struct worker_state *ws, struct job *job)
+/*
+ * One pass over the object: stream it into the sink and commit, or roll back. True when
+ * the sink asked for the object once more (IERR_RESTART) on a first pass: the job's
+ * result is left to the second pass then.
+ */
+static bool run_pass(struct worker_state *ws, struct job *job, bool restarted)
 {
-    const struct log_field ctx[] = {
-        {"S3_BUCKET", job->bucket},          {"S3_KEY", job->key},
-        {"ROUTE", job->route->name},         {"SINK", job->route->sink->name},
-        {"SQS_MESSAGE_ID", job->message_id},
-    };
-    uint64_t start = now_monotonic_ms();
     struct s3_client *s3 = NULL;
     struct s3_object_info info;
     struct aws_error ae;
     struct load ld;
+    bool restart;
 
-    log_context_set(ctx, ARRAY_SIZE(ctx));
     memset(&ld, 0, sizeof ld);
     memset(&info, 0, sizeof info);
     ld.job = job;
     ld.info = &info;
+    ld.target.restarted = restarted;
     if (setup(ws, &ld, &s3) == 0) {
         struct s3_get_opts g = {.if_match = job->etag && job->etag[0] ? job->etag : NULL,
                                 .version_id = job->version_id,
@@ -421,16 +425,40 @@ void worker_run(struct worker_state *ws, struct job *job)
     }
     if (ld.begun)
         ld.ops->abort(ld.sink);
+    restart = ld.stop && !ld.duplicate && ld.err.cls == IERR_RESTART && !restarted;
     if (ld.duplicate)
         job->result = JOB_DUPLICATE;
-    else if (ld.stop && job->result != JOB_SUPERSEDED) {
+    else if (ld.stop && job->result != JOB_SUPERSEDED && !restart) {
         job->err = ld.err;
+        if (job->err.cls == IERR_RESTART) /* a sink must not ask twice: retry later */
+            job->err.cls = IERR_TRANSIENT;
         job->result = atomic_load(&job->cancel) ? JOB_CANCELLED : JOB_FAILED;
         drop_sink_after_failure(ws, &ld);
     }
     job->stats.bytes = atomic_load(&job->bytes);
     recstream_free(ld.rs);
     decompress_free(ld.dz);
+    return restart;
+}
+
+void worker_run(struct worker_state *ws, struct job *job)
+{
+    const struct log_field ctx[] = {
+        {"S3_BUCKET", job->bucket},          {"S3_KEY", job->key},
+        {"ROUTE", job->route->name},         {"SINK", job->route->sink->name},
+        {"SQS_MESSAGE_ID", job->message_id},
+    };
+    uint64_t start = now_monotonic_ms();
+
+    log_context_set(ctx, ARRAY_SIZE(ctx));
+    if (run_pass(ws, job, false)) {
+        /* The sink rolled back and wants the object again, loaded the plain way. */
+        job->restarted = true;
+        free(job->table);
+        job->table = NULL;
+        atomic_store(&job->bytes, 0);
+        run_pass(ws, job, true);
+    }
     job->duration_ms = now_monotonic_ms() - start;
     log_context_clear();
 }

@@ -55,6 +55,7 @@ struct load_target {
     /* Used only when the table is missing and route->create_table is set: one type per
      * entry of columns, borrowed for the duration of begin(); NULL = every column text. */
     const enum column_type *column_types;
+    bool restarted; /* the second pass after an IERR_RESTART */
 };
 
 struct sink;

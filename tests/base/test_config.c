@@ -1079,6 +1079,29 @@ DEF_TEST(malformed_conninfo_never_echoed)
     }
 }
 
+DEF_TEST(copy_format)
+{
+    struct strlist e = {0};
+    struct config *c = load(SQS "[sink p]\ntype = postgres\nconninfo = x\n"
+                                "[sink b]\ntype = postgres\nconninfo = x\ncopy_format = binary\n"
+                                "[sink t]\ntype = postgres\nconninfo = x\ncopy_format = text\n",
+                            &e);
+
+    EXPECT_TRUE(c != NULL);
+    dump(&e);
+    if (c) {
+        EXPECT_EQ_INT(COPY_FORMAT_AUTO, config_find_sink(c, "p")->copy_format);
+        EXPECT_EQ_INT(COPY_FORMAT_BINARY, config_find_sink(c, "b")->copy_format);
+        EXPECT_EQ_INT(COPY_FORMAT_TEXT, config_find_sink(c, "t")->copy_format);
+    }
+    config_unref(c);
+    strlist_free(&e);
+    EXPECT_ONLY_ERR(SQS "[sink p]\ntype = postgres\nconninfo = x\ncopy_format = csv\n",
+                    "6: [sink p] copy_format: \"csv\" is not one of auto | binary | text");
+    EXPECT_ONLY_ERR(SQS "[sink m]\ntype = mysql\ndatabase = d\ncopy_format = text\n",
+                    "6: [sink m] copy_format: not valid for a sink of type mysql");
+}
+
 DEF_TEST(secrets_never_in_errors)
 {
     static const char *const files[] = {
@@ -1192,7 +1215,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(5 + 15 + 5 + 16 + 25, n);
+    EXPECT_EQ_INT(5 + 15 + 5 + 17 + 25, n);
 }
 
 int main(void)
@@ -1225,6 +1248,7 @@ int main(void)
     RUN_TEST(sink_rules);
     RUN_TEST(sink_names_locks_and_conninfo);
     RUN_TEST(malformed_conninfo_never_echoed);
+    RUN_TEST(copy_format);
     RUN_TEST(secrets_never_in_errors);
     RUN_TEST(no_routes_is_valid);
     RUN_TEST(missing_file);

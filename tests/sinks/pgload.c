@@ -7,11 +7,14 @@
  *          --file F [--bucket B] [--object-key K] [--etag E] [--create-table]
  *          [--on-error abort|skip_row] [--max-errors N] [--password-file P]
  *          [--sequencer S] [--sleep-before-commit MS] [--stdin-loads]
+ *          [--copy-format auto|binary|text]
  *   pgload --conninfo C --check            (the sink's check(): connect, SELECT 1)
  *
  * Prints one JSON object per load on stdout: {"result": "loaded" | "already_loaded" |
  * "error", "rows", "rejected", "class", "reason", "line", "column", "column_name",
- * "sample", "ms"}. Exit status: 0 loaded, 3 already loaded, 1 error, 2 usage.
+ * "sample", "ms", "restarted"}. Exit status: 0 loaded, 3 already loaded, 1 error, 2 usage.
+ * When the sink asks for the object again (IERR_RESTART: binary COPY fell back to
+ * text), the file is streamed a second time, as the worker does, and "restarted" is true.
  * With --stdin-loads the same sink (one connection) runs one load per line read from
  * stdin, the line being the etag; used to test reconnection after a server restart.
  *
@@ -154,6 +157,21 @@ out:
     return rc;
 }
 
+static void reset_load(struct load *l);
+
+/* Streams the file and commits; 0 or -1 with e set. */
+static int load_pass(struct load *l, const char *path, int sleep_ms, struct ierr *e)
+{
+    int rc = stream_file(l, path, e);
+    if (rc == 0 && !l->already) {
+        struct load_stats st = {l->rows, l->obj.size, l->rejected};
+        if (sleep_ms)
+            usleep((useconds_t)sleep_ms * 1000);
+        rc = l->ops->commit(l->sink, &st, &l->already, e);
+    }
+    return rc;
+}
+
 static int run_load(struct load *l, const char *path, int sleep_ms, json_t *out)
 {
     struct ierr e = {0};
@@ -162,13 +180,15 @@ static int run_load(struct load *l, const char *path, int sleep_ms, json_t *out)
     int status = 1;
 
     l->obj.size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-    int rc = stream_file(l, path, &e);
-    if (rc == 0 && !l->already) {
-        struct load_stats st = {l->rows, l->obj.size, l->rejected};
-        if (sleep_ms)
-            usleep((useconds_t)sleep_ms * 1000);
-        rc = l->ops->commit(l->sink, &st, &l->already, &e);
+    int rc = load_pass(l, path, sleep_ms, &e);
+    if (rc && e.cls == IERR_RESTART) {
+        l->ops->abort(l->sink);
+        reset_load(l);
+        l->tgt.restarted = true;
+        memset(&e, 0, sizeof(e));
+        rc = load_pass(l, path, sleep_ms, &e);
     }
+    json_object_set_new(out, "restarted", json_boolean(l->tgt.restarted));
     if (rc && l->already && !l->rows)
         rc = 0; /* the stream stopped because the ledger already had the object */
     if (rc) {
@@ -207,6 +227,19 @@ static void reset_load(struct load *l)
     l->rows = l->rejected = 0;
 }
 
+static void usage(void);
+
+static enum copy_format parse_copy_format(const char *s)
+{
+    if (!strcmp(s, "binary"))
+        return COPY_FORMAT_BINARY;
+    if (!strcmp(s, "text"))
+        return COPY_FORMAT_TEXT;
+    if (strcmp(s, "auto"))
+        usage();
+    return COPY_FORMAT_AUTO;
+}
+
 static void split_csv(struct strlist *l, const char *s)
 {
     char *copy = xstrdup(s), *save = NULL;
@@ -222,7 +255,8 @@ static void usage(void)
     fprintf(stderr, "usage: pgload --conninfo C --table T --file F [--mode append|upsert|"
                     "replace] [--key K] [--bucket B] [--object-key K] [--etag E] [--create-table] "
                     "[--on-error abort|skip_row] [--max-errors N] [--password-file P] "
-                    "[--sequencer S] [--sleep-before-commit MS] [--stdin-loads]\n");
+                    "[--sequencer S] [--sleep-before-commit MS] [--stdin-loads] "
+                    "[--copy-format auto|binary|text]\n");
     exit(2);
 }
 
@@ -245,6 +279,7 @@ int main(int argc, char **argv)
         {"stdin-loads", 0, 0, 'S'},
         {"sequencer", 1, 0, 'q'},
         {"check", 0, 0, 'K'},
+        {"copy-format", 1, 0, 'F'},
         {0, 0, 0, 0},
     };
     struct sink_conf sc = {.name = "pg", .type = SINK_POSTGRES};
@@ -318,6 +353,9 @@ int main(int argc, char **argv)
         case 'K':
             check_only = true;
             break;
+        case 'F':
+            sc.copy_format = parse_copy_format(optarg);
+            break;
         default:
             usage();
         }
@@ -359,6 +397,7 @@ int main(int argc, char **argv)
             l.obj.etag = etag;
         }
         json_t *out = json_object();
+        l.tgt.restarted = false;
         status = run_load(&l, file, sleep_ms, out);
         char *text = json_dumps(out, JSON_COMPACT);
         printf("%s\n", text);

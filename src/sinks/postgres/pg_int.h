@@ -1,8 +1,9 @@
 /*
  * pg_int.h: state shared by the files of the PostgreSQL sink (sink_pg.c: connection,
- * transaction, COPY stream, ledger; pg_schema.c: the target table; pg_wait.c: running
- * statements). Calls run one way: sink_pg.c -> pg_schema.c -> pg_wait.c. Not a public
- * interface: the rest of the daemon sees only sink_pg_ops through sink.h.
+ * transaction, COPY stream, ledger; pg_schema.c: the target table; pg_copybin.c: binary
+ * COPY; pg_wait.c: running statements). Calls run one way: sink_pg.c -> pg_schema.c ->
+ * pg_wait.c. Not a public interface: the rest of the daemon sees only sink_pg_ops through
+ * sink.h.
  *
  * A struct sink is used by one worker thread at a time.
  */
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include "sinks/linemap.h"
+#include "sinks/postgres/pg_copybin.h"
 #include "sinks/postgres/pg_sql.h"
 #include "sinks/sink.h"
 #include "base/util.h"
@@ -58,6 +60,9 @@ struct sink {
     struct linemap lines;
     struct buf rejects; /* ingestd_rejects rows, COPY-encoded, not yet inserted */
     uint64_t nrejects;
+
+    enum copy_format copy_format; /* [sink] copy_format */
+    struct pg_copybin bin;        /* binary COPY of this load (pg_copybin.h) */
 };
 
 /* ---- pg_wait.c: statements a shutdown can interrupt ---- */

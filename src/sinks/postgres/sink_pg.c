@@ -12,7 +12,7 @@
  *   BEGIN
  *   INSERT INTO ingestd_ledger ... ON CONFLICT DO NOTHING RETURNING   -- claims the object
  *   [CREATE TABLE] [TRUNCATE | CREATE TEMP TABLE ingestd_stage]
- *   COPY target-or-stage FROM STDIN (text format, 256 KB PQputCopyData chunks)
+ *   COPY target-or-stage FROM STDIN (binary or text format, 256 KB PQputCopyData chunks)
  *   [COPY ingestd_rejects] [INSERT ... ON CONFLICT DO UPDATE from the stage]
  *   UPDATE ingestd_ledger SET rows, bytes
  *   COMMIT
@@ -33,6 +33,7 @@
  * Errors: every failing call ends the transaction before it returns, so abort() after
  * an error is a harmless no-op. SQLSTATEs are classified by pg_sqlstate_class(); a
  * COPY error's "line N, column c" is mapped back to the object's line and column.
+ * Binary COPY (the conversion of each value, the fallback to text) is pg_copybin.c.
  * This file does not read the catalog (pg_schema.c), run statements (pg_wait.c) or
  * format SQL (pg_sql.c).
  */
@@ -146,6 +147,7 @@ static int pg_open(const struct sink_conf *sc, const struct config *cfg, struct 
     s->qledger = buf_steal(&q);
     pg_quote_qualified(&q, s->home, PG_REJECTS_TABLE);
     s->qrejects = buf_steal(&q);
+    s->copy_format = sc->copy_format;
     buf_init(&s->out);
     buf_init(&s->rejects);
     linemap_init(&s->lines);
@@ -283,6 +285,7 @@ static void load_clear(struct sink *s)
     buf_reset(&s->rejects);
     linemap_free(&s->lines);
     linemap_init(&s->lines);
+    pg_copybin_clear(&s->bin);
 }
 
 /* Ends the transaction whatever state it is in; never fails. */
@@ -397,6 +400,8 @@ static int copy_start(struct sink *s, struct ierr *e)
     PQclear(r);
     s->state = PG_COPY;
     s->copy_base = s->rows_sent;
+    if (s->bin.on)
+        pg_copybin_header(&s->out);
     return 0;
 }
 
@@ -423,6 +428,8 @@ static int prepare_target(struct sink *s, const struct load_target *t, struct ie
         s->copy_rel = s->rel;
     }
     s->copy_sql = buf_steal(&sql);
+    if (pg_copybin_prepare(s, t, s->upsert ? "pg_temp." PG_STAGE_TABLE : s->qtable, e))
+        goto out;
     rc = copy_start(s, e);
 out:
     buf_free(&sql);
@@ -532,6 +539,7 @@ static void copy_error(struct sink *s, const PGresult *r, struct ierr *e)
     }
     pg_set_sample(e, PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
     null_hint(s, e);
+    pg_copybin_copy_failed(s, e);
 }
 
 /* Hands the buffered COPY data to libpq, in pieces of at most PG_COPY_CHUNK: libpq's
@@ -564,6 +572,8 @@ static int copy_flush(struct sink *s, struct ierr *e)
 /* Ends the running COPY and checks its result. */
 static int copy_end(struct sink *s, struct ierr *e)
 {
+    if (s->bin.on)
+        pg_copybin_trailer(&s->out);
     if (copy_flush(s, e))
         return -1;
     if (PQputCopyEnd(s->conn, NULL) != 1) {
@@ -642,7 +652,7 @@ static int pg_write(struct sink *s, const struct batch *b, struct ierr *e)
     }
     for (size_t i = 0; i < b->nrows; i++) {
         linemap_add(&s->lines, b->rows[i].line);
-        if (encode_row(s, &b->rows[i], e) < 0 ||
+        if ((s->bin.on ? pg_copybin_row(s, &b->rows[i], e) : encode_row(s, &b->rows[i], e)) < 0 ||
             (s->out.len >= PG_COPY_CHUNK && copy_flush(s, e))) {
             rollback(s);
             return -1;
