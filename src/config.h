@@ -72,6 +72,17 @@ struct sink_conf {
     char *ledger_table; /* dynamodb / sqs: ledger table name, default "ingestd_ledger" */
 };
 
+/* transform = FILE and its keys (config_transform.c). */
+struct transform_conf {
+    char *path;   /* as written; NULL: the route has no transform */
+    char *file;   /* resolved against the configuration file's directory */
+    char *source; /* the script as read when the configuration was loaded */
+    size_t source_len;
+    struct strlist output_columns; /* empty: the input's columns */
+    int64_t memory;                /* transform_memory, bytes */
+    int64_t timeout_ms;            /* transform_timeout */
+};
+
 struct route_conf {
     char *name; /* from [route NAME] */
     int line;
@@ -100,6 +111,7 @@ struct route_conf {
     size_t ntypes;
     struct rule *rules;
     size_t nrules;
+    struct transform_conf transform;
     enum null_as null_as;
     char *json_path; /* format = json: member names to the records array, '.'-joined */
 };

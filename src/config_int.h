@@ -136,4 +136,14 @@ int cfg_add_rule(struct route_conf *r, const char *column, const char *text, int
                  struct buf *why);
 int cfg_set_char(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why);
 
+/* Transform keys (config_transform.c). */
+int cfg_set_transform_memory(void *base, const struct cfg_key *k, const struct cfg_value *v,
+                             struct buf *why);
+int cfg_set_transform_timeout(void *base, const struct cfg_key *k, const struct cfg_value *v,
+                              struct buf *why);
+/* Reads and compiles the route's script and checks output_columns against key and types. */
+void cfg_route_check_transform(const struct config *c, struct route_conf *r,
+                               const struct cfg_section *s, struct cfg_errs *e);
+void cfg_transform_clear(struct transform_conf *t);
+
 #endif

@@ -443,6 +443,11 @@ const struct cfg_key cfg_keys[] = {
     {R("max_errors", CT_I64, "0", max_errors), .min = 0, .max = INT64_MAX},
     {R("types", CT_FN, NULL, types), .set = cfg_set_types},
     {R("null_as", CT_ENUM, "absent", null_as), .choices = null_as_names},
+    {R("transform", CT_STR, NULL, transform.path)},
+    {R("output_columns", CT_LIST, NULL, transform.output_columns)},
+    {R("transform_memory", CT_FN, "64M", transform.memory), .set = cfg_set_transform_memory},
+    {R("transform_timeout", CT_FN, "1s", transform.timeout_ms),
+     .set = cfg_set_transform_timeout},
     {R("json_path", CT_STR, NULL, json_path)},
     {R("validate.COLUMN", CT_FN, NULL, rules), .flags = CFG_REPEAT | CFG_PREFIX},
 };

@@ -457,26 +457,31 @@ void cfg_route_clear(struct route_conf *r)
         free(r->rules[i].text);
     }
     free(r->rules);
+    cfg_transform_clear(&r->transform);
     memset(r, 0, sizeof(*r));
 }
 
-/* Columns named by key/types/validate must exist when the column list is explicit. */
+/* Columns named by key/types/validate must exist when the column list is explicit. key and
+ * types name what reaches the sink: the transform's output_columns when they are given. */
 static void check_known_columns(const struct route_conf *r, const struct cfg_section *s,
                                 struct cfg_errs *e)
 {
-    if (r->columns.n == 0)
+    const struct strlist *out = r->transform.output_columns.n ? &r->transform.output_columns
+                                                              : &r->columns;
+
+    if (r->columns.n == 0 && out == &r->columns)
         return;
-    for (size_t i = 0; i < r->key.n; i++) {
-        if (!strlist_contains(&r->columns, r->key.v[i]))
-            cfg_error(e, cfg_key_line(s, "key"), s->label, "key", "column %s is not in columns",
-                      r->key.v[i]);
+    for (size_t i = 0; i < r->key.n && out->n; i++) {
+        if (!strlist_contains(out, r->key.v[i]))
+            cfg_error(e, cfg_key_line(s, "key"), s->label, "key", "column %s is not in %s",
+                      r->key.v[i], out == &r->columns ? "columns" : "output_columns");
     }
-    for (size_t i = 0; i < r->ntypes; i++) {
-        if (!strlist_contains(&r->columns, r->types[i].column))
-            cfg_error(e, cfg_key_line(s, "types"), s->label, "types", "column %s is not in columns",
-                      r->types[i].column);
+    for (size_t i = 0; i < r->ntypes && out->n; i++) {
+        if (!strlist_contains(out, r->types[i].column))
+            cfg_error(e, cfg_key_line(s, "types"), s->label, "types", "column %s is not in %s",
+                      r->types[i].column, out == &r->columns ? "columns" : "output_columns");
     }
-    for (size_t i = 0; i < r->nrules; i++) {
+    for (size_t i = 0; i < r->nrules && r->columns.n; i++) {
         char key[80];
 
         if (strlist_contains(&r->columns, r->rules[i].column))
@@ -530,4 +535,5 @@ void cfg_route_check(struct config *c, struct route_conf *r, const struct cfg_se
         cfg_error(e, cfg_key_line(s, "json_path"), s->label, "json_path",
                   "member names joined by '.', none empty");
     check_known_columns(r, s, e);
+    cfg_route_check_transform(c, r, s, e);
 }

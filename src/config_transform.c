@@ -1,0 +1,162 @@
+/*
+ * config_transform.c: the route keys of a Lua transform (transform, output_columns,
+ * transform_memory, transform_timeout) and the check that loads the script.
+ *
+ * The script is read and compiled while the configuration loads (at start, on SIGHUP and
+ * for --check-config): a file that cannot be read, does not compile or defines no
+ * transform() is a configuration error naming the configuration line and the script's
+ * own line, and a reload that meets one keeps the running configuration. The snapshot
+ * keeps the script's text, so every worker compiles the very script that was checked,
+ * whatever happens to the file afterwards.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_int.h"
+#ifdef WITH_LUA
+#include "transform.h"
+#endif
+
+#define ROUTE(base)      ((struct route_conf *)(base))
+#define SCRIPT_MAX_BYTES (4u << 20)
+#define MEMORY_MIN       (1LL << 20)
+#define MEMORY_MAX       (64LL << 30)
+#define TIMEOUT_MAX_MS   3600000LL
+
+/* "64M", "512K", "1G" or bytes. */
+int cfg_set_transform_memory(void *base, const struct cfg_key *k, const struct cfg_value *v,
+                             struct buf *why)
+{
+    const char *s = v->text;
+    size_t n = strlen(s);
+    int64_t num, mult = 1;
+    char digits[32];
+
+    (void)k;
+    if (n > 0 && strchr("KkMmGg", s[n - 1])) {
+        mult = strchr("Kk", s[n - 1]) ? 1LL << 10 : strchr("Mm", s[n - 1]) ? 1LL << 20 : 1LL << 30;
+        n--;
+    }
+    if (n == 0 || n >= sizeof digits)
+        goto bad;
+    memcpy(digits, s, n);
+    digits[n] = '\0';
+    if (parse_int64(digits, 1, MEMORY_MAX / mult, &num) < 0 || num * mult < MEMORY_MIN)
+        goto bad;
+    ROUTE(base)->transform.memory = num * mult;
+    return 0;
+bad:
+    cfg_quote_value(why, s);
+    buf_puts(why, " is not a size from 1M to 64G (bytes, or a number with K, M or G)");
+    return -1;
+}
+
+/* "1s", "250ms", "1.5s"; a bare number is seconds. */
+int cfg_set_transform_timeout(void *base, const struct cfg_key *k, const struct cfg_value *v,
+                              struct buf *why)
+{
+    const char *s = v->text;
+    char *end;
+    double num;
+
+    (void)k;
+    errno = 0;
+    num = strtod(s, &end);
+    if (end == s || errno || !(num > 0))
+        goto bad;
+    if (strcmp(end, "ms") == 0)
+        num /= 1000;
+    else if (*end != '\0' && strcmp(end, "s") != 0)
+        goto bad;
+    if (num * 1000 < 1 || num * 1000 > (double)TIMEOUT_MAX_MS)
+        goto bad;
+    ROUTE(base)->transform.timeout_ms = (int64_t)(num * 1000 + 0.5);
+    return 0;
+bad:
+    cfg_quote_value(why, s);
+    buf_puts(why, " is not a duration from 1ms to 3600s (such as 1s, 250ms or 0.5)");
+    return -1;
+}
+
+void cfg_transform_clear(struct transform_conf *t)
+{
+    free(t->path);
+    free(t->file);
+    free(t->source);
+    strlist_free(&t->output_columns);
+    memset(t, 0, sizeof *t);
+}
+
+/* A relative path is taken from the configuration file's directory. */
+static char *resolve(const char *conf_path, const char *path)
+{
+    const char *slash = strrchr(conf_path, '/');
+
+    if (path[0] == '/' || !slash)
+        return xstrdup(path);
+    return xasprintf("%.*s/%s", (int)(slash - conf_path), conf_path, path);
+}
+
+static char *read_script(const char *file, size_t *len, struct buf *why)
+{
+    FILE *f = fopen(file, "re");
+    struct buf b;
+    char chunk[8192];
+    size_t n;
+
+    if (!f) {
+        buf_printf(why, "%s: %s", file, strerror(errno));
+        return NULL;
+    }
+    buf_init(&b);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len <= SCRIPT_MAX_BYTES)
+        buf_append(&b, chunk, n);
+    if (ferror(f) || b.len > SCRIPT_MAX_BYTES) {
+        if (ferror(f))
+            buf_printf(why, "%s: %s", file, strerror(errno));
+        else
+            buf_printf(why, "%s: larger than %u bytes", file, SCRIPT_MAX_BYTES);
+        fclose(f);
+        buf_free(&b);
+        return NULL;
+    }
+    fclose(f);
+    *len = b.len;
+    return buf_steal(&b);
+}
+
+void cfg_route_check_transform(const struct config *c, struct route_conf *r,
+                               const struct cfg_section *s, struct cfg_errs *e)
+{
+    struct transform_conf *t = &r->transform;
+    int line = cfg_key_line(s, "transform");
+    struct buf why;
+
+    if (t->output_columns.n && !t->path)
+        cfg_error(e, cfg_key_line(s, "output_columns"), s->label, "output_columns",
+                  "applies to routes with a transform only");
+    if (!t->path)
+        return;
+#ifndef WITH_LUA
+    (void)c;
+    (void)why;
+    cfg_error(e, line, s->label, "transform",
+              "this build of ingestd has no Lua transforms (it was configured --without-lua)");
+#else
+    buf_init(&why);
+    t->file = resolve(c->path, t->path);
+    t->source = read_script(t->file, &t->source_len, &why);
+    if (t->source) {
+        struct transform_limits lim = {(size_t)t->memory, (uint64_t)t->timeout_ms * 1000};
+        char err[512];
+
+        if (transform_check(t->file, t->source, t->source_len, &lim, err, sizeof err) < 0)
+            buf_puts(&why, err);
+    }
+    if (why.len)
+        cfg_error(e, line, s->label, "transform", "%s", why.data);
+    buf_free(&why);
+#endif
+}
