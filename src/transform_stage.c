@@ -146,6 +146,7 @@ static void emit(void *arg, const struct sink_field *f)
 static int out_flush(struct transform_stage *s, struct ierr *e)
 {
     struct sink_batch b;
+    int rc;
 
     if (s->nrows == 0)
         return 0;
@@ -160,9 +161,10 @@ static int out_flush(struct transform_stage *s, struct ierr *e)
     b.rows = s->rowv;
     b.nrows = s->nrows;
     s->rows += s->nrows;
+    rc = s->down.batch(s->down.arg, &b, e);
     s->nrows = 0;
-    buf_reset(&s->arena);
-    return s->down.batch(s->down.arg, &b, e);
+    buf_reset(&s->arena); /* only now: it writes a NUL at the start of the values */
+    return rc;
 }
 
 /* ---- errors ---- */
