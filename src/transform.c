@@ -172,94 +172,122 @@ static void format_number(lua_State *L, struct transform *t, size_t j, const cha
 }
 
 /* Rows leave as the parsers deliver them: valid UTF-8 without NUL bytes. */
-static void check_text(lua_State *L, struct transform *t, size_t j, const char *col)
+static void check_text(lua_State *L, struct transform *t, size_t j)
 {
     const struct sink_field *f = &t->outf[j];
+    const unsigned char *p = (const unsigned char *)f->ptr;
+    unsigned bad = 0;
 
-    if (memchr(f->ptr, '\0', f->len) == NULL && utf8_valid(f->ptr, f->len, NULL))
+    for (size_t i = 0; i < f->len; i++)
+        bad |= (unsigned)(p[i] - 1u) >= 0x7fu; /* NUL or not ASCII: look closer */
+    if (!bad || (memchr(f->ptr, '\0', f->len) == NULL && utf8_valid(f->ptr, f->len, NULL)))
         return;
-    t->err->column = col;
+    t->err->column = t->out->v[j];
     t->err->column_index = j;
-    luaL_error(L, "column %s: the value is not UTF-8 text without NUL bytes", col);
+    luaL_error(L, "column %s: the value is not UTF-8 text without NUL bytes", t->out->v[j]);
 }
 
-/* The key of the returned row at idx that is no output column; raises. */
-static void unknown_key(lua_State *L, struct transform *t, int row)
+static size_t ptr_hash(const void *p)
 {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->outset_ref);
+    return (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull);
+}
+
+/* The output columns' names, interned by Lua, by address: a returned row's keys are found
+ * without a string comparison (long names, which Lua does not intern, fall back to one). */
+static void build_key_map(lua_State *L, struct transform *t, int names)
+{
+    size_t n = t->out->n, size = 8;
+
+    while (size < 2 * n)
+        size *= 2;
+    free(t->keyptr);
+    free(t->keyidx);
+    t->keyptr = xcalloc(size, sizeof *t->keyptr);
+    t->keyidx = xcalloc(size, sizeof *t->keyidx);
+    t->keymask = size - 1;
+    for (size_t j = 0; j < n; j++) {
+        const char *p;
+        size_t h;
+
+        lua_rawgeti(L, names, (lua_Integer)j + 1);
+        p = lua_tostring(L, -1); /* kept alive by the names table in the registry */
+        lua_pop(L, 1);
+        for (h = ptr_hash(p) & t->keymask; t->keyptr[h]; h = (h + 1) & t->keymask)
+            ;
+        t->keyptr[h] = p;
+        t->keyidx[h] = j;
+    }
+}
+
+/* The output column of the key at idx (a string), or raises. */
+static size_t column_of(lua_State *L, struct transform *t, int idx)
+{
+    const char *k;
+
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_error(L,
+                   "the returned row has a key of type %s; rows are tables keyed by "
+                   "column name",
+                   value_type(L, idx));
+    k = lua_tostring(L, idx);
+    for (size_t h = ptr_hash(k) & t->keymask; t->keyptr[h]; h = (h + 1) & t->keymask)
+        if (t->keyptr[h] == k)
+            return t->keyidx[h];
+    for (size_t j = 0; j < t->out->n; j++)
+        if (strcmp(t->out->v[j], k) == 0)
+            return j;
+    return (size_t)luaL_error(
+        L, "the returned row has a column %s that is not an output column%s", k,
+        t->out == t->in ? " (name the columns the script writes in output_columns)" : "");
+}
+
+/* Reads the row table at idx (one pass over its keys) and hands it to emit. */
+static void emit_row(lua_State *L, struct transform *t, int row, size_t input)
+{
+    int base = lua_gettop(L);
+    size_t nout = t->out->n;
+
+    for (size_t j = 0; j < nout; j++) {
+        t->outf[j].ptr = NULL;
+        t->outf[j].len = 0;
+        t->numoff[j] = SIZE_MAX;
+    }
+    buf_reset(&t->numbuf);
     lua_pushnil(L);
     while (lua_next(L, row)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L,
-                       "the returned row has a key of type %s; rows are tables keyed by "
-                       "column name",
-                       value_type(L, -1));
-        lua_pushvalue(L, -1);
-        if (lua_rawget(L, -3) == LUA_TNIL)
-            luaL_error(L, "the returned row has a column %s that is not an output column%s",
-                       lua_tostring(L, -2),
-                       t->out == t->in ? " (name the columns the script writes in output_columns)"
-                                       : "");
-        lua_pop(L, 1);
-    }
-    luaL_error(L, "the returned row has a key that is not an output column");
-}
+        size_t j = column_of(L, t, -2);
 
-/* Reads the row table at idx by the output columns' names and hands it to emit. */
-static void emit_row(lua_State *L, struct transform *t, int row)
-{
-    int base = lua_gettop(L), names = base + 1;
-    size_t nout = t->out->n, found = 0, keys = 0;
-
-    luaL_checkstack(L, (int)nout + 8, "too many output columns");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->out_ref);
-    buf_reset(&t->numbuf);
-    for (size_t j = 0; j < nout; j++) {
-        const char *col = t->out->v[j];
-
-        t->numoff[j] = SIZE_MAX;
-        lua_rawgeti(L, names, (lua_Integer)j + 1);
-        switch (lua_rawget(L, row)) {
-        case LUA_TNIL:
-            t->outf[j].ptr = NULL;
-            t->outf[j].len = 0;
-            continue;
+        /* a string value stays alive in the row table, which is on the stack */
+        switch (lua_type(L, -1)) {
         case LUA_TSTRING:
             t->outf[j].ptr = lua_tolstring(L, -1, &t->outf[j].len);
-            check_text(L, t, j, col);
+            check_text(L, t, j);
             break;
         case LUA_TNUMBER:
-            format_number(L, t, j, col);
+            format_number(L, t, j, t->out->v[j]);
             break;
         case LUA_TBOOLEAN:
             t->outf[j].ptr = lua_toboolean(L, -1) ? "true" : "false";
             t->outf[j].len = strlen(t->outf[j].ptr);
             break;
         default:
-            t->err->column = col;
+            t->err->column = t->out->v[j];
             t->err->column_index = j;
-            luaL_error(L, "column %s: a %s is not a value (strings, numbers, booleans or nil)", col,
-                       value_type(L, -1));
+            luaL_error(L, "column %s: a %s is not a value (strings, numbers, booleans or nil)",
+                       t->out->v[j], value_type(L, -1));
         }
-        found++;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, row)) {
-        keys++;
         lua_pop(L, 1);
     }
-    if (keys != found)
-        unknown_key(L, t, row);
     for (size_t j = 0; j < nout; j++)
         if (t->numoff[j] != SIZE_MAX)
             t->outf[j].ptr = t->numbuf.data + t->numoff[j];
-    t->emit(t->emit_arg, t->outf);
+    if (t->emit(t->emit_arg, input, t->outf))
+        t->pause = true;
     lua_settop(L, base);
 }
 
 /* What transform() or finish() returned (at the top): nil, a row or a list of rows. */
-static void take_result(lua_State *L, struct transform *t)
+static void take_result(lua_State *L, struct transform *t, size_t input)
 {
     int res = lua_gettop(L);
 
@@ -270,7 +298,7 @@ static void take_result(lua_State *L, struct transform *t)
                    t->op == OP_FINISH ? "finish" : "transform", value_type(L, res));
     if (lua_rawgeti(L, res, 1) != LUA_TTABLE) {
         lua_pop(L, 1);
-        emit_row(L, t, res);
+        emit_row(L, t, res, input);
         return;
     }
     lua_pop(L, 1);
@@ -278,7 +306,7 @@ static void take_result(lua_State *L, struct transform *t)
         if (lua_rawgeti(L, res, i) != LUA_TTABLE)
             luaL_error(L, "item %d of the returned list is a %s, not a row", (int)i,
                        value_type(L, -1));
-        emit_row(L, t, lua_gettop(L));
+        emit_row(L, t, lua_gettop(L), input);
         lua_pop(L, 1);
     }
 }
@@ -288,23 +316,14 @@ static void set_slot(lua_State *L, int ref)
     lua_rawseti(L, LUA_REGISTRYINDEX, ref);
 }
 
-/* A sequence of the names, and (when set is non-zero) a set name -> true. */
-static void names_table(lua_State *L, const struct strlist *l, int ref, int set)
+/* A sequence of the names, kept in registry slot ref. */
+static void names_table(lua_State *L, const struct strlist *l, int ref)
 {
     lua_createtable(L, (int)l->n, 0);
-    if (set)
-        lua_createtable(L, 0, (int)l->n);
     for (size_t i = 0; i < l->n; i++) {
         lua_pushstring(L, l->v[i]);
-        if (set) {
-            lua_pushvalue(L, -1);
-            lua_pushboolean(L, 1);
-            lua_rawset(L, -4);
-        }
-        lua_rawseti(L, set ? -3 : -2, (lua_Integer)i + 1);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    if (set)
-        set_slot(L, set);
     set_slot(L, ref);
 }
 
@@ -320,7 +339,7 @@ static void rfc3339(char *out, size_t n, int64_t ms)
 
 static void push_ctx(lua_State *L, const struct transform_ctx *c, const char *route)
 {
-    char when[40];
+    char when[96];
 
     lua_createtable(L, 0, 9);
     lua_pushstring(L, c->bucket ? c->bucket : "");
@@ -353,8 +372,8 @@ static void start_clock(struct transform *t)
 
 static void op_init(lua_State *L, struct transform *t)
 {
-    int *slots[] = {&t->template_ref, &t->chunk_ref, &t->env_ref, &t->fn_ref,    &t->finish_ref,
-                    &t->ctx_ref,      &t->in_ref,    &t->out_ref, &t->outset_ref};
+    int *slots[] = {&t->template_ref, &t->chunk_ref, &t->env_ref, &t->fn_ref,
+                    &t->finish_ref,   &t->ctx_ref,   &t->in_ref,  &t->out_ref};
     lua_Debug ar;
 
     for (size_t i = 0; i < ARRAY_SIZE(slots); i++) {
@@ -392,34 +411,44 @@ static void op_begin(lua_State *L, struct transform *t)
     set_slot(L, t->finish_ref);
     push_ctx(L, t->ctx, t->ctx->route ? t->ctx->route : "");
     set_slot(L, t->ctx_ref);
-    names_table(L, t->in, t->in_ref, 0);
-    names_table(L, t->out, t->out_ref, t->outset_ref);
+    names_table(L, t->in, t->in_ref);
+    names_table(L, t->out, t->out_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->out_ref);
+    build_key_map(L, t, lua_gettop(L));
 }
 
-static void op_row(lua_State *L, struct transform *t)
+/* The rows from t->next on, each in its own table, until done or emit asks for a pause. */
+static void op_rows(lua_State *L, struct transform *t)
 {
     size_t nin = t->in->n;
-    int row, names;
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn_ref);
-    lua_createtable(L, 0, (int)nin);
-    row = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->in_ref);
-    names = row + 1;
-    for (size_t i = 0; i < nin; i++) {
-        if (!t->fields[i].ptr)
-            continue;
-        lua_rawgeti(L, names, (lua_Integer)i + 1);
-        lua_pushlstring(L, t->fields[i].ptr, t->fields[i].len);
-        lua_rawset(L, row);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn_ref);  /* 1 */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->in_ref);  /* 2 */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ctx_ref); /* 3 */
+    for (; t->next < t->nrows; t->next++) {
+        const struct sink_row *r = &t->rows[t->next];
+
+        lua_pushvalue(L, 1);
+        lua_createtable(L, 0, (int)nin);
+        for (size_t i = 0; i < nin; i++) {
+            if (!r->fields[i].ptr)
+                continue;
+            lua_rawgeti(L, 2, (lua_Integer)i + 1);
+            lua_pushlstring(L, r->fields[i].ptr, r->fields[i].len);
+            lua_rawset(L, -3);
+        }
+        lua_pushinteger(L, (lua_Integer)r->line);
+        lua_setfield(L, 3, "line");
+        lua_pushvalue(L, 3);
+        start_clock(t);
+        lua_call(L, 2, 1);
+        take_result(L, t, t->next);
+        lua_settop(L, 3);
+        if (t->pause) {
+            t->next++;
+            break;
+        }
     }
-    lua_pop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ctx_ref);
-    lua_pushinteger(L, (lua_Integer)t->line);
-    lua_setfield(L, -2, "line");
-    start_clock(t);
-    lua_call(L, 2, 1);
-    take_result(L, t);
 }
 
 static void op_finish(lua_State *L, struct transform *t)
@@ -431,7 +460,7 @@ static void op_finish(lua_State *L, struct transform *t)
     lua_setfield(L, -2, "line");
     start_clock(t);
     lua_call(L, 1, 1);
-    take_result(L, t);
+    take_result(L, t, TRANSFORM_FINISH);
 }
 
 static void op_end(lua_State *L, struct transform *t)
@@ -456,8 +485,8 @@ static int body(lua_State *L)
     case OP_BEGIN:
         op_begin(L, t);
         break;
-    case OP_ROW:
-        op_row(L, t);
+    case OP_ROWS:
+        op_rows(L, t);
         break;
     case OP_FINISH:
         op_finish(L, t);
@@ -536,6 +565,8 @@ void transform_free(struct transform *t)
     buf_free(&t->numbuf);
     free(t->outf);
     free(t->numoff);
+    free(t->keyptr);
+    free(t->keyidx);
     free(t);
 }
 
@@ -552,14 +583,20 @@ int transform_begin(struct transform *t, const struct transform_ctx *ctx, const 
     return run(t, OP_BEGIN, err);
 }
 
-int transform_row(struct transform *t, const struct sink_field *fields, uint64_t line,
-                  transform_emit_fn emit, void *arg, struct transform_error *err)
+int transform_rows(struct transform *t, const struct sink_row *rows, size_t n, size_t *next,
+                   transform_emit_fn emit, void *arg, struct transform_error *err)
 {
-    t->fields = fields;
-    t->line = line;
+    int rc;
+
+    t->rows = rows;
+    t->nrows = n;
+    t->next = *next;
     t->emit = emit;
     t->emit_arg = arg;
-    return run(t, OP_ROW, err);
+    t->pause = false;
+    rc = run(t, OP_ROWS, err);
+    *next = t->next;
+    return rc;
 }
 
 int transform_finish(struct transform *t, uint64_t last_line, transform_emit_fn emit, void *arg,
@@ -568,6 +605,7 @@ int transform_finish(struct transform *t, uint64_t last_line, transform_emit_fn 
     t->line = last_line;
     t->emit = emit;
     t->emit_arg = arg;
+    t->pause = false;
     return run(t, OP_FINISH, err);
 }
 

@@ -82,9 +82,12 @@ struct transform_error {
 
 struct transform;
 
-/* Called for every row the script produces: fields has one entry per output column (ptr
- * NULL = NULL), valid during the call. */
-typedef void (*transform_emit_fn)(void *arg, const struct sink_field *fields);
+/* Called for every row the script produces: `input` is the index of the input row that
+ * produced it (TRANSFORM_FINISH for finish()), fields has one entry per output column (ptr
+ * NULL = NULL), valid during the call. Non-zero asks transform_rows() to return after the
+ * current input row (the caller's batch is full). */
+#define TRANSFORM_FINISH SIZE_MAX
+typedef int (*transform_emit_fn)(void *arg, size_t input, const struct sink_field *fields);
 
 /* Compiles the script (chunkname: its path, for messages). NULL with err set ("path:3:
  * syntax error near ...") when it does not compile. */
@@ -96,9 +99,14 @@ void transform_free(struct transform *t); /* NULL-safe */
  * (the output columns, may be in) must outlive the object. 0, or -1 with err set. */
 int transform_begin(struct transform *t, const struct transform_ctx *ctx, const struct strlist *in,
                     const struct strlist *out, struct transform_error *err);
-/* One input row (in->n fields) from line `line`; the rows it yields go to emit. */
-int transform_row(struct transform *t, const struct sink_field *fields, uint64_t line,
-                  transform_emit_fn emit, void *arg, struct transform_error *err);
+/*
+ * Input rows rows[*next..n) (in->n fields each) through transform(); the rows they yield
+ * go to emit. Returns 0 with *next = n, or at the first row after emit asked for a pause;
+ * or -1 with err set and *next the index of the row that failed (its output, if any, was
+ * already emitted: the caller takes it back). One protected call for many rows.
+ */
+int transform_rows(struct transform *t, const struct sink_row *rows, size_t n, size_t *next,
+                   transform_emit_fn emit, void *arg, struct transform_error *err);
 /* After the last row: finish(ctx), when the script has one, with ctx.line = last_line. */
 int transform_finish(struct transform *t, uint64_t last_line, transform_emit_fn emit, void *arg,
                      struct transform_error *err);

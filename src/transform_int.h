@@ -10,7 +10,7 @@
 #include "transform.h"
 #include "util.h"
 
-enum transform_op { OP_INIT, OP_BEGIN, OP_ROW, OP_FINISH, OP_END };
+enum transform_op { OP_INIT, OP_BEGIN, OP_ROWS, OP_FINISH, OP_END };
 
 struct transform {
     lua_State *L;
@@ -28,20 +28,26 @@ struct transform {
     const char *chunkname;
 
     /* registry slots, allocated once */
-    int template_ref, chunk_ref, env_ref, fn_ref, finish_ref, ctx_ref, in_ref, out_ref, outset_ref;
+    int template_ref, chunk_ref, env_ref, fn_ref, finish_ref, ctx_ref, in_ref, out_ref;
 
     /* the call under way */
     enum transform_op op;
     const struct transform_ctx *ctx;
     const struct strlist *in, *out;
-    const struct sink_field *fields;
-    uint64_t line;
+    const struct sink_row *rows; /* OP_ROWS: rows[next..nrows) */
+    size_t nrows, next;
+    uint64_t line; /* OP_FINISH */
     transform_emit_fn emit;
     void *emit_arg;
+    bool pause; /* emit asked to stop after the current row */
     struct transform_error *err;
     struct sink_field *outf; /* out->n */
     size_t *numoff;          /* out->n: offsets into numbuf, SIZE_MAX if none */
     struct buf numbuf;
+    /* the output column names' interned strings -> index + 1 (open addressing) */
+    const char **keyptr; /* keymask + 1 slots */
+    size_t *keyidx;
+    size_t keymask;
 };
 
 static inline struct transform *transform_of(lua_State *L)

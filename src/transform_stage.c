@@ -42,6 +42,9 @@ struct transform_stage {
     bool begun;                /* transform_begin ran */
     uint64_t last_line;
     uint64_t rows, rejected;
+    const struct sink_batch *batch; /* the input batch being transformed */
+    size_t cur_input;               /* its row whose output is being received */
+    size_t mark_rows, mark_bytes;   /* where that row's output starts */
     /* the batch of output rows */
     struct buf arena;
     size_t *off; /* nrows * ncols; SIZE_MAX = NULL */
@@ -123,11 +126,16 @@ static void out_reserve(struct transform_stage *s)
     s->rowv = xrealloc(s->rowv, s->cap * sizeof *s->rowv);
 }
 
-static void emit(void *arg, const struct sink_field *f)
+static int emit(void *arg, size_t input, const struct sink_field *f)
 {
     struct transform_stage *s = arg;
     size_t base;
 
+    if (input != s->cur_input) { /* the first row of this input row: where to take back to */
+        s->cur_input = input;
+        s->mark_rows = s->nrows;
+        s->mark_bytes = s->arena.len;
+    }
     out_reserve(s);
     base = s->nrows * s->ncols;
     for (size_t j = 0; j < s->ncols; j++) {
@@ -140,7 +148,8 @@ static void emit(void *arg, const struct sink_field *f)
         buf_append(&s->arena, f[j].ptr, f[j].len);
         buf_putc(&s->arena, '\0');
     }
-    s->lines[s->nrows++] = s->last_line;
+    s->lines[s->nrows++] = input == TRANSFORM_FINISH ? s->last_line : s->batch->rows[input].line;
+    return s->nrows >= OUT_FLUSH_ROWS || s->arena.len >= OUT_FLUSH_BYTES;
 }
 
 static int out_flush(struct transform_stage *s, struct ierr *e)
@@ -252,25 +261,28 @@ static int on_columns(void *arg, const struct strlist *cols, struct ierr *e)
 static int on_batch(void *arg, const struct sink_batch *b, struct ierr *e)
 {
     struct transform_stage *s = arg;
-    const struct strlist *in = s->in;
     struct transform_error te;
+    size_t next = 0;
 
-    for (size_t i = 0; i < b->nrows; i++) {
-        const struct sink_row *r = &b->rows[i];
-        size_t mark_rows = s->nrows, mark_bytes = s->arena.len;
-
-        s->last_line = r->line;
-        if (transform_row(s->slot->t, r->fields, r->line, emit, s, &te) < 0) {
-            s->nrows = mark_rows; /* what the failed row had produced goes with it */
-            s->arena.len = mark_bytes;
-            if (row_error(s, in, r, &te, e) < 0)
+    s->batch = b;
+    s->last_line = b->rows[b->nrows - 1].line;
+    while (next < b->nrows) {
+        s->cur_input = SIZE_MAX;
+        if (transform_rows(s->slot->t, b->rows, b->nrows, &next, emit, s, &te) < 0) {
+            if (s->cur_input == next) { /* what the failed row had produced goes with it */
+                s->nrows = s->mark_rows;
+                s->arena.len = s->mark_bytes;
+                if (s->arena.data)
+                    s->arena.data[s->arena.len] = '\0';
+            }
+            if (row_error(s, s->in, &b->rows[next], &te, e) < 0)
                 return -1;
+            next++;
         }
-        if ((s->nrows >= OUT_FLUSH_ROWS * 4 || s->arena.len >= OUT_FLUSH_BYTES * 4) &&
-            out_flush(s, e) < 0)
+        if (out_flush(s, e) < 0) /* the batch is full, or the input's rows are done */
             return -1;
     }
-    return out_flush(s, e);
+    return 0;
 }
 
 static int on_reject(void *arg, const struct sink_reject *r, struct ierr *e)

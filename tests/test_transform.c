@@ -21,9 +21,10 @@
 static struct buf out;
 static const struct strlist *out_cols;
 
-static void collect(void *arg, const struct sink_field *f)
+static int collect(void *arg, size_t input, const struct sink_field *f)
 {
     (void)arg;
+    (void)input;
     for (size_t j = 0; j < out_cols->n; j++) {
         buf_printf(&out, "%s%s=", j ? "," : "", out_cols->v[j]);
         if (f[j].ptr)
@@ -32,6 +33,7 @@ static void collect(void *arg, const struct sink_field *f)
             buf_puts(&out, "NULL");
     }
     buf_puts(&out, ";");
+    return 0;
 }
 
 static struct strlist list(const char *csv)
@@ -88,7 +90,10 @@ static int object(struct transform *t, const char *inc, const char *outc, const 
             f[n].len = f[n].ptr ? strlen(item) : 0;
             n++;
         }
-        if (transform_row(t, f, r + 2, collect, NULL, err) < 0)
+        struct sink_row row = {r + 2, f};
+        size_t next = 0;
+
+        if (transform_rows(t, &row, 1, &next, collect, NULL, err) < 0)
             rc = (int)r + 1;
         free(copy);
     }
@@ -392,6 +397,49 @@ DEF_TEST(pattern_bombs_are_refused)
     transform_free(t);
 }
 
+static int pause_after_each(void *arg, size_t input, const struct sink_field *f)
+{
+    collect(arg, input, f);
+    buf_printf(&out, "@%zu;", input);
+    return 1;
+}
+
+DEF_TEST(many_rows_in_one_call)
+{
+    struct transform *t = make("function transform(row)\n"
+                               "  if row.v == 'bad' then error('bad row') end\n"
+                               "  return {row, {v = row.v .. '!'}}\n"
+                               "end\n",
+                               NULL);
+    struct strlist in = list("v");
+    struct sink_field f[3] = {{"a", 1}, {"bad", 3}, {"c", 1}};
+    struct sink_row rows[3] = {{2, &f[0]}, {3, &f[1]}, {4, &f[2]}};
+    struct transform_error err;
+    size_t next = 0;
+
+    out_cols = &in;
+    EXPECT_EQ_INT(0, transform_begin(t, &ctx, &in, &in, &err));
+    buf_reset(&out);
+    EXPECT_EQ_INT(-1, transform_rows(t, rows, 3, &next, collect, NULL, &err));
+    EXPECT_EQ_INT(1, next);
+    EXPECT_CONTAINS("test.lua:2: bad row", err.reason);
+    EXPECT_EQ_STR("v=a;v=a!;", out.data);
+    next = 2;
+    EXPECT_EQ_INT(0, transform_rows(t, rows, 3, &next, collect, NULL, &err));
+    EXPECT_EQ_INT(3, next);
+    EXPECT_EQ_STR("v=a;v=a!;v=c;v=c!;", out.data);
+    /* a full batch pauses after the row under way, not in the middle of its rows */
+    buf_reset(&out);
+    rows[1] = rows[2];
+    next = 0;
+    EXPECT_EQ_INT(0, transform_rows(t, rows, 2, &next, pause_after_each, NULL, &err));
+    EXPECT_EQ_INT(1, next);
+    EXPECT_EQ_STR("v=a;@0;v=a!;@0;", out.data);
+    transform_end(t);
+    strlist_free(&in);
+    transform_free(t);
+}
+
 DEF_TEST(pattern_cost_model)
 {
     /* literal and anchored patterns are linear or cheaper */
@@ -427,6 +475,7 @@ int main(void)
     RUN_TEST(endless_loops_are_stopped);
     RUN_TEST(memory_bombs_are_stopped);
     RUN_TEST(pattern_bombs_are_refused);
+    RUN_TEST(many_rows_in_one_call);
     RUN_TEST(pattern_cost_model);
     buf_free(&out);
     return tap_done();

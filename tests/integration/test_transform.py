@@ -84,7 +84,7 @@ match_prefix = lenient/
 table = scripted
 transform = scripts/faulty.lua
 on_error = skip_row
-max_errors = 2
+max_errors = 3
 
 [route bombs]
 sink = pg
@@ -108,6 +108,9 @@ function transform(row, ctx)
   end
   if row.v == 'table' then
     return {id = row.id, v = {}}
+  end
+  if row.v == 'half' then
+    return {{id = row.id, v = 'first half'}, {id = row.id + 100, v = {}}}
   end
   row.v = row.v:upper()
   return row
@@ -215,16 +218,16 @@ def main():
 
         def skip_row_rejects_script_errors():
             st.put_object("inbox", "lenient/b.csv",
-                          "id,v\n11,ok\n12,boom\n13,table\n14,fine\n")
+                          "id,v\n11,ok\n12,boom\n13,table\n14,fine\n15,half\n")
             err = drain(st, conf)
-            got = st.psql("SELECT id, v FROM scripted WHERE id BETWEEN 11 AND 14 ORDER BY id")
+            got = st.psql("SELECT id, v FROM scripted WHERE id BETWEEN 11 AND 115 ORDER BY id")
             assert got == [("11", "OK"), ("14", "FINE")], got
             rej = st.psql("SELECT line, column_name, reason FROM ingestd_rejects "
                           "WHERE key = 'lenient/b.csv' ORDER BY line")
-            assert [r[0] for r in rej] == ["3", "4"], rej
+            assert [r[0] for r in rej] == ["3", "4", "6"], rej
             assert "faulty.lua:3: no boom allowed" in rej[0][2], rej
             assert rej[1][1] == "v" and "a table is not a value" in rej[1][2], rej
-            assert "2 rows (2 rejected)" in err, err[-3000:]
+            assert "2 rows (3 rejected)" in err, err[-3000:]
 
         def sandbox_escapes_are_refused():
             st.put_object("inbox", "strict/io.csv", "id,v\n21,io\n")
