@@ -89,6 +89,7 @@ void cfg_transform_clear(struct transform_conf *t)
     memset(t, 0, sizeof *t);
 }
 
+#ifdef WITH_LUA
 /* A relative path is taken from the configuration file's directory. */
 static char *resolve(const char *conf_path, const char *path)
 {
@@ -126,6 +127,7 @@ static char *read_script(const char *file, size_t *len, struct buf *why)
     *len = b.len;
     return buf_steal(&b);
 }
+#endif
 
 void cfg_route_check_transform(const struct config *c, struct route_conf *r,
                                const struct cfg_section *s, struct cfg_errs *e)

@@ -155,7 +155,7 @@ static long parse(const char *p, size_t end, struct item *items)
             it->kind = IT_BALANCE;
             i += 4;
         } else if (c == '%' && i + 1 < end && p[i + 1] == 'f') {
-            struct item tmp;
+            struct item tmp = {0};
 
             it->kind = IT_FRONTIER;
             if (i + 2 >= end || p[i + 2] != '[')
@@ -208,9 +208,9 @@ static double mul(double a, double b)
     return a * b > COST_MAX ? COST_MAX : a * b;
 }
 
-double lua_pattern_cost(const char *p, size_t plen, size_t subject, enum lua_pattern_call call)
+double lua_pattern_cost(const char *p, size_t plen, size_t n, enum lua_pattern_call call)
 {
-    double n = subject ? (double)subject : 1.0, w = 1.0, cost;
+    double len = n ? (double)n : 1.0, w = 1.0, cost;
     bool anchored = false, always = true, at_end = true;
     struct item *items;
     long count;
@@ -245,7 +245,7 @@ double lua_pattern_cost(const char *p, size_t plen, size_t subject, enum lua_pat
             break;
         case IT_BALANCE:
         case IT_BACKREF:
-            w = add(n, w);
+            w = add(len, w);
             always = at_end = false;
             break;
         case IT_FRONTIER:
@@ -261,7 +261,7 @@ double lua_pattern_cost(const char *p, size_t plen, size_t subject, enum lua_pat
             } else if (it->rep == '?') {
                 w = always ? add(1, w) : add(1, mul(2, w));
             } else {
-                w = cheap ? add(n, w) : add(n, mul(n, add(w, 1)));
+                w = cheap ? add(len, w) : add(len, mul(len, add(w, 1)));
                 if (it->rep == '+')
                     always = at_end = false;
                 else
@@ -274,8 +274,8 @@ double lua_pattern_cost(const char *p, size_t plen, size_t subject, enum lua_pat
     if (anchored)
         cost = w;
     else if (call == LPC_GMATCH || call == LPC_GSUB)
-        cost = mul(n + 1, w);
+        cost = mul(len + 1, w);
     else
-        cost = always ? w : mul(n + 1, w);
+        cost = always ? w : mul(len + 1, w);
     return cost;
 }

@@ -339,7 +339,7 @@ DEF_TEST(memory_bombs_are_stopped)
                                "  end\n"
                                "  if row.v == 'grow' then\n"
                                "    local t = {}\n"
-                               "    while true do t[#t + 1] = ('y'):rep(100) .. #t end\n"
+                               "    while true do t[#t + 1] = ('y'):rep(1 << 16) .. #t end\n"
                                "  end\n"
                                "  if row.v == 'catch' then\n"
                                "    local ok = pcall(string.rep, 'x', 1e9)\n"
