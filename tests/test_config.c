@@ -1032,7 +1032,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(4 + 15 + 5 + 13 + 23, n);
+    EXPECT_EQ_INT(4 + 15 + 5 + 13 + 27, n);
 }
 
 int main(void)
