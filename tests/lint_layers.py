@@ -29,7 +29,8 @@ RULES = {
     "input": {"base"},
     "sinks": {"base"},
     "sinks/*": {"base", "aws", "sinks"},
-    "daemon": {"base", "aws", "input", "sinks"},
+    "transform": {"base", "input"},
+    "daemon": {"base", "aws", "input", "sinks", "transform"},
 }
 # Named exceptions: (user, used). The SQS sink keeps its ledger in DynamoDB.
 EXCEPTIONS = {("sinks/sqs", "sinks/dynamodb")}
@@ -41,6 +42,9 @@ SYSTEM_ONLY = {
     "libpq-fe.h": {"sinks/postgres"},
     "mysql.h": {"sinks/mysql"},
     "curl/": {"aws", "daemon"},
+    "lua.h": {"transform"},
+    "lualib.h": {"transform"},
+    "lauxlib.h": {"transform"},
 }
 # Project headers a part never includes: sinks never touch the loop or the event queue.
 NEVER = {

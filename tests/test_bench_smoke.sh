@@ -51,5 +51,9 @@ if built DYNAMODB; then
     bench bench_dynamodb.py --rows 1000 --repeat 1 --timeout 120 -- \
         "^moto .*$ratio" "^ratios \(boto3 time / ingestd time\): moto [0-9.]+x"
 fi
+if built LUA && built POSTGRES; then
+    bench bench_transform.py --rows 2000 --repeat 1 --timeout 120 -- \
+        "^plain: .*rows/s" "^transform: .*rows/s.*ratio [0-9]+\.[0-9]+x"
+fi
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -518,19 +518,22 @@ static void check_sink(struct loader *ld, const struct cfg_section *s)
 static void check_known_columns(const struct route_conf *r, const struct cfg_section *s,
                                 struct cfg_errs *e)
 {
-    if (r->columns.n == 0)
-        return;
-    for (size_t i = 0; i < r->key.n; i++) {
-        if (!strlist_contains(&r->columns, r->key.v[i]))
-            cfg_error(e, cfg_key_line(s, "key"), s->label, "key", "column %s is not in columns",
-                      r->key.v[i]);
+    /* key and types name what reaches the sink: the transform's output_columns when given. */
+    const struct strlist *out = r->transform.output_columns.n ? &r->transform.output_columns
+                                                              : &r->columns;
+    const char *out_name = out == &r->columns ? "columns" : "output_columns";
+
+    for (size_t i = 0; i < r->key.n && out->n; i++) {
+        if (!strlist_contains(out, r->key.v[i]))
+            cfg_error(e, cfg_key_line(s, "key"), s->label, "key", "column %s is not in %s",
+                      r->key.v[i], out_name);
     }
-    for (size_t i = 0; i < r->ntypes; i++) {
-        if (!strlist_contains(&r->columns, r->types[i].column))
-            cfg_error(e, cfg_key_line(s, "types"), s->label, "types", "column %s is not in columns",
-                      r->types[i].column);
+    for (size_t i = 0; i < r->ntypes && out->n; i++) {
+        if (!strlist_contains(out, r->types[i].column))
+            cfg_error(e, cfg_key_line(s, "types"), s->label, "types", "column %s is not in %s",
+                      r->types[i].column, out_name);
     }
-    for (size_t i = 0; i < r->nrules; i++) {
+    for (size_t i = 0; i < r->nrules && r->columns.n; i++) {
         char key[80];
 
         if (strlist_contains(&r->columns, r->rules[i].column))
@@ -539,6 +542,24 @@ static void check_known_columns(const struct route_conf *r, const struct cfg_sec
         cfg_error(e, r->rules[i].line, s->label, key, "column %s is not in columns",
                   r->rules[i].column);
     }
+}
+
+/* output_columns belongs to a transform; the script is read and compiled now, so that a
+ * syntax error is the configuration's error (with both lines) and never a load's. */
+static void check_transform(const struct config *c, struct route_conf *r,
+                            const struct cfg_section *s, struct cfg_errs *e)
+{
+    struct buf why;
+
+    if (r->transform.output_columns.n && !r->transform.path)
+        cfg_error(e, cfg_key_line(s, "output_columns"), s->label, "output_columns",
+                  "applies to routes with a transform only");
+    if (!r->transform.path)
+        return;
+    buf_init(&why);
+    if (cfg_transform_load(c->path, &r->transform, &why) < 0)
+        cfg_error(e, cfg_key_line(s, "transform"), s->label, "transform", "%s", why.data);
+    buf_free(&why);
 }
 
 /* Resolves the route's sink and checks the rules between its keys. */
@@ -585,6 +606,7 @@ static void check_route(struct config *c, struct route_conf *r, const struct cfg
         cfg_error(e, cfg_key_line(s, "json_path"), s->label, "json_path",
                   "member names joined by '.', none empty");
     check_known_columns(r, s, e);
+    check_transform(c, r, s, e);
 }
 
 static void check_all(struct loader *ld)

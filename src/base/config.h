@@ -74,6 +74,17 @@ struct sink_conf {
     enum copy_format copy_format; /* postgres: auto (the default), binary or text */
 };
 
+/* transform = FILE and its keys (config_transform.c). */
+struct transform_conf {
+    char *path;   /* as written; NULL: the route has no transform */
+    char *file;   /* resolved against the configuration file's directory */
+    char *source; /* the script as read when the configuration was loaded */
+    size_t source_len;
+    struct strlist output_columns; /* empty: the input's columns */
+    int64_t memory;                /* transform_memory, bytes */
+    int64_t timeout_ms;            /* transform_timeout */
+};
+
 struct route_conf {
     char *name; /* from [route NAME] */
     int line;
@@ -102,6 +113,7 @@ struct route_conf {
     size_t ntypes;
     struct rule *rules;
     size_t nrules;
+    struct transform_conf transform;
     enum null_as null_as;
     char *json_path; /* format = json: member names to the records array, '.'-joined */
     /* bytes of one record (CSV: its fields, JSON: its text), default 64M */
@@ -178,6 +190,15 @@ typedef int (*config_sink_check_fn)(const struct sink_conf *sc, const char *key,
 void config_set_sink_checker(config_sink_check_fn fn);
 /* A value quoted for an error message: "s", truncated when long (for such checkers). */
 void cfg_quote_value(struct buf *b, const char *s);
+
+/*
+ * The check of a route's transform script, run when a configuration loads (at start, on
+ * SIGHUP, for --check-config): compiles t->source and runs its top level once. 0, or -1
+ * with "path:LINE: message" in err. main installs transform_check_conf (transform.h) in
+ * builds with Lua; without one the script is read but not compiled.
+ */
+typedef int (*config_transform_check_fn)(const struct transform_conf *t, char *err, size_t errsz);
+void config_set_transform_checker(config_transform_check_fn fn);
 
 /* The key table, for tests that compare it with etc/ingestd.conf and the man page:
  * calls fn once per key as "section.key" (sink and route keys as "sink.KEY", "route.KEY"). */

@@ -134,4 +134,12 @@ int cfg_add_rule(struct route_conf *r, const char *column, const char *text, int
                  struct buf *why);
 int cfg_set_char(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why);
 
+/* Transform keys (config_transform.c). */
+int cfg_set_transform_timeout(void *base, const struct cfg_key *k, const struct cfg_value *v,
+                              struct buf *why);
+/* Reads and compiles the route's script (config_set_transform_checker's function): 0, or -1
+ * with the reason in why. */
+int cfg_transform_load(const char *conf_path, struct transform_conf *t, struct buf *why);
+void cfg_transform_clear(struct transform_conf *t);
+
 #endif

@@ -458,5 +458,6 @@ void cfg_route_clear(struct route_conf *r)
         free(r->rules[i].text);
     }
     free(r->rules);
+    cfg_transform_clear(&r->transform);
     memset(r, 0, sizeof(*r));
 }

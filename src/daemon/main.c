@@ -21,6 +21,9 @@
 #include "base/log.h"
 #include "aws/secret_source.h"
 #include "sinks/sink.h"
+#ifdef WITH_LUA
+#include "transform/transform.h"
+#endif
 #include "base/util.h"
 
 #define EXIT_CONFIG 1
@@ -86,6 +89,9 @@ int main(int argc, char **argv)
     jsonmem_init(); /* jansson's allocator, before any thread uses jansson */
     sink_set_secret_resolver(secret_source_resolve);
     config_set_sink_checker(sink_check_conf); /* each sink type's rules, at every load */
+#ifdef WITH_LUA
+    config_set_transform_checker(transform_check_conf); /* scripts compile, at every load */
+#endif
     while ((c = getopt_long(argc, argv, "c:tr:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':

@@ -7,7 +7,8 @@
  *
  *   s3_get_object --bytes--> decompress --bytes--> recstream --batches--> sink
  *
- * (recstream.h: csvstream or jsonstream, by the route's format.)
+ * (recstream.h: csvstream or jsonstream, by the route's format.) A route with a
+ * transform script puts transform_stage.h between recstream and the sink.
  *
  * The sink's begin() runs as soon as the columns are known (or, with
  * create_table, at the first batch, whose rows give the column types), so a
@@ -35,6 +36,7 @@
 #include "daemon/route.h"
 #include "aws/s3.h"
 #include "sinks/sink.h"
+#include "transform/transform_stage.h"
 #include "base/util.h"
 
 #define MAX_SINK_SLOTS 16
@@ -50,6 +52,7 @@ struct worker_state {
     struct s3_client *s3;
     uint64_t s3_generation;
     struct sink_slot slots[MAX_SINK_SLOTS];
+    struct transform_cache *transforms; /* Lua states, one per route with a script */
 };
 
 /* The state of one load while it runs. */
@@ -59,6 +62,7 @@ struct load {
     struct sink *sink;
     struct decompress *dz;
     struct recstream *rs;
+    struct transform_stage *ts; /* NULL: the route has no transform */
     struct load_object obj;
     struct load_target target;
     const struct s3_object_info *info; /* filled by s3.c before the first byte */
@@ -88,6 +92,7 @@ void worker_state_free(struct worker_state *ws)
     for (size_t i = 0; i < MAX_SINK_SLOTS; i++)
         slot_close(&ws->slots[i]);
     s3_client_free(ws->s3);
+    transform_cache_free(ws->transforms);
     free(ws);
 }
 
@@ -296,7 +301,8 @@ static void finish_stream(struct load *ld)
     struct ierr e;
 
     memset(&e, 0, sizeof e);
-    if (decompress_finish(ld->dz, &e) < 0 || recstream_finish(ld->rs, &e) < 0) {
+    if (decompress_finish(ld->dz, &e) < 0 || recstream_finish(ld->rs, &e) < 0 ||
+        transform_stage_finish(ld->ts, &e) < 0) {
         if (!ld->duplicate)
             fail(ld, &e);
         return;
@@ -317,6 +323,7 @@ static void commit_load(struct load *ld)
     job->stats.rows = cs.rows;
     job->stats.rejected = cs.rejected;
     job->stats.blank_lines = cs.blank_lines;
+    transform_stage_stats(ld->ts, &job->stats);
     job->stats.bytes = atomic_load(&job->bytes);
     if (!ld->begun) {
         /* An object without records: nothing to load and nothing to record. */
@@ -338,7 +345,7 @@ static int setup(struct worker_state *ws, struct load *ld, struct s3_client **s3
 {
     struct job *job = ld->job;
     const struct route_conf *rc = job->route;
-    struct csvstream_cb cb = {on_columns, on_batch, on_reject, ld};
+    struct csvstream_cb cb = {on_columns, on_batch, on_reject, ld}, parser_cb;
     struct sink_slot *slot;
     struct ierr e;
 
@@ -353,7 +360,14 @@ static int setup(struct worker_state *ws, struct load *ld, struct s3_client **s3
         goto fail;
     ld->ops = slot->ops;
     ld->sink = slot->sink;
-    ld->rs = recstream_new(rc, &cb, &e);
+    if (!ws->transforms)
+        ws->transforms = transform_cache_new();
+    if (transform_stage_open(ws->transforms, job->cfg, rc,
+                             &(struct transform_object){job->bucket, job->key, job->etag, job->size,
+                                                        job->event_time_ms},
+                             &cb, &parser_cb, &ld->ts, &e) < 0)
+        goto fail;
+    ld->rs = recstream_new(rc, &parser_cb, &e);
     if (!ld->rs)
         goto fail;
     ld->dz = decompress_new(rc->compression, on_plain, ld);
@@ -437,6 +451,7 @@ static bool run_pass(struct worker_state *ws, struct job *job, bool restarted)
     }
     job->stats.bytes = atomic_load(&job->bytes);
     recstream_free(ld.rs);
+    transform_stage_close(ld.ts);
     decompress_free(ld.dz);
     return restart;
 }

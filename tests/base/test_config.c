@@ -1215,7 +1215,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(5 + 15 + 5 + 17 + 25, n);
+    EXPECT_EQ_INT(5 + 15 + 5 + 17 + 29, n);
 }
 
 int main(void)
