@@ -31,6 +31,11 @@ struct job;
 struct sqs_batch_entry;
 
 /* /healthz fails when a ReceiveMessage cycle has gone without success this long. */
+/* The metrics listener: open connections (idle ones make way for new ones) and the time a
+ * request has to arrive whole, however slowly its bytes trickle in. */
+#define OBSERVE_HTTP_MAX_CONNS          32
+#define OBSERVE_HTTP_REQUEST_TIMEOUT_MS 5000
+
 #define OBSERVE_QUEUE_WINDOW_MS(wait_time_seconds) (3000u * ((unsigned)(wait_time_seconds) + 10u))
 
 /* Declares the metrics and opens [ingestd] metrics_listen if set; -1 when it cannot be

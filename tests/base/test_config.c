@@ -659,7 +659,7 @@ DEF_TEST(line_endings_bom_and_nul)
 DEF_TEST(unknown_sections_and_keys)
 {
     EXPECT_ONLY_ERR(SQS "[sqs2]\nqueue_url = x\n",
-                    "3: [sqs2]: unknown section (expected ingestd, aws, sqs, sink NAME or "
+                    "3: [sqs2]: unknown section (expected ingestd, aws, sqs, http, sink NAME or "
                     "route NAME)");
     EXPECT_ONLY_ERR(SQS "[ingestd]\nworker = 2\n", "4: [ingestd] worker: unknown key");
     EXPECT_ONLY_ERR("workers = 2\n" SQS, "1: workers: key outside any [section]");
@@ -1215,7 +1215,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(5 + 15 + 5 + 17 + 29, n);
+    EXPECT_EQ_INT(5 + 15 + 5 + 8 + 17 + 30, n);
 }
 
 int main(void)
