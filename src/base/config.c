@@ -624,6 +624,11 @@ static void check_http(struct loader *ld)
     const struct cfg_section *h = find_section(ld, SEC_HTTP, NULL);
     int line = h ? h->line : 0;
 
+    /* A request names its route, never its table: the table must not come from a key. */
+    for (size_t i = 0; i < c->nroutes; i++)
+        if (c->routes[i].http && (!c->routes[i].table || strchr(c->routes[i].table, '{')))
+            cfg_error(&ld->errs, c->routes[i].line, c->routes[i].name, "table",
+                      "a route with http = true needs a table without {...} placeholders");
     if (!c->http.listen)
         return;
     if (c->http.auth == HTTP_AUTH_NONE && !config_listen_is_loopback(c->http.listen))

@@ -33,6 +33,8 @@
 
 static const double duration_bounds[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,   10,
                                          30,   60,  120,  300, 600, 1800, 3600};
+static const double http_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                     0.25,  0.5,    1,     2.5,  5,     10,   30};
 static const double lag_bounds[] = {0.5, 1,   2,    5,    10,   30,    60,   120,
                                     300, 600, 1800, 3600, 7200, 21600, 86400};
 
@@ -50,6 +52,7 @@ static struct {
     struct metric *ignored, *sqs_errors, *s3_errors, *duration, *lag, *creds;
     struct metric *copy_fallbacks;
     struct metric *workers, *workers_busy, *generation, *reloads;
+    struct metric *http_requests, *http_bytes, *http_duration;
 } O;
 
 /* A NULL-terminated list of label names. */
@@ -119,6 +122,15 @@ static void declare(void)
                                  "Generation of the running configuration", NULL);
     O.reloads = metrics_counter(r, "ingestd_config_reloads_total", "SIGHUP reloads",
                                 NAMES("result"));
+    O.http_requests = metrics_counter(r, "ingestd_http_requests_total",
+                                      "Requests on the ingest listener, by route and status",
+                                      NAMES("route", "status"));
+    O.http_bytes = metrics_counter(r, "ingestd_http_request_bytes_total",
+                                   "Request body bytes taken by the ingest listener",
+                                   NAMES("route"));
+    O.http_duration = metrics_histogram(r, "ingestd_http_request_duration_seconds",
+                                        "From the request head to the answer", NAMES("route"),
+                                        http_bounds, ARRAY_SIZE(http_bounds));
 }
 
 /* Every per-route series at 0, so that rates and alerts see them before the first event. */
@@ -275,6 +287,19 @@ void observe_reload(struct app *app, bool ok)
         return;
     touch_routes(app->cfg);
     listen_on(app->cfg->ingestd.metrics_listen, false);
+}
+
+void observe_http(const char *route, int status, uint64_t body_bytes, uint64_t duration_ms)
+{
+    char st[12];
+
+    if (!O.reg)
+        return;
+    snprintf(st, sizeof st, "%d", status);
+    metric_add(O.http_requests, ML(route, st), 1);
+    if (body_bytes)
+        metric_add(O.http_bytes, ML(route), (double)body_bytes);
+    metric_observe(O.http_duration, ML(route), (double)duration_ms / 1000.0);
 }
 
 void observe_job(const struct job *j)

@@ -54,6 +54,8 @@ void observe_job(const struct job *j);
 void observe_message_failed(const char *route, const struct ierr *e);
 /* An event was not loaded: reason "no_route", "test_event" or "not_created". */
 void observe_event_ignored(const char *reason);
+/* One request on the ingest listener: route "-" when it named none. */
+void observe_http(const char *route, int status, uint64_t body_bytes, uint64_t duration_ms);
 /* The number of messages being worked on changed (the poller's count). */
 void observe_inflight(size_t n);
 /* A visibility extension (heartbeat) was requested for a running message. */

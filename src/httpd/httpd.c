@@ -57,6 +57,7 @@ struct httpd_req {
     char peer[64];
     struct MHD_Response *resp;
     int status;
+    struct buf raw; /* the answer as bytes, for when MHD will not send it (mid-body) */
     bool queued, suspended, ended;
     void *data;
 };
@@ -363,6 +364,18 @@ static enum MHD_Result queue(struct httpd_req *r)
     return rc;
 }
 
+/* An answer in the middle of a body (413): MHD sends answers only once a body is read,
+ * so a plain connection gets it written here, and is closed; the rest is never read. */
+static enum MHD_Result queue_mid_body(struct httpd_req *r)
+{
+    r->queued = true;
+    if (!r->srv->cert && r->conn && !r->conn->closing) {
+        (void)send(r->conn->fd, r->raw.data, r->raw.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        shutdown(r->conn->fd, SHUT_WR);
+    }
+    return MHD_NO; /* MHD closes the connection */
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls)
@@ -389,18 +402,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
     }
     if (r->queued)
         return MHD_NO;
-    if (r->resp) {
-        *upload_size = 0;
+    if (r->resp && *upload_size)
+        return queue_mid_body(r);
+    if (r->resp)
         return queue(r);
-    }
     if (*upload_size) {
         size_t n = *upload_size, took = s->h.on_body(s->h.arg, r, upload, n);
 
         *upload_size = n - took;
-        if (r->resp) {
-            *upload_size = 0;
-            return queue(r);
-        }
+        if (r->resp)
+            return queue_mid_body(r);
         if (took < n) {
             MHD_suspend_connection(mc);
             r->suspended = true;
@@ -438,6 +449,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         s->h.on_close(s->h.arg, r);
     if (r->resp)
         MHD_destroy_response(r->resp);
+    buf_free(&r->raw);
     free(r);
     *con_cls = NULL;
 }
@@ -518,10 +530,18 @@ void httpd_respond(struct httpd_req *r, int status, const char *content_type, co
     if (!r->resp)
         return;
     r->status = status;
-    if (content_type)
+    buf_printf(&r->raw, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: %zu\r\n", status,
+               MHD_get_reason_phrase_for((unsigned)status), len);
+    if (content_type) {
         MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    for (; extra && extra[0] && extra[1]; extra += 2)
+        buf_printf(&r->raw, "Content-Type: %s\r\n", content_type);
+    }
+    for (; extra && extra[0] && extra[1]; extra += 2) {
         MHD_add_response_header(r->resp, extra[0], extra[1]);
+        buf_printf(&r->raw, "%s: %s\r\n", extra[0], extra[1]);
+    }
+    buf_puts(&r->raw, "\r\n");
+    buf_append(&r->raw, body, len);
     if (r->srv->o.close_after_answer)
         MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
