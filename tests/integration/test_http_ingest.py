@@ -297,6 +297,37 @@ def main():
                 rc = d.stop(timeout=30)
                 assert rc == 0, f"exit status {rc}"
             c.check("SIGTERM: exit 0", stops_cleanly)
+
+            def https_with_a_self_signed_certificate():
+                cert, key = st.path("cert.pem"), st.path("key.pem")
+                subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                "-keyout", key, "-out", cert, "-days", "2", "-subj",
+                                "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                               check=True, capture_output=True)
+                tport = free_port()
+                tls = text.replace(f"listen = 127.0.0.1:{port}\n",
+                                   f"listen = 127.0.0.1:{tport}\ntls_cert = {cert}\n"
+                                   f"tls_key = {key}\n")
+                tconf = st.write_config(tls, "tls.conf")
+                with open(tokens, "w") as f:
+                    f.write(TOKEN + "\n")
+                t = Ingestd(tconf, st.env(), st.path("tls.log"))
+                try:
+                    t.wait_for_log("rows over HTTPS on", timeout=20)
+                    q_ = "/v1/ingest/users?user_name=Tls&email=tls@example.com&pincode=1234"
+                    code, body = curl(tport, q_, "-X", "PUT", scheme="https",
+                                      extra=("--cacert", cert))
+                    assert code == 200 and jbody(body)["rows"] == 1, (code, body)
+                    assert ("tls@example.com", "TLS", "1234") in items(), items()
+                    code, _ = curl(tport, q_, "-X", "PUT")  # plain HTTP to the TLS port
+                    assert code != 200, code
+                    code, _ = curl(tport, q_, "-X", "PUT", scheme="https")  # unknown CA
+                    assert code == 0, code
+                    assert t.stop(timeout=30) == 0
+                finally:
+                    t.kill()
+            c.check("HTTPS with tls_cert and tls_key (a self-signed certificate)",
+                    https_with_a_self_signed_certificate)
         finally:
             d.kill()
             if c.failed:
