@@ -12,7 +12,7 @@
 
 #include "base/util.h"
 
-#define READ_CHUNK   (64 * 1024)
+#define READ_CHUNK   (256 * 1024)
 #define WAIT_STEP_MS 250 /* how often a waiting reader looks at the cancel flag */
 
 struct body_pipe {

@@ -43,7 +43,7 @@
 #include "httpd/httpd.h"
 
 #define PATH_PREFIX     "/v1/ingest/"
-#define PIPE_BYTES      (1024 * 1024)
+#define PIPE_BYTES      (4 * 1024 * 1024)
 #define HEAD_TIMEOUT_MS 5000
 #define IDEM_KEY_MAX    200
 #define PUT_MAX_BYTES   (1024 * 1024)
@@ -566,7 +566,7 @@ int http_ingest_start(struct app *app)
         .max_conns = (unsigned)cfg->http.max_connections,
         .head_timeout_ms = HEAD_TIMEOUT_MS,
         .idle_timeout_s = (unsigned)cfg->http.timeout,
-        .memory_limit = 64 * 1024,
+        .memory_limit = 256 * 1024,
         .tls_cert_pem = cfg->http.tls_cert,
         .tls_key_pem = cfg->http.tls_key,
     };
