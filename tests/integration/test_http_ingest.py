@@ -56,6 +56,12 @@ table = files
 [route hidden]
 sink = pg
 table = hidden_table
+
+[route down]
+sink = nowhere
+http = true
+match_prefix = pushed-only/
+table = down
 """
 
 
@@ -101,7 +107,10 @@ def main():
             f.write("# bearer tokens\n\n" + TOKEN + "\n")
         port, mport = free_port(), free_port()
         extra = (f"[http]\nlisten = 127.0.0.1:{port}\ntoken_file = {tokens}\nmax_body = 16M\n")
-        conf = st.ingestd_config(ROUTES, workers=2, wait_time_seconds=1, extra=extra)
+        sinks = st._default_sinks() + (f"\n[sink nowhere]\ntype = postgres\nconninfo = host=127.0.0.1 "
+                                       f"port={free_port()} dbname=x user=x connect_timeout=2\n")
+        conf = st.ingestd_config(ROUTES, workers=2, wait_time_seconds=1, extra=extra,
+                                 sinks=sinks)
         text = open(conf).read().replace("[ingestd]\n",
                                          f"[ingestd]\nmetrics_listen = 127.0.0.1:{mport}\n", 1)
         st.write_config(text)
@@ -289,6 +298,16 @@ def main():
             c.check("404 (no route, no http), 405, 415", refusals)
             c.check("413 by Content-Length and for a chunked body", too_large)
             c.check("SIGHUP rereads token_file", sighup_rereads_tokens)
+
+            def transient_is_503_with_retry_after():
+                out = subprocess.run(["curl", "-sS", "-i", "-X", "PUT", "--max-time", "60",
+                                      "-H", "Authorization: Bearer second-token",
+                                      f"http://127.0.0.1:{port}/v1/ingest/down?id=1"],
+                                     capture_output=True, timeout=90).stdout.decode()
+                assert out.startswith("HTTP/1.1 503"), out
+                assert "\nRetry-After: " in out.replace("\r", ""), out
+            c.check("a database that cannot be reached: 503 with Retry-After",
+                    transient_is_503_with_retry_after)
             c.check("40 slow clients: S3 objects still load, requests still answered",
                     slow_clients_while_queue_loads)
             c.check("request metrics by route and status; no token in the log", request_metrics)
