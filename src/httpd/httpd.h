@@ -70,7 +70,6 @@ bool httpd_tls_supported(void);
  */
 int httpd_listen(struct httpd *s, const char *addr, char *err, size_t errlen);
 const char *httpd_address(const struct httpd *s); /* NULL: not listening */
-int httpd_port(const struct httpd *s);            /* the bound port, 0 when not listening */
 
 /* The request. Strings are borrowed for the request's life. */
 const char *httpd_method(const struct httpd_req *r);
