@@ -418,6 +418,11 @@ static void on_head(void *arg, struct httpd_req *r)
         return;
     }
     q->parse = *rc;
+    if (put && ((clen && strcmp(clen, "0") != 0) || httpd_header(r, "Transfer-Encoding"))) {
+        answer_error(r, 400, "PUT takes its record from the query string and no body", NULL);
+        account(q, q->route, 400, 0);
+        return;
+    }
     if (put) {
         char *line = put_record(r, rc, why, sizeof why);
         if (!line) {

@@ -156,6 +156,8 @@ def main():
                 assert code == 400 and "more than once" in body, (code, body)
                 code, body = curl(port, base + "&table=evil", "-X", "PUT")
                 assert code == 400 and "not a column" in body, (code, body)
+                code, body = curl(port, base, "-X", "PUT", "--data-binary", "x" * 5000)
+                assert code == 400 and "no body" in body, (code, body)
                 code, body = curl(port, "/v1/ingest/users?user_name=J%C3%BCrgen%20M"
                                   "&email=j%40example.com&pincode=110001", "-X", "PUT")
                 assert code == 200, (code, body)
@@ -278,7 +280,7 @@ def main():
                 import urllib.request
                 text = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics").read().decode()
                 assert 'ingestd_http_requests_total{route="events",status="200"}' in text, text
-                assert 'ingestd_http_requests_total{route="users",status="400"} 4' in text, text
+                assert 'ingestd_http_requests_total{route="users",status="400"} 5' in text, text
                 assert 'ingestd_http_requests_total{route="-",status="401"}' in text, text
                 assert "ingestd_http_request_duration_seconds_bucket" in text
                 assert TOKEN not in d.log_text()
