@@ -4,7 +4,8 @@
  * DESIGN
  * on_head checks, in this order: the token (401), the path and its route (404), the
  * method (405), the Idempotency-Key (400), the size (413) and the media type and
- * encoding (415). Then the job starts at once, with a body pipe as its source, so
+ * encoding (415). Then the job is made, with a body pipe as its source, and goes to
+ * the workers once the body is complete or START_BYTES of it have arrived; from then
  * the worker parses while the body arrives: on_body writes into the pipe, and a
  * full pipe suspends the connection until the worker has drained it (the wake
  * eventfd). PUT writes its one record, built from the query string as a JSON
@@ -42,8 +43,11 @@
 #include "daemon/pool.h"
 #include "httpd/httpd.h"
 
-#define PATH_PREFIX     "/v1/ingest/"
-#define PIPE_BYTES      (4 * 1024 * 1024)
+#define PATH_PREFIX "/v1/ingest/"
+#define PIPE_BYTES  (4 * 1024 * 1024)
+/* A load takes a worker once its body is complete or this much of it has arrived, so that
+ * slow clients sending small bodies hold memory, never a worker. */
+#define START_BYTES     (256 * 1024)
 #define HEAD_TIMEOUT_MS 5000
 #define IDEM_KEY_MAX    200
 #define PUT_MAX_BYTES   (1024 * 1024)
@@ -64,6 +68,7 @@ struct ireq {
     bool waits_for_room;
     bool closed_pipe;
     bool accounted; /* its log line is written */
+    bool submitted; /* its job is in the pool */
 };
 
 struct http_ingest {
@@ -311,8 +316,26 @@ static void start_job(struct http_ingest *ing, struct ireq *q, const struct rout
                             (unsigned)app->cfg->http.timeout * 1000u);
     j->source = body_pipe_source(q->pipe);
     q->job = j;
+}
+
+static void submit_job(struct http_ingest *ing, struct ireq *q)
+{
+    if (!q->job || q->submitted)
+        return;
+    q->submitted = true;
     ing->running++;
-    pool_submit(app->pool, &j->item);
+    pool_submit(ing->app->pool, &q->job->item);
+}
+
+/* A job that never ran (its body did not arrive): nothing to roll back. */
+static void drop_unsubmitted(struct ireq *q)
+{
+    if (!q->job || q->submitted)
+        return;
+    body_pipe_unref(q->pipe); /* the job's reference */
+    q->job->source = NULL;
+    job_free(q->job);
+    q->job = NULL;
 }
 
 static json_t *error_entry(const struct ierr *e)
@@ -442,6 +465,7 @@ static void on_head(void *arg, struct httpd_req *r)
         body_pipe_close(q->pipe);
         q->closed_pipe = true;
         free(line);
+        submit_job(ing, q);
         return;
     }
     if (clen && strtoull(clen, NULL, 10) > (unsigned long long)cfg->http.max_body) {
@@ -485,6 +509,7 @@ static size_t on_body(void *arg, struct httpd_req *r, const char *p, size_t n)
                  (long long)ing->app->cfg->http.max_body);
         body_pipe_abort(q->pipe, why);
         q->closed_pipe = true;
+        drop_unsubmitted(q);
         answer_error(r, 413, why, NULL);
         account(q, q->route, 413, 0);
         return n;
@@ -492,6 +517,8 @@ static size_t on_body(void *arg, struct httpd_req *r, const char *p, size_t n)
     took = body_pipe_write(q->pipe, p, n);
     q->body_bytes += took;
     q->waits_for_room = took < n;
+    if (q->body_bytes >= START_BYTES || took < n)
+        submit_job(ing, q);
     return took;
 }
 
@@ -499,10 +526,10 @@ static void on_end(void *arg, struct httpd_req *r)
 {
     struct ireq *q = httpd_data(r);
 
-    (void)arg;
     if (q && q->pipe && !q->closed_pipe) {
         body_pipe_close(q->pipe);
         q->closed_pipe = true;
+        submit_job(arg, q);
     }
 }
 
@@ -516,6 +543,7 @@ static void on_close(void *arg, struct httpd_req *r)
     q->r = NULL;
     if (q->pipe && !q->closed_pipe)
         body_pipe_abort(q->pipe, "the client closed the connection before the end of the body");
+    drop_unsubmitted(q);
     if (!q->job)
         ireq_free(q);
 }
@@ -632,6 +660,11 @@ void http_ingest_stop(struct app *app)
         if (q->pipe && !q->closed_pipe) {
             body_pipe_abort(q->pipe, "the daemon is stopping");
             q->closed_pipe = true;
+            if (q->r && !q->submitted) {
+                answer_error(q->r, 503, "the daemon is stopping", NULL);
+                account(q, q->route, 503, 0);
+            }
+            drop_unsubmitted(q);
         }
 }
 
@@ -661,7 +694,9 @@ void http_ingest_free(struct app *app)
     while (ing->reqs) {   /* requests whose job never came back */
         struct ireq *q = ing->reqs;
         /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): ireq_free() unlinks it */
-        if (q->job)
+        if (q->job && !q->submitted)
+            drop_unsubmitted(q);
+        else if (q->job)
             q->job->owner = NULL;
         ireq_free(q);
     }

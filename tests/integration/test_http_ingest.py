@@ -257,6 +257,14 @@ def main():
                     s = socket.create_connection(("127.0.0.1", port))
                     s.sendall(b"POST /v1/ingest/events HTTP/1.1\r\nHost: x\r\n")
                     socks.append(s)
+                # and slow bodies, more of them than workers: they must hold no worker
+                for _ in range(6):
+                    s = socket.create_connection(("127.0.0.1", port))
+                    s.sendall(b"POST /v1/ingest/events HTTP/1.1\r\nHost: x\r\n"
+                              b"Authorization: Bearer second-token\r\n"
+                              b"Content-Type: text/csv\r\nContent-Length: 1000000\r\n\r\n"
+                              b"id,name,score\n")
+                    socks.append(s)
                 try:
                     st.put_object("inbox", "files/a.csv", b"id,name\n1,Ann\n2,Bob\n")
                     deadline = time.monotonic() + 30
@@ -264,7 +272,7 @@ def main():
                         assert time.monotonic() < deadline, "the S3 object was not loaded"
                         for s in socks:
                             try:
-                                s.sendall(b"X")
+                                s.sendall(b"1")
                             except OSError:
                                 pass
                         time.sleep(0.3)
@@ -310,7 +318,7 @@ def main():
                 assert "\nRetry-After: " in out.replace("\r", ""), out
             c.check("a database that cannot be reached: 503 with Retry-After",
                     transient_is_503_with_retry_after)
-            c.check("40 slow clients: S3 objects still load, requests still answered",
+            c.check("40 slow heads and 6 slow bodies: S3 objects still load, requests answered",
                     slow_clients_while_queue_loads)
             c.check("request metrics by route and status; no token in the log", request_metrics)
 
