@@ -15,7 +15,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential autoconf automake pkg-config \
       libcurl4-openssl-dev libssl-dev libjansson-dev zlib1g-dev libzstd-dev libinih-dev \
-      libcsv-dev libpq-dev libmariadb-dev libsystemd-dev liblua5.4-dev \
+      libcsv-dev libpq-dev libmariadb-dev libsystemd-dev liblua5.4-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

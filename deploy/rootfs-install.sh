@@ -10,7 +10,7 @@
 # The binary itself comes from the build stage (deploy/container-build.sh).
 set -eu
 
-RUNTIME_LIBRARIES="libcsv3 libcurl4 libinih1 libjansson4 liblua5.4-0 libmariadb3 libpq5 libssl3 libsystemd0 libzstd1 zlib1g"
+RUNTIME_LIBRARIES="libcsv3 libcurl4 libinih1 libjansson4 liblua5.4-0 libmariadb3 libpq5 libssl3 libsystemd0 libzstd1 zlib1g libmicrohttpd12"
 RUNTIME_EXTRA="ca-certificates"
 # The image's user and group; numeric in the Dockerfile's USER so that "run as non-root"
 # policies can check it without reading /etc/passwd.

@@ -15,7 +15,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential autoconf automake libtool pkg-config make
     libcurl4-openssl-dev libssl-dev libpq-dev libmariadb-dev libcsv-dev libjansson-dev
-    libsystemd-dev zlib1g-dev libzstd-dev libinih-dev liblua5.4-dev
+    libsystemd-dev zlib1g-dev libzstd-dev libinih-dev liblua5.4-dev libmicrohttpd-dev
     postgresql postgresql-client mariadb-server mariadb-client
     mandoc valgrind clang libclang-rt-14-dev systemd curl ca-certificates
     cppcheck clang-tidy clang-format

@@ -30,7 +30,8 @@ RULES = {
     "sinks": {"base"},
     "sinks/*": {"base", "aws", "sinks"},
     "transform": {"base", "input"},
-    "daemon": {"base", "aws", "input", "sinks", "transform"},
+    "httpd": {"base"},
+    "daemon": {"base", "aws", "input", "sinks", "transform", "httpd"},
 }
 # Named exceptions: (user, used). The SQS sink keeps its ledger in DynamoDB.
 EXCEPTIONS = {("sinks/sqs", "sinks/dynamodb")}
@@ -43,6 +44,7 @@ SYSTEM_ONLY = {
     "mysql.h": {"sinks/mysql"},
     "curl/": {"aws", "daemon"},
     "lua.h": {"transform"},
+    "microhttpd.h": {"httpd"},
     "lualib.h": {"transform"},
     "lauxlib.h": {"transform"},
 }

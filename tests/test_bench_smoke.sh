@@ -43,6 +43,10 @@ if built POSTGRES; then
     bench bench_pg.py --rows 2000 --repeat 1 --files 2 --skip-rss --timeout 120 -- \
         "^append: .*$ratio" "^upsert: .*$ratio" "^aggregate: .*$ratio"
 fi
+if built POSTGRES; then
+    bench bench_http.py --seconds 2 --rows 2000 --workers 2 --timeout 120 -- \
+        "^put: .*requests/s, p50 .*p99 " "^post: .*$ratio"
+fi
 if built MYSQL; then
     bench bench_mysql.py --rows 2000 --skip-rss --timeout 120 -- \
         "^append: .*$ratio" "^upsert: .*$ratio"

@@ -18,7 +18,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("INGESTD_SRCDIR") or os.path.dirname(HERE)
 BUILDDIR = os.environ.get("INGESTD_BUILDDIR") or os.path.dirname(HERE)
-SECTIONS = ("ingestd", "aws", "sqs", "sink", "route")
+SECTIONS = ("ingestd", "aws", "sqs", "http", "sink", "route")
 
 
 def normalize(section, key):

@@ -223,7 +223,7 @@ static int check_header(struct loader *ld, struct cfg_section *s, const char *ki
     }
     if (sec < 0) {
         cfg_error(&ld->errs, s->line, s->label, NULL,
-                  "unknown section (expected ingestd, aws, sqs, sink NAME or route NAME)");
+                  "unknown section (expected ingestd, aws, sqs, http, sink NAME or route NAME)");
         return -1;
     }
     s->sec = (enum cfg_sec)sec;
@@ -609,9 +609,43 @@ static void check_route(struct config *c, struct route_conf *r, const struct cfg
     check_transform(c, r, s, e);
 }
 
+bool config_listen_is_loopback(const char *addr)
+{
+    if (!addr)
+        return true;
+    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]:", 6) == 0 ||
+           strncmp(addr, "localhost:", 10) == 0;
+}
+
+/* The ingest listener: tokens unless it is loopback-only and auth = none; TLS in pairs. */
+static void check_http(struct loader *ld)
+{
+    const struct config *c = ld->cfg;
+    const struct cfg_section *h = find_section(ld, SEC_HTTP, NULL);
+    int line = h ? h->line : 0;
+
+    /* A request names its route, never its table: the table must not come from a key. */
+    for (size_t i = 0; i < c->nroutes; i++)
+        if (c->routes[i].http && (!c->routes[i].table || strchr(c->routes[i].table, '{')))
+            cfg_error(&ld->errs, c->routes[i].line, c->routes[i].name, "table",
+                      "a route with http = true needs a table without {...} placeholders");
+    if (!c->http.listen)
+        return;
+    if (c->http.auth == HTTP_AUTH_NONE && !config_listen_is_loopback(c->http.listen))
+        cfg_error(&ld->errs, cfg_key_line(h, "auth"), "http", "auth",
+                  "none is only allowed on a loopback listen address");
+    if (c->http.auth == HTTP_AUTH_TOKEN && !c->http.token_file)
+        cfg_error(&ld->errs, line, "http", "token_file",
+                  "required (or auth = none on a loopback listen address)");
+    if (!c->http.tls_cert != !c->http.tls_key)
+        cfg_error(&ld->errs, line, "http", c->http.tls_cert ? "tls_key" : "tls_cert",
+                  "tls_cert and tls_key go together");
+}
+
 static void check_all(struct loader *ld)
 {
     check_global(ld);
+    check_http(ld);
     for (size_t i = 0; i < ld->nsections; i++) {
         if (!ld->sections[i].skip && ld->sections[i].sec == SEC_SINK)
             check_sink(ld, &ld->sections[i]);
@@ -652,6 +686,10 @@ static void config_free(struct config *c)
     free(c->aws.ca_file);
     free(c->sqs.queue_url);
     free(c->sqs.dlq_url);
+    free(c->http.listen);
+    free(c->http.token_file);
+    free(c->http.tls_cert);
+    free(c->http.tls_key);
     free(c);
 }
 
@@ -685,7 +723,7 @@ static struct config *load_stream(FILE *fp, const char *name, struct strlist *er
     ld.cfg = c;
     c->path = xstrdup(name);
     buf_init(&why);
-    for (int sec = SEC_INGESTD; sec <= SEC_SQS; sec++) {
+    for (int sec = SEC_INGESTD; sec <= SEC_HTTP; sec++) {
         if (cfg_apply_defaults((enum cfg_sec)sec, c, &why) < 0)
             cfg_error(&ld.errs, 0, cfg_sec_names[sec], NULL, "bad built-in default: %s", why.data);
     }

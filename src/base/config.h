@@ -116,6 +116,7 @@ struct route_conf {
     struct transform_conf transform;
     enum null_as null_as;
     char *json_path; /* format = json: member names to the records array, '.'-joined */
+    bool http;       /* POST/PUT /v1/ingest/NAME on the [http] listener */
     /* bytes of one record (CSV: its fields, JSON: its text), default 64M */
     int64_t max_row_bytes;
     /* largest zstd window accepted, a power of two, default 8M */
@@ -161,11 +162,27 @@ struct config {
         char *dlq_url;
     } sqs;
 
+    struct {
+        char *listen;        /* NULL: no ingest listener; else "HOST:PORT" */
+        char *token_file;    /* bearer tokens, one per line */
+        int auth;            /* enum http_auth */
+        int64_t max_body;    /* bytes of one request body, default 64M */
+        int max_connections; /* open connections, default 256 */
+        int timeout;         /* seconds a connection may stay silent, default 30 */
+        char *tls_cert;      /* PEM files: HTTPS when both are set */
+        char *tls_key;
+    } http;
+
     struct sink_conf *sinks;
     size_t nsinks;
     struct route_conf *routes; /* in file order: first match wins */
     size_t nroutes;
 };
+
+enum http_auth { HTTP_AUTH_TOKEN, HTTP_AUTH_NONE };
+
+/* True when addr ("HOST:PORT") can only be reached from this machine. */
+bool config_listen_is_loopback(const char *addr);
 
 struct config *config_load(const char *path, struct strlist *errors);
 /* The same from memory (tests, stdin); name stands for the file in errors. */

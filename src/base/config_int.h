@@ -19,7 +19,7 @@
 #include "base/config.h"
 #include "base/util.h"
 
-enum cfg_sec { SEC_INGESTD, SEC_AWS, SEC_SQS, SEC_SINK, SEC_ROUTE, SEC_COUNT };
+enum cfg_sec { SEC_INGESTD, SEC_AWS, SEC_SQS, SEC_HTTP, SEC_SINK, SEC_ROUTE, SEC_COUNT };
 
 enum cfg_type {
     CT_INT,    /* int in [min, max] */

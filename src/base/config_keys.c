@@ -15,7 +15,7 @@
 #include "base/config_int.h"
 #include "base/log.h"
 
-const char *const cfg_sec_names[SEC_COUNT] = {"ingestd", "aws", "sqs", "sink", "route"};
+const char *const cfg_sec_names[SEC_COUNT] = {"ingestd", "aws", "sqs", "http", "sink", "route"};
 const char *const cfg_sink_type_names[] = {"postgres", "mysql", "dynamodb", "sqs", NULL};
 
 static const char *const mode_names[] = {"append", "upsert", "replace", NULL};
@@ -24,6 +24,7 @@ static const char *const compression_names[] = {"auto", "none", "gzip", "zstd", 
 static const char *const log_format_names[] = {"text", "json", NULL};
 static const char *const copy_format_names[] = {"auto", "binary", "text", NULL};
 static const char *const on_error_names[] = {"abort", "skip_row", NULL};
+static const char *const http_auth_names[] = {"token", "none", NULL};
 static const char *const null_as_names[] = {"absent", "NULL", NULL};
 static const char *const ssl_mode_names[] = {"disabled",  "preferred",       "required",
                                              "verify_ca", "verify_identity", NULL};
@@ -380,6 +381,16 @@ const struct cfg_key cfg_keys[] = {
      .min = 0, .max = 43200},
     {G(SEC_SQS, "dlq_url", CT_URL, "", sqs.dlq_url)},
 
+    {G(SEC_HTTP, "listen", CT_FN, "", http.listen), .set = set_listen},
+    {G(SEC_HTTP, "token_file", CT_STR, "", http.token_file)},
+    {G(SEC_HTTP, "auth", CT_ENUM, "token", http.auth), .choices = http_auth_names},
+    {G(SEC_HTTP, "max_body", CT_SIZE, "64M", http.max_body), .min = 1024,
+     .max = (int64_t)1 << 40},
+    {G(SEC_HTTP, "max_connections", CT_INT, "256", http.max_connections), .min = 4, .max = 10000},
+    {G(SEC_HTTP, "timeout", CT_INT, "30", http.timeout), .min = 1, .max = 3600},
+    {G(SEC_HTTP, "tls_cert", CT_STR, "", http.tls_cert)},
+    {G(SEC_HTTP, "tls_key", CT_STR, "", http.tls_key)},
+
     {S("type", CT_ENUM, NULL, type), .choices = cfg_sink_type_names, .sinks = SINKS_ALL},
     {S("conninfo", CT_STR, NULL, conninfo), .sinks = SINK_BIT(SINK_POSTGRES)},
     {S("schema", CT_STR, "public", schema), .flags = CFG_LATE, .sinks = SINK_BIT(SINK_POSTGRES)},
@@ -436,6 +447,7 @@ const struct cfg_key cfg_keys[] = {
     {R("max_row_bytes", CT_SIZE, "64M", max_row_bytes), .min = 1024, .max = (int64_t)1 << 30},
     {R("zstd_window_max", CT_FN, "8M", zstd_window_max), .set = set_pow2_size, .min = 1024,
      .max = (int64_t)1 << 31},
+    {R("http", CT_BOOL, "false", http)},
     {R("validate.COLUMN", CT_FN, NULL, rules), .flags = CFG_REPEAT | CFG_PREFIX},
 };
 /* clang-format on */

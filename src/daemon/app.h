@@ -18,6 +18,7 @@ struct http;
 struct creds_provider;
 struct pool;
 struct poller;
+struct http_ingest;
 
 /* Counters for STATUS= and logs; loop thread only. */
 struct app_stats {
@@ -49,6 +50,8 @@ struct app {
     struct creds_provider *creds;
     struct pool *pool;
     struct poller *poller;
+    struct http_ingest *ingest; /* NULL without [http] listen */
+    bool exit_after_http;       /* the queue side is done: exit when the last request is */
     struct app_stats stats;
 };
 

@@ -27,6 +27,7 @@
 #include "aws/creds.h"
 #include "aws/http.h"
 #include "base/log.h"
+#include "daemon/http_ingest.h"
 #include "daemon/notify.h"
 #include "daemon/observe.h"
 #include "daemon/poller.h"
@@ -85,6 +86,10 @@ static void app_finish(void *arg, int exit_code)
     struct app *app = arg;
 
     app->exit_code = exit_code;
+    if (http_ingest_running(app) > 0) {
+        app->exit_after_http = true; /* the last request's answer stops the loop */
+        return;
+    }
     loop_stop(app->loop);
 }
 
@@ -112,6 +117,7 @@ static void reload(struct app *app)
         if (next->ingestd.workers != old->ingestd.workers)
             pool_resize(app->pool, (unsigned)next->ingestd.workers);
         poller_reconfigure(app->poller);
+        http_ingest_reload(app);
         log_info("configuration reloaded (generation %llu): %zu sinks, %zu routes",
                  (unsigned long long)next->generation, next->nsinks, next->nroutes);
         config_unref(old);
@@ -130,6 +136,7 @@ static void shutdown_expired(struct loop_timer *t, void *arg)
     log_warn("shutdown_timeout (%d s) reached: cancelling running loads",
              app->cfg->ingestd.shutdown_timeout);
     poller_cancel_all(app->poller);
+    http_ingest_cancel(app);
 }
 
 static void begin_shutdown(struct app *app, int signo)
@@ -143,8 +150,9 @@ static void begin_shutdown(struct app *app, int signo)
     log_info("%s: stopping; %zu load%s running", strsignal(signo), poller_inflight(app->poller),
              poller_inflight(app->poller) == 1 ? "" : "s");
     app_status(app);
+    http_ingest_stop(app);
     poller_stop(app->poller);
-    if (poller_inflight(app->poller) > 0)
+    if (poller_inflight(app->poller) > 0 || http_ingest_running(app) > 0)
         loop_timer_arm(app->shutdown_timer, (uint64_t)app->cfg->ingestd.shutdown_timeout * 1000u,
                        0);
 }
@@ -214,6 +222,8 @@ static int start_parts(struct app *app)
     app->poller = poller_new(app, &(struct poller_hooks){app_ready, app_finish, app});
     if (!app->poller)
         return -1;
+    if (http_ingest_start(app) < 0)
+        return -1;
 
     app->status_timer = loop_timer_new(app->loop, on_status, app);
     app->shutdown_timer = loop_timer_new(app->loop, shutdown_expired, app);
@@ -234,6 +244,7 @@ static int start_parts(struct app *app)
 static void stop_parts(struct app *app)
 {
     /* The poller hands back what the pool still holds, then the pool joins its threads. */
+    http_ingest_free(app);
     if (app->poller)
         poller_free(app->poller);
     pool_free(app->pool);

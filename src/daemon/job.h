@@ -20,6 +20,7 @@
 #include "daemon/pool.h"
 
 struct msg;
+struct object_source;
 
 enum job_result {
     JOB_LOADED,     /* rows committed with the ledger record */
@@ -46,6 +47,14 @@ struct job {
     char *message_id;      /* for log context */
 
     struct creds *creds; /* own reference, taken at dispatch; NULL: anonymous */
+
+    /* A load that does not come from S3 (an HTTP request): its bytes, the route as it
+     * parses them (format and compression from the request), and who takes the job
+     * back on the loop instead of the poller. NULL, NULL, NULL for an S3 object. */
+    struct object_source *source;
+    const struct route_conf *parse;
+    void (*on_done)(struct job *j);
+    void *owner;
 
     atomic_bool cancel;     /* set by the loop at shutdown_timeout */
     _Atomic uint64_t bytes; /* object bytes read so far (progress) */

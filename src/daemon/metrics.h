@@ -3,7 +3,7 @@
  * its exposition in the Prometheus text format 0.0.4.
  *
  * It knows nothing of ingestd: observe.h defines the daemon's metric set on top of
- * it, metrics_http.h serves it. A registry is created once, its metrics declared
+ * it, httpd/httpd.h serves it (observe.c). A registry is created once, its metrics declared
  * before any thread may update them; from then on every function here is
  * thread-safe (one mutex per registry, held for a lookup and an addition, so
  * contention stays negligible at ingestd's event rates).

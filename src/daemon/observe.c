@@ -23,22 +23,24 @@
 #include "daemon/job.h"
 #include "base/log.h"
 #include "daemon/metrics.h"
-#include "daemon/metrics_http.h"
 #include "daemon/pool.h"
 #include "aws/s3.h"
 #include "aws/sqs.h"
+#include "httpd/httpd.h"
 #include "base/util.h"
 
 #define CONTENT_TYPE_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
 
 static const double duration_bounds[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,   10,
                                          30,   60,  120,  300, 600, 1800, 3600};
+static const double http_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                     0.25,  0.5,    1,     2.5,  5,     10,   30};
 static const double lag_bounds[] = {0.5, 1,   2,    5,    10,   30,    60,   120,
                                     300, 600, 1800, 3600, 7200, 21600, 86400};
 
 static struct {
     struct metrics *reg;
-    struct metrics_http *http;
+    struct httpd *http;
     uint64_t started_ms;         /* monotonic */
     uint64_t last_receive_ok_ms; /* 0: never */
     uint64_t cycle_since_ms;     /* first ReceiveMessage since the last success; 0: none */
@@ -50,6 +52,7 @@ static struct {
     struct metric *ignored, *sqs_errors, *s3_errors, *duration, *lag, *creds;
     struct metric *copy_fallbacks;
     struct metric *workers, *workers_busy, *generation, *reloads;
+    struct metric *http_requests, *http_bytes, *http_duration;
 } O;
 
 /* A NULL-terminated list of label names. */
@@ -119,6 +122,15 @@ static void declare(void)
                                  "Generation of the running configuration", NULL);
     O.reloads = metrics_counter(r, "ingestd_config_reloads_total", "SIGHUP reloads",
                                 NAMES("result"));
+    O.http_requests = metrics_counter(r, "ingestd_http_requests_total",
+                                      "Requests on the ingest listener, by route and status",
+                                      NAMES("route", "status"));
+    O.http_bytes = metrics_counter(r, "ingestd_http_request_bytes_total",
+                                   "Request body bytes taken by the ingest listener",
+                                   NAMES("route"));
+    O.http_duration = metrics_histogram(r, "ingestd_http_request_duration_seconds",
+                                        "From the request head to the answer", NAMES("route"),
+                                        http_bounds, ARRAY_SIZE(http_bounds));
 }
 
 /* Every per-route series at 0, so that rates and alerts see them before the first event. */
@@ -151,36 +163,67 @@ static void collect(const struct app *app)
     metric_set(O.generation, NULL, (double)app->cfg->generation);
 }
 
-static void serve(void *arg, const char *path, struct metrics_http_reply *r)
+static void answer(struct httpd_req *r, int status, const char *ctype, const struct buf *body,
+                   const char *const *extra)
 {
-    struct app *app = arg;
-    char reason[512];
+    httpd_respond(r, status, ctype, body->data ? body->data : "", body->len, extra);
+}
 
-    if (strcmp(path, "/metrics") == 0) {
+/* GET or HEAD /metrics and /healthz; everything runs in the head, no body is read. */
+static void serve(void *arg, struct httpd_req *r)
+{
+    static const char *const allow[] = {"Allow", "GET, HEAD", NULL};
+    struct app *app = arg;
+    const char *path = httpd_path(r), *method = httpd_method(r);
+    const char *text = "text/plain; charset=utf-8";
+    char reason[512];
+    struct buf body;
+
+    buf_init(&body);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        buf_puts(&body, "method not allowed\n");
+        answer(r, 405, text, &body, allow);
+    } else if (strcmp(path, "/metrics") == 0) {
         collect(app);
-        r->content_type = CONTENT_TYPE_PROMETHEUS;
-        metrics_render(O.reg, &r->body);
+        metrics_render(O.reg, &body);
+        answer(r, 200, CONTENT_TYPE_PROMETHEUS, &body, NULL);
     } else if (strcmp(path, "/healthz") == 0) {
         if (observe_healthy(app, reason, sizeof reason)) {
-            buf_puts(&r->body, "ok\n");
+            buf_puts(&body, "ok\n");
+            answer(r, 200, text, &body, NULL);
         } else {
-            r->status = 503;
-            buf_printf(&r->body, "%s\n", reason);
+            buf_printf(&body, "%s\n", reason);
+            answer(r, 503, text, &body, NULL);
         }
     } else {
-        r->status = 404;
-        buf_puts(&r->body, "not found: try /metrics or /healthz\n");
+        buf_puts(&body, "not found: try /metrics or /healthz\n");
+        answer(r, 404, text, &body, NULL);
     }
+    buf_free(&body);
+}
+
+static size_t ignore_body(void *arg, struct httpd_req *r, const char *p, size_t n)
+{
+    (void)arg;
+    (void)r;
+    (void)p;
+    return n;
+}
+
+static void no_end(void *arg, struct httpd_req *r)
+{
+    (void)arg;
+    (void)r;
 }
 
 static int listen_on(const char *addr, bool at_start)
 {
-    const char *old = metrics_http_address(O.http);
+    const char *old = httpd_address(O.http);
     char err[256];
 
     if ((!addr && !old) || (addr && old && strcmp(addr, old) == 0))
         return 0;
-    if (metrics_http_listen(O.http, addr, err, sizeof err) < 0) {
+    if (httpd_listen(O.http, addr, err, sizeof err) < 0) {
         if (at_start)
             log_err("metrics_listen = %s: %s", addr, err);
         else
@@ -195,9 +238,20 @@ static int listen_on(const char *addr, bool at_start)
     return 0;
 }
 
+/* A loopback or otherwise trusted listener: small requests, one per connection. */
+static const struct httpd_opts metrics_opts = {
+    .name = "metrics listener",
+    .max_conns = OBSERVE_HTTP_MAX_CONNS,
+    .head_timeout_ms = OBSERVE_HTTP_REQUEST_TIMEOUT_MS,
+    .idle_timeout_s = 10,
+    .memory_limit = 8192,
+    .close_after_answer = true,
+};
+
 int observe_start(struct app *app)
 {
     const char *const version[] = {PACKAGE_VERSION};
+    char err[256];
 
     O.reg = metrics_new();
     O.started_ms = now_monotonic_ms();
@@ -207,15 +261,19 @@ int observe_start(struct app *app)
     metric_set(O.start_time, NULL, (double)now_realtime_ms() / 1000.0);
     metric_touch(O.visibility, NULL);
     touch_routes(app->cfg);
-    O.http = metrics_http_new(app->loop, serve, app);
-    if (!O.http)
+    O.http = httpd_new(app->loop, &metrics_opts,
+                       &(struct httpd_handler){serve, ignore_body, no_end, NULL, app}, err,
+                       sizeof err);
+    if (!O.http) {
+        log_err("metrics listener: %s", err);
         return -1;
+    }
     return listen_on(app->cfg->ingestd.metrics_listen, true);
 }
 
 void observe_stop(void)
 {
-    metrics_http_free(O.http);
+    httpd_free(O.http);
     metrics_free(O.reg);
     memset(&O, 0, sizeof O);
 }
@@ -229,6 +287,19 @@ void observe_reload(struct app *app, bool ok)
         return;
     touch_routes(app->cfg);
     listen_on(app->cfg->ingestd.metrics_listen, false);
+}
+
+void observe_http(const char *route, int status, uint64_t body_bytes, uint64_t duration_ms)
+{
+    char st[12];
+
+    if (!O.reg)
+        return;
+    snprintf(st, sizeof st, "%d", status);
+    metric_add(O.http_requests, ML(route, st), 1);
+    if (body_bytes)
+        metric_add(O.http_bytes, ML(route), (double)body_bytes);
+    metric_observe(O.http_duration, ML(route), (double)duration_ms / 1000.0);
 }
 
 void observe_job(const struct job *j)

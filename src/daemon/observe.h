@@ -31,6 +31,11 @@ struct job;
 struct sqs_batch_entry;
 
 /* /healthz fails when a ReceiveMessage cycle has gone without success this long. */
+/* The metrics listener: open connections (idle ones make way for new ones) and the time a
+ * request has to arrive whole, however slowly its bytes trickle in. */
+#define OBSERVE_HTTP_MAX_CONNS          32
+#define OBSERVE_HTTP_REQUEST_TIMEOUT_MS 5000
+
 #define OBSERVE_QUEUE_WINDOW_MS(wait_time_seconds) (3000u * ((unsigned)(wait_time_seconds) + 10u))
 
 /* Declares the metrics and opens [ingestd] metrics_listen if set; -1 when it cannot be
@@ -49,6 +54,8 @@ void observe_job(const struct job *j);
 void observe_message_failed(const char *route, const struct ierr *e);
 /* An event was not loaded: reason "no_route", "test_event" or "not_created". */
 void observe_event_ignored(const char *reason);
+/* One request on the ingest listener: route "-" when it named none. */
+void observe_http(const char *route, int status, uint64_t body_bytes, uint64_t duration_ms);
 /* The number of messages being worked on changed (the poller's count). */
 void observe_inflight(size_t n);
 /* A visibility extension (heartbeat) was requested for a running message. */

@@ -493,8 +493,13 @@ static void on_jobs_done(struct loop *l, int fd, uint32_t events, void *arg)
     (void)l;
     (void)fd;
     (void)events;
-    while ((it = pool_take_done(p->app->pool)) != NULL)
-        job_returned(p, (struct job *)it);
+    while ((it = pool_take_done(p->app->pool)) != NULL) {
+        struct job *j = (struct job *)it;
+        if (j->on_done) /* not from the queue: its owner answers it */
+            j->on_done(j);
+        else
+            job_returned(p, j);
+    }
     maybe_receive(p);
 }
 
@@ -656,7 +661,10 @@ void poller_cancel_all(struct poller *p)
         struct job *j = (struct job *)queued;
         queued = queued->next;
         j->result = JOB_CANCELLED;
-        job_returned(p, j);
+        if (j->on_done)
+            j->on_done(j);
+        else
+            job_returned(p, j);
     }
     /* Running ones stop at their next batch and roll back. */
     for (size_t i = 0; i < p->nrunning; i++)

@@ -31,6 +31,7 @@
 #include "input/decompress.h"
 #include "input/infer.h"
 #include "base/log.h"
+#include "daemon/object_source.h"
 #include "daemon/observe.h"
 #include "input/recstream.h"
 #include "daemon/route.h"
@@ -285,6 +286,19 @@ static int on_object_data(const void *p, size_t n, void *arg)
     return 0;
 }
 
+/* A body from elsewhere (object_source.h): its errors are the load's. */
+static int stream_source(struct load *ld)
+{
+    struct ierr e;
+
+    memset(&e, 0, sizeof e);
+    if (ld->job->source->stream(ld->job->source, on_object_data, ld, &e) == 0)
+        return 0;
+    if (!ld->stop)
+        fail(ld, &e);
+    return -1;
+}
+
 /* S3 errors: a changed object is superseded, throttling and 5xx are transient. */
 static void s3_error_to_ierr(const struct aws_error *ae, struct ierr *e)
 {
@@ -367,10 +381,10 @@ static int setup(struct worker_state *ws, struct load *ld, struct s3_client **s3
                                                         job->event_time_ms},
                              &cb, &parser_cb, &ld->ts, &e) < 0)
         goto fail;
-    ld->rs = recstream_new(rc, &parser_cb, &e);
+    ld->rs = recstream_new(job->parse ? job->parse : rc, &parser_cb, &e);
     if (!ld->rs)
         goto fail;
-    ld->dz = decompress_new(rc->compression, on_plain, ld);
+    ld->dz = decompress_new(job->parse ? job->parse->compression : rc->compression, on_plain, ld);
     if (rc->zstd_window_max > 0)
         decompress_set_zstd_window_max(ld->dz, (size_t)rc->zstd_window_max);
     ld->obj = (struct load_object){job->bucket,     job->key,       job->etag ? job->etag : "",
@@ -418,8 +432,9 @@ static bool run_pass(struct worker_state *ws, struct job *job, bool restarted)
                                 .version_id = job->version_id,
                                 .cancel = &job->cancel};
         struct aws_creds none = {0};
-        int rc = s3_get_object(s3, job->creds ? &job->creds->aws : &none, job->bucket, job->key, &g,
-                               on_object_data, &ld, &info, &ae);
+        int rc = job->source ? stream_source(&ld)
+                             : s3_get_object(s3, job->creds ? &job->creds->aws : &none, job->bucket,
+                                             job->key, &g, on_object_data, &ld, &info, &ae);
 
         if (rc < 0 && !ld.stop) {
             observe_s3_error(&ae);
@@ -466,7 +481,8 @@ void worker_run(struct worker_state *ws, struct job *job)
     uint64_t start = now_monotonic_ms();
 
     log_context_set(ctx, ARRAY_SIZE(ctx));
-    if (run_pass(ws, job, false)) {
+    /* A source that cannot be read twice is loaded the plain way from the start. */
+    if (run_pass(ws, job, job->source != NULL)) {
         /* The sink rolled back and wants the object again, loaded the plain way. */
         job->restarted = true;
         free(job->table);

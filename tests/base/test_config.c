@@ -656,10 +656,42 @@ DEF_TEST(line_endings_bom_and_nul)
     strlist_free(&e);
 }
 
+DEF_TEST(http_section)
+{
+    static const char ok[] = SQS PG "[http]\nlisten = 127.0.0.1:8080\nauth = none\n"
+                                    "[route r]\nsink = p\nhttp = true\ntable = t\n";
+    struct strlist e = {0};
+    struct config *c = load(ok, &e);
+
+    EXPECT_TRUE(c != NULL);
+    if (c) {
+        EXPECT_EQ_STR("127.0.0.1:8080", c->http.listen);
+        EXPECT_TRUE(c->http.max_body == (int64_t)64 << 20);
+        EXPECT_EQ_INT(256, c->http.max_connections);
+        EXPECT_TRUE(c->routes[0].http);
+    }
+    config_unref(c);
+    strlist_free(&e);
+    /* a request names its route, never its table */
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p\nhttp = true\n",
+                    "6: [r] table: a route with http = true needs a table without {...} "
+                    "placeholders");
+    EXPECT_ONLY_ERR(SQS "[http]\nlisten = 0.0.0.0:8080\nauth = none\ntoken_file = /t\n",
+                    "5: [http] auth: none is only allowed on a loopback listen address");
+    EXPECT_ONLY_ERR(SQS "[http]\nlisten = 127.0.0.1:8080\n",
+                    "3: [http] token_file: required (or auth = none on a loopback listen "
+                    "address)");
+    EXPECT_ONLY_ERR(SQS "[http]\nlisten = [::1]:8080\nauth = none\ntls_cert = /c\n",
+                    "3: [http] tls_key: tls_cert and tls_key go together");
+    EXPECT_TRUE(config_listen_is_loopback("127.0.0.2:1") && config_listen_is_loopback("[::1]:1"));
+    EXPECT_TRUE(!config_listen_is_loopback("0.0.0.0:1") && !config_listen_is_loopback("[::]:1") &&
+                !config_listen_is_loopback("10.0.0.1:80"));
+}
+
 DEF_TEST(unknown_sections_and_keys)
 {
     EXPECT_ONLY_ERR(SQS "[sqs2]\nqueue_url = x\n",
-                    "3: [sqs2]: unknown section (expected ingestd, aws, sqs, sink NAME or "
+                    "3: [sqs2]: unknown section (expected ingestd, aws, sqs, http, sink NAME or "
                     "route NAME)");
     EXPECT_ONLY_ERR(SQS "[ingestd]\nworker = 2\n", "4: [ingestd] worker: unknown key");
     EXPECT_ONLY_ERR("workers = 2\n" SQS, "1: workers: key outside any [section]");
@@ -1215,7 +1247,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(5 + 15 + 5 + 17 + 29, n);
+    EXPECT_EQ_INT(5 + 15 + 5 + 8 + 17 + 30, n);
 }
 
 int main(void)
@@ -1254,5 +1286,6 @@ int main(void)
     RUN_TEST(missing_file);
     RUN_TEST(refcount_and_generation);
     RUN_TEST(key_table_is_enumerated);
+    RUN_TEST(http_section);
     return tap_done();
 }

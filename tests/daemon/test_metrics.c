@@ -13,7 +13,6 @@
 #include "daemon/job.h"
 #include "base/log.h"
 #include "daemon/metrics.h"
-#include "daemon/metrics_http.h"
 #include "daemon/observe.h"
 #include "../tap.h"
 #include "base/util.h"
@@ -293,61 +292,6 @@ DEF_TEST(threads)
     metrics_free(r);
 }
 
-static int parse(const char *head, struct metrics_http_request *rq)
-{
-    return metrics_http_parse_head(head, strlen(head), rq);
-}
-
-DEF_TEST(http_parser)
-{
-    struct metrics_http_request rq;
-
-    EXPECT_EQ_INT(0, parse("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", &rq));
-    EXPECT_EQ_STR("GET", rq.method);
-    EXPECT_EQ_STR("/metrics", rq.path);
-    EXPECT_EQ_INT(0, parse("HEAD /healthz?verbose=1#f HTTP/1.0\n\n", &rq));
-    EXPECT_EQ_STR("HEAD", rq.method);
-    EXPECT_EQ_STR("/healthz", rq.path);
-    EXPECT_EQ_INT(0, parse("GET http://127.0.0.1:9464/metrics?x HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_STR("/metrics", rq.path);
-    EXPECT_EQ_INT(0, parse("GET http://127.0.0.1:9464 HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_STR("/", rq.path);
-    EXPECT_EQ_INT(0, parse("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n", &rq));
-    EXPECT_EQ_STR("POST", rq.method);
-    EXPECT_EQ_INT(0, parse("GET / HTTP/1.1\r\nHost: a\r\nX-Tab:\tv\r\n\r\n", &rq));
-
-    /* malformed */
-    EXPECT_EQ_INT(400, parse("GET /metrics\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET  /metrics HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET /metrics HTTP/1.1 \r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("G(T /metrics HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET metrics HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET /metrics HTTP/1.1\r\n\r\n", &rq)); /* no Host */
-    EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost : a\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("GET / HTTP/1.1\r\nHost: a\r\n\r\nextra", &rq));
-    EXPECT_EQ_INT(400, parse("GET / HTTP/1.x\r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("\x16\x03\x01\x02\x00\x01\r\n\r\n", &rq));
-    EXPECT_EQ_INT(400, parse("AVERYLONGMETHODNAME / HTTP/1.1\r\nHost: a\r\n\r\n", &rq));
-    EXPECT_EQ_INT(505, parse("GET / HTTP/2.0\r\nHost: a\r\n\r\n", &rq));
-    {
-        struct buf b;
-        buf_init(&b);
-        buf_puts(&b, "GET /");
-        for (int i = 0; i < 1100; i++)
-            buf_putc(&b, 'a');
-        buf_puts(&b, " HTTP/1.1\r\nHost: a\r\n\r\n");
-        EXPECT_EQ_INT(414, parse(b.data, &rq));
-        buf_free(&b);
-    }
-    EXPECT_EQ_STR("Not Found", metrics_http_reason(404));
-}
-
 /* The record's entries, each checked to be NAME=value with a name journald accepts. */
 static size_t journal_record(char **rec, const struct job *j, bool *names_ok)
 {
@@ -463,7 +407,6 @@ int main(void)
     RUN_TEST(histogram_buckets);
     RUN_TEST(series_cap);
     RUN_TEST(threads);
-    RUN_TEST(http_parser);
     RUN_TEST(journal_fields_of_a_load);
     return tap_done();
 }
