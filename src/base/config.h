@@ -85,12 +85,18 @@ struct transform_conf {
     int64_t timeout_ms;            /* transform_timeout */
 };
 
+#define ROUTE_MAX_SINKS 8 /* sinks one route may fan out to */
+
 struct route_conf {
     char *name; /* from [route NAME] */
     int line;
-    char *sink_name;
-    const struct sink_conf *sink; /* resolved, points into the same snapshot */
-    char *bucket;                 /* NULL: any */
+    char *sink_name;              /* as written: one name, or several for a fan-out ("a, b") */
+    const struct sink_conf *sink; /* the first, resolved, points into the same snapshot */
+    /* Every sink of the route, in the order written (sinks[0] == sink); a fan-out writes
+     * the same rows to each, and each records the object in its own ledger. */
+    const struct sink_conf *sinks[ROUTE_MAX_SINKS];
+    size_t nsinks;
+    char *bucket; /* NULL: any */
     char *match_prefix;
     char *match_suffix;
     char *match_regex;
