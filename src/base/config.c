@@ -323,7 +323,8 @@ static void set_key(struct loader *ld, struct cfg_section *s, const struct cfg_k
     if (!v.quoted && *text == '\0' && k->def && !(k->flags & CFG_LATE))
         v.text = k->def;
     if (k->flags & CFG_PREFIX)
-        rc = cfg_add_rule(section_base(ld, s), strchr(name, '.') + 1, v.text, ld->lineno, &why);
+        rc = (str_has_prefix(name, "update.") ? cfg_add_update : cfg_add_rule)(
+            section_base(ld, s), strchr(name, '.') + 1, v.text, ld->lineno, &why);
     else
         rc = cfg_key_set(section_base(ld, s), k, &v, &why);
     if (rc < 0) {
@@ -611,6 +612,41 @@ static void resolve_sinks(const struct config *c, struct route_conf *r, const st
     r->sink = r->nsinks ? r->sinks[0] : NULL;
 }
 
+/* mode = update turns rows into DynamoDB UpdateItem operations: DynamoDB sinks only;
+ * update.COLUMN belongs to it and never names a key column. */
+static void check_update_mode(const struct route_conf *r, const struct cfg_section *s,
+                              struct cfg_errs *e)
+{
+    if (r->mode != MODE_UPDATE) {
+        if (r->nupdates)
+            cfg_error(e, r->updates[0].line, s->label, "update.COLUMN",
+                      "applies to mode = update only");
+        return;
+    }
+    for (size_t i = 0; i < r->nsinks; i++) {
+        if (r->sinks[i]->type != SINK_DYNAMODB) {
+            cfg_error(e, cfg_key_line(s, "mode"), s->label, "mode",
+                      "update applies to DynamoDB sinks only (sink %s is %s)", r->sinks[i]->name,
+                      cfg_sink_type_names[r->sinks[i]->type]);
+            break;
+        }
+    }
+    for (size_t i = 0; i < r->nupdates; i++) {
+        char key[160];
+        const struct strlist *out = r->transform.output_columns.n ? &r->transform.output_columns
+                                                                  : &r->columns;
+
+        snprintf(key, sizeof key, "update.%s", r->updates[i].column);
+        if (strlist_contains(&r->key, r->updates[i].column))
+            cfg_error(e, r->updates[i].line, s->label, key,
+                      "%s is a key column: it names the item and is never updated",
+                      r->updates[i].column);
+        else if (out->n && !strlist_contains(out, r->updates[i].column))
+            cfg_error(e, r->updates[i].line, s->label, key, "column %s is not in %s",
+                      r->updates[i].column, out == &r->columns ? "columns" : "output_columns");
+    }
+}
+
 /* Resolves the route's sinks and checks the rules between its keys. */
 static void check_route(struct config *c, struct route_conf *r, const struct cfg_section *s,
                         struct cfg_errs *e)
@@ -629,6 +665,7 @@ static void check_route(struct config *c, struct route_conf *r, const struct cfg
                                                : cfg_key_line(s, "quote"),
                   s->label, cfg_key_line(s, "delimiter") ? "delimiter" : "quote",
                   "delimiter and quote are the same character");
+    check_update_mode(r, s, e);
     for (size_t i = 0; i < r->nsinks; i++) {
         const struct sink_conf *sk = r->sinks[i];
 

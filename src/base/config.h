@@ -23,7 +23,9 @@
 #define CONFIG_DEFAULT_PATH "/etc/ingestd.conf"
 
 enum sink_type { SINK_POSTGRES, SINK_MYSQL, SINK_DYNAMODB, SINK_SQS };
-enum load_mode { MODE_APPEND, MODE_UPSERT, MODE_REPLACE };
+enum load_mode { MODE_APPEND, MODE_UPSERT, MODE_REPLACE, MODE_UPDATE };
+/* mode = update (DynamoDB): what `update.COLUMN` does with the column's value. */
+enum update_action { UPDATE_SET, UPDATE_ADD, UPDATE_APPEND, UPDATE_SET_IF_ABSENT };
 enum input_format { FORMAT_CSV, FORMAT_TSV, FORMAT_JSONL, FORMAT_JSON };
 enum compression { COMPRESSION_AUTO, COMPRESSION_NONE, COMPRESSION_GZIP, COMPRESSION_ZSTD };
 enum on_error { ON_ERROR_ABORT, ON_ERROR_SKIP_ROW };
@@ -48,6 +50,12 @@ struct rule {
     regex_t re;       /* RULE_REGEX, compiled REG_EXTENDED|REG_NOSUB */
     int64_t min, max; /* RULE_INT, RULE_LEN (bounds inclusive) */
     int line;         /* where it was written in the file */
+};
+
+struct col_update {
+    char *column;
+    enum update_action action;
+    int line; /* where it was written in the file */
 };
 
 struct sink_conf {
@@ -119,6 +127,8 @@ struct route_conf {
     size_t ntypes;
     struct rule *rules;
     size_t nrules;
+    struct col_update *updates; /* mode = update: update.COLUMN (default set) */
+    size_t nupdates;
     struct transform_conf transform;
     enum null_as null_as;
     char *json_path; /* format = json: member names to the records array, '.'-joined */
