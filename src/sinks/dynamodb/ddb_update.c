@@ -409,11 +409,10 @@ static void add_update(const struct ddb_update *u, const struct entry *en, json_
 }
 
 /* The request of the current batch (number u->batch_no); NULL when it has no update. */
-static char *batch_body(const struct ddb_update *u, size_t *nupdates)
+static json_t *batch_request(const struct ddb_update *u, size_t *nupdates)
 {
     json_t *items = json_array(), *req;
     char marker[64];
-    char *text;
     struct buf id;
 
     *nupdates = 0;
@@ -433,9 +432,11 @@ static char *batch_body(const struct ddb_update *u, size_t *nupdates)
                                     marker, "ConditionExpression", "attribute_not_exists(id)"));
     buf_free(&id);
     req = json_pack("{s:o}", "TransactItems", items);
-    text = *nupdates ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
-    return text;
+    if (*nupdates == 0) {
+        json_decref(req);
+        return NULL;
+    }
+    return req;
 }
 
 enum ddb_txn_outcome ddb_txn_classify(const char *body, size_t len, size_t nupdates, size_t *bad,
@@ -493,20 +494,81 @@ static const struct entry *nth_update(const struct ddb_update *u, size_t i)
     return NULL;
 }
 
+/* The code of a refusal of a one-update probe, or NULL when the update is fine. */
+static const char *probe_refusal(const struct ddb_call *c, char *code, size_t codesz)
+{
+    size_t bad;
+
+    if (c->err.kind == AWS_OK)
+        return NULL; /* cannot happen: the probe's condition never holds */
+    if (strcmp(c->err.code, "TransactionCanceledException") != 0) {
+        snprintf(code, codesz, "%.63s", c->err.code);
+        return c->err.retryable ? NULL : code;
+    }
+    if (ddb_txn_classify(c->resp.data, c->resp.len, 1, &bad, code, codesz) == DDB_TXN_PERMANENT &&
+        bad == 0)
+        return code;
+    return NULL;
+}
+
+/*
+ * A refusal of the whole request (moto, and AWS for some errors, answer a plain
+ * ValidationException that names no action): each update is sent again alone with a
+ * condition check on an id that is never written, so that nothing is ever applied,
+ * and the first one refused for itself is the batch's bad row.
+ */
+static const struct entry *locate_refused(const struct ddb_update *u, json_t *req, size_t nupdates,
+                                          char *why, size_t whysz)
+{
+    json_t *items = json_object_get(req, "TransactItems");
+    const struct entry *found = NULL;
+    struct buf probe_id;
+
+    buf_init(&probe_id);
+    buf_printf(&probe_id, "%s#probe", u->ledger_id);
+    for (size_t i = 0; i < nupdates && !found; i++) {
+        json_t *one = json_pack("{s:[O,{s:{s:s,s:{s:{s:s}},s:s}}]}", "TransactItems",
+                                json_array_get(items, i), "ConditionCheck", "TableName", u->ledger,
+                                "Key", "id", "S", probe_id.data, "ConditionExpression",
+                                "attribute_exists(id)");
+        char *text = json_dumps(one, JSON_COMPACT);
+        struct buf body;
+        struct ddb_call *c;
+        char code[64];
+
+        buf_init(&body);
+        buf_puts(&body, text);
+        c = ddb_http_call(u->http, "TransactWriteItems", &body, 5);
+        if (probe_refusal(c, code, sizeof code)) {
+            found = nth_update(u, i);
+            snprintf(why, whysz, "line %llu: %s: %s", (unsigned long long)(found ? found->line : 0),
+                     code, c->err.message);
+        }
+        ddb_call_free(c);
+        buf_free(&body);
+        free(text);
+        json_decref(one);
+    }
+    buf_free(&probe_id);
+    return found;
+}
+
 static int send_batch(struct ddb_update *u, struct ierr *e)
 {
     size_t nupdates = 0;
+    json_t *req;
     char *text;
     int rc = -1;
 
     if (u->n == 0)
         return 0;
     u->batch_no++;
-    text = batch_body(u, &nupdates);
-    if (!text) {
+    req = batch_request(u, &nupdates);
+    if (!req) {
         clear_entries(u);
         return 0;
     }
+    text = json_dumps(req, JSON_COMPACT);
     for (int attempt = 1;; attempt++) {
         struct buf body;
         struct ddb_call *c;
@@ -521,6 +583,14 @@ static int send_batch(struct ddb_update *u, struct ierr *e)
             u->st.batches_applied++;
             u->st.updates += nupdates;
             rc = 0;
+        } else if (strcmp(c->err.code, "ValidationException") == 0) {
+            char why[700];
+            const struct entry *en = locate_refused(u, req, nupdates, why, sizeof why);
+
+            ierr_set(e, IERR_PERMANENT, "update of %s refused: %s", u->table,
+                     en ? why : aws_error_str(&c->err, eb, sizeof eb));
+            if (en)
+                e->line = en->line;
         } else if (strcmp(c->err.code, "TransactionCanceledException") != 0) {
             ierr_set(e,
                      c->err.retryable || c->err.kind == AWS_ERR_NETWORK ? IERR_TRANSIENT
@@ -571,6 +641,7 @@ static int send_batch(struct ddb_update *u, struct ierr *e)
         break;
     }
     free(text);
+    json_decref(req);
     clear_entries(u);
     return rc;
 }
