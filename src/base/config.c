@@ -624,10 +624,11 @@ static void check_update_mode(const struct route_conf *r, const struct cfg_secti
         return;
     }
     for (size_t i = 0; i < r->nsinks; i++) {
-        if (r->sinks[i]->type != SINK_DYNAMODB) {
+        if (r->sinks[i]->type != SINK_DYNAMODB && r->sinks[i]->type != SINK_SQS) {
             cfg_error(e, cfg_key_line(s, "mode"), s->label, "mode",
-                      "update applies to DynamoDB sinks only (sink %s is %s)", r->sinks[i]->name,
-                      cfg_sink_type_names[r->sinks[i]->type]);
+                      "update applies to DynamoDB sinks (and SQS sinks beside them, which "
+                      "send each row as in append); sink %s is %s",
+                      r->sinks[i]->name, cfg_sink_type_names[r->sinks[i]->type]);
             break;
         }
     }

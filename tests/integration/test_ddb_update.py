@@ -156,8 +156,9 @@ def main():
                     (ROUTES.replace("mode = update", "mode = upsert"),
                      "applies to mode = update only"),
                     (ROUTES + "key = cid\nupdate.cid = add\n", "is a key column"),
-                    (ROUTES.replace("sink = ddb", "sink = q") + "\n[sink q]\ntype = sqs\n"
-                     "queue_url = http://127.0.0.1:1/1/q\n", "update applies to DynamoDB sinks")):
+                    (ROUTES.replace("sink = ddb", "sink = ddb, pg") + "\n[sink pg]\n"
+                     "type = postgres\nconninfo = host=127.0.0.1 dbname=x\n",
+                     "update applies to DynamoDB sinks")):
                 bad = st.ingestd_config(routes.replace("{b}", "x"), name="bad.conf",
                                         sinks="[sink ddb]\ntype = dynamodb\n")
                 rc, _, err = run(["--check-config", "-c", bad], env=st.env())
