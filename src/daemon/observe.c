@@ -281,7 +281,7 @@ void observe_job_fields(const struct job *j, struct observe_job_fields *jf)
         {"S3_BUCKET", j->bucket},
         {"S3_KEY", j->key},
         {"ROUTE", j->route->name},
-        {"SINK", j->route->sink_name},
+        {"SINK", j->route->nsinks > 1 ? j->route->sink_name : j->route->sink->name},
         {"ROWS", jf->rows},
         {"BYTES", jf->bytes},
         {"DURATION_MS", jf->ms},

@@ -475,8 +475,10 @@ static bool run_pass(struct worker_state *ws, struct job *job, bool restarted)
 void worker_run(struct worker_state *ws, struct job *job)
 {
     const struct log_field ctx[] = {
-        {"S3_BUCKET", job->bucket},          {"S3_KEY", job->key},
-        {"ROUTE", job->route->name},         {"SINK", job->route->sink_name},
+        {"S3_BUCKET", job->bucket},
+        {"S3_KEY", job->key},
+        {"ROUTE", job->route->name},
+        {"SINK", job->route->nsinks > 1 ? job->route->sink_name : job->route->sink->name},
         {"SQS_MESSAGE_ID", job->message_id},
     };
     uint64_t start = now_monotonic_ms();

@@ -93,7 +93,7 @@ static int mag_cmp(const struct dec *a, const struct dec *b)
 /* r = a + b (add) or a - b (a >= b), magnitudes of equal exponent. */
 static void mag_op(const struct dec *a, const struct dec *b, bool add, struct dec *r)
 {
-    char tmp[DEC_MAX + 1];
+    char tmp[DEC_MAX + 1] = {0};
     size_t n = 0;
     int carry = 0;
 
@@ -424,8 +424,8 @@ static json_t *batch_request(const struct ddb_update *u, size_t *nupdates)
     }
     buf_init(&id);
     buf_printf(&id, "%s#%" PRIu64, u->ledger_id, u->batch_no);
-    snprintf(marker, sizeof marker, "%lld",
-             (long long)(now_realtime_ms() / 1000 + DDB_UPDATE_MARKER_TTL_S));
+    snprintf(marker, sizeof marker, "%" PRId64,
+             now_realtime_ms() / 1000 + (int64_t)DDB_UPDATE_MARKER_TTL_S);
     json_array_append_new(items,
                           json_pack("{s:{s:s, s:{s:{s:s}, s:{s:s}}, s:s}}", "Put", "TableName",
                                     u->ledger, "Item", "id", "S", id.data, "expires_at", "N",
