@@ -9,7 +9,8 @@ decimals: 0.1 + 0.2 is 0.3); 250 rows cut into 3 batches with a marker item each
 event changes nothing; an answer lost after the transaction took effect (the retry meets the
 marker: the batch is skipped, totals not doubled); a load that fails after its first batch and
 comes back (only the missing batches are applied); TransactionConflict and throttling reasons
-retried; ADD on a string attribute permanent with the row's line; the configuration refusing
+retried; ADD on a string attribute and one key's merged updates past 400 KB permanent with the
+row's line; the configuration refusing
 update.COLUMN on a key, without mode = update, and mode = update on a SQL sink.
 """
 
@@ -164,8 +165,22 @@ def main():
                 rc, _, err = run(["--check-config", "-c", bad], env=st.env())
                 assert rc == 1 and why in err, (why, rc, err)
 
+        def merged_item_past_400_kb_is_refused_with_its_line():
+            big = "x" * 120_000
+            rows = [f"z1,n,1,1,{big},x" for _ in range(4)]
+            st.put_object("inbox", "d/totals/big.csv",
+                          "cid,name,total,visits,orders,first\n" + "\n".join(rows) + "\n")
+            drain(st, conf)
+            reps = [m["body"] for m in st.receive_all(dlq, wait=0.5)
+                    if m["body"] and m["body"].get("key") == "d/totals/big.csv"]
+            assert len(reps) == 1 and reps[0]["class"] == "permanent", reps
+            assert reps[0]["line"] == 5 and "400 KB" in reps[0]["reason"], reps[0]
+            assert "z1" not in items("z"), "nothing of the object may be applied"
+
         c.check("moto: set, add (exact decimals), append, set_if_absent; rows merged per key",
                 actions_and_merging)
+        c.check("moto: one key's merged updates past 400 KB: permanent, with the row's line",
+                merged_item_past_400_kb_is_refused_with_its_line)
         c.check("moto: 250 rows in batches with marker items; a redelivery changes nothing",
                 batches_markers_and_redelivery)
         c.check("update.COLUMN and mode = update refused where they do not apply",
