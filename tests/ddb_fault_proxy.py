@@ -17,6 +17,11 @@ each optionally repeated with `*N`:
     provisioned          400 ProvisionedThroughputExceededException
     status:CODE          CODE with an InternalServerError body (500) / ServiceUnavailable (503)
     validation           400 ValidationException
+    cancel:CODE          (TransactWriteItems) 400 TransactionCanceledException whose
+                         CancellationReasons give CODE to the first action and None to the
+                         others (nothing forwarded): CODE = TransactionConflict, ThrottlingError
+    lost                 forward, then answer 500 as if the answer had been lost on the way:
+                         the request took effect and the client does not know it
 Additionally, `fail_if` (a text) answers 400 ValidationException to every matching request whose
 body contains that text, whatever the plan says: a row the server refuses.
 
@@ -55,7 +60,7 @@ def parse_plan(text):
             times = int(n)
         parts = item.split(":")
         if parts[0] not in ("pass", "unprocessed", "throttle", "provisioned", "status",
-                            "validation"):
+                            "validation", "cancel", "lost"):
             raise ValueError(f"unknown action {parts[0]!r}")
         plan.extend([parts] * times)
     return plan
@@ -188,6 +193,20 @@ class DdbFaultProxy:
             code = int(action[1])
             return self._error(code, "InternalServerError" if code == 500 else
                                "ServiceUnavailable", f"injected {code}")
+        if kind == "cancel":
+            try:
+                n = len(json.loads(body)["TransactItems"])
+            except (ValueError, KeyError):
+                n = 1
+            reasons = [{"Code": action[1], "Message": "injected"}] + [{"Code": "None"}] * (n - 1)
+            out = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#"
+                                        "TransactionCanceledException",
+                              "Message": f"Transaction cancelled [{action[1]}]",
+                              "CancellationReasons": reasons}).encode()
+            return 400, [("Content-Type", "application/x-amz-json-1.0")], out
+        if kind == "lost":
+            self._forward(method, path, headers, body, resign=False)
+            return self._error(500, "InternalServerError", "injected: the answer was lost")
         if kind == "unprocessed" and req is not None:
             return self._unprocessed(method, path, headers, req, int(action[1]))
         return self._forward(method, path, headers, body, resign=False)

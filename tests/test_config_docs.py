@@ -24,6 +24,8 @@ SECTIONS = ("ingestd", "aws", "sqs", "http", "sink", "route")
 def normalize(section, key):
     if section == "route" and key.startswith("validate."):
         key = "validate.COLUMN"
+    if section == "route" and key.startswith("update."):
+        key = "update.COLUMN"
     return (section, key)
 
 

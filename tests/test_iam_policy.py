@@ -29,6 +29,9 @@ PERMISSION = {
     "DeleteMessageBatch": "DeleteMessage",
     "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
     "SendMessageBatch": "SendMessage",
+    # Each action inside a transaction needs its own permission (update mode: the updates,
+    # the marker put, the probes' condition check).
+    "TransactWriteItems": ("UpdateItem", "PutItem", "ConditionCheckItem"),
 }
 # No identity-policy permission needed: the request is not signed.
 UNSIGNED = {"sts:AssumeRoleWithWebIdentity"}
@@ -65,7 +68,9 @@ def called_actions(src):
         if "ddb_http" in text or "DynamoDB_20120810" in text:
             for op in re.findall(r"\b(?:call|ddb_http_call|ddb_http_start)\(\s*[\w>.-]+\s*,\s*"
                                  r"\"([A-Z]\w+)\"", text):
-                acts.add("dynamodb:" + op)
+                perm = PERMISSION.get(op, op)
+                for p in (perm,) if isinstance(perm, str) else perm:
+                    acts.add("dynamodb:" + p)
         for op in re.findall(r"\"(AssumeRole\w*)\"", text):
             acts.add("sts:" + op)
     s3_c = src.get("aws/s3.c", "")

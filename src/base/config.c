@@ -323,7 +323,8 @@ static void set_key(struct loader *ld, struct cfg_section *s, const struct cfg_k
     if (!v.quoted && *text == '\0' && k->def && !(k->flags & CFG_LATE))
         v.text = k->def;
     if (k->flags & CFG_PREFIX)
-        rc = cfg_add_rule(section_base(ld, s), strchr(name, '.') + 1, v.text, ld->lineno, &why);
+        rc = (str_has_prefix(name, "update.") ? cfg_add_update : cfg_add_rule)(
+            section_base(ld, s), strchr(name, '.') + 1, v.text, ld->lineno, &why);
     else
         rc = cfg_key_set(section_base(ld, s), k, &v, &why);
     if (rc < 0) {
@@ -562,20 +563,101 @@ static void check_transform(const struct config *c, struct route_conf *r,
     buf_free(&why);
 }
 
-/* Resolves the route's sink and checks the rules between its keys. */
+/* `sink = a, b`: each name a [sink] section, none twice, at most ROUTE_MAX_SINKS. */
+static void resolve_sinks(const struct config *c, struct route_conf *r, const struct cfg_section *s,
+                          struct cfg_errs *e)
+{
+    int line = cfg_key_line(s, "sink");
+    const char *p = r->sink_name;
+
+    r->nsinks = 0;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char name[256];
+        const struct sink_conf *sk;
+
+        while (n && (*p == ' ' || *p == '\t'))
+            p++, n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == 0 || n >= sizeof name) {
+            cfg_error(e, line, s->label, "sink", "%s sink name in the list",
+                      n ? "an overlong" : "an empty");
+            return;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        sk = config_find_sink(c, name);
+        if (!sk) {
+            cfg_error(e, line, s->label, "sink", "no [sink %s] section", name);
+        } else if (r->nsinks == ROUTE_MAX_SINKS) {
+            cfg_error(e, line, s->label, "sink", "at most %d sinks", ROUTE_MAX_SINKS);
+            return;
+        } else {
+            for (size_t i = 0; i < r->nsinks; i++) {
+                if (r->sinks[i] == sk) {
+                    cfg_error(e, line, s->label, "sink", "sink %s named twice", name);
+                    return;
+                }
+            }
+            r->sinks[r->nsinks++] = sk;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+        if (!*p)
+            cfg_error(e, line, s->label, "sink", "an empty sink name in the list");
+    }
+    r->sink = r->nsinks ? r->sinks[0] : NULL;
+}
+
+/* mode = update turns rows into DynamoDB UpdateItem operations: DynamoDB sinks only;
+ * update.COLUMN belongs to it and never names a key column. */
+static void check_update_mode(const struct route_conf *r, const struct cfg_section *s,
+                              struct cfg_errs *e)
+{
+    if (r->mode != MODE_UPDATE) {
+        if (r->nupdates)
+            cfg_error(e, r->updates[0].line, s->label, "update.COLUMN",
+                      "applies to mode = update only");
+        return;
+    }
+    for (size_t i = 0; i < r->nsinks; i++) {
+        if (r->sinks[i]->type != SINK_DYNAMODB && r->sinks[i]->type != SINK_SQS) {
+            cfg_error(e, cfg_key_line(s, "mode"), s->label, "mode",
+                      "update applies to DynamoDB sinks (and SQS sinks beside them, which "
+                      "send each row as in append); sink %s is %s",
+                      r->sinks[i]->name, cfg_sink_type_names[r->sinks[i]->type]);
+            break;
+        }
+    }
+    for (size_t i = 0; i < r->nupdates; i++) {
+        char key[160];
+        const struct strlist *out = r->transform.output_columns.n ? &r->transform.output_columns
+                                                                  : &r->columns;
+
+        snprintf(key, sizeof key, "update.%s", r->updates[i].column);
+        if (strlist_contains(&r->key, r->updates[i].column))
+            cfg_error(e, r->updates[i].line, s->label, key,
+                      "%s is a key column: it names the item and is never updated",
+                      r->updates[i].column);
+        else if (out->n && !strlist_contains(out, r->updates[i].column))
+            cfg_error(e, r->updates[i].line, s->label, key, "column %s is not in %s",
+                      r->updates[i].column, out == &r->columns ? "columns" : "output_columns");
+    }
+}
+
+/* Resolves the route's sinks and checks the rules between its keys. */
 static void check_route(struct config *c, struct route_conf *r, const struct cfg_section *s,
                         struct cfg_errs *e)
 {
     bool text = r->format == FORMAT_CSV || r->format == FORMAT_TSV;
 
-    if (!r->sink_name) {
+    if (!r->sink_name)
         cfg_error(e, s->line, s->label, "sink", "required");
-    } else {
-        r->sink = config_find_sink(c, r->sink_name);
-        if (!r->sink)
-            cfg_error(e, cfg_key_line(s, "sink"), s->label, "sink", "no [sink %s] section",
-                      r->sink_name);
-    }
+    else
+        resolve_sinks(c, r, s, e);
     if (r->delimiter == '\0')
         r->delimiter = r->format == FORMAT_TSV ? '\t' : ',';
     if (r->delimiter == r->quote)
@@ -584,10 +666,17 @@ static void check_route(struct config *c, struct route_conf *r, const struct cfg
                                                : cfg_key_line(s, "quote"),
                   s->label, cfg_key_line(s, "delimiter") ? "delimiter" : "quote",
                   "delimiter and quote are the same character");
-    if (r->mode == MODE_UPSERT && r->key.n == 0 && r->sink &&
-        (r->sink->type == SINK_POSTGRES || r->sink->type == SINK_MYSQL))
-        cfg_error(e, cfg_key_line(s, "mode"), s->label, "key",
-                  "required with mode = upsert for a %s sink", cfg_sink_type_names[r->sink->type]);
+    check_update_mode(r, s, e);
+    for (size_t i = 0; i < r->nsinks; i++) {
+        const struct sink_conf *sk = r->sinks[i];
+
+        if (r->mode == MODE_UPSERT && r->key.n == 0 &&
+            (sk->type == SINK_POSTGRES || sk->type == SINK_MYSQL)) {
+            cfg_error(e, cfg_key_line(s, "mode"), s->label, "key",
+                      "required with mode = upsert for a %s sink", cfg_sink_type_names[sk->type]);
+            break;
+        }
+    }
     if (r->on_error == ON_ERROR_SKIP_ROW && r->max_errors == 0 && !cfg_key_bad(s, "max_errors"))
         cfg_error(e,
                   cfg_key_line(s, "max_errors") ? cfg_key_line(s, "max_errors")

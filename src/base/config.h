@@ -23,7 +23,9 @@
 #define CONFIG_DEFAULT_PATH "/etc/ingestd.conf"
 
 enum sink_type { SINK_POSTGRES, SINK_MYSQL, SINK_DYNAMODB, SINK_SQS };
-enum load_mode { MODE_APPEND, MODE_UPSERT, MODE_REPLACE };
+enum load_mode { MODE_APPEND, MODE_UPSERT, MODE_REPLACE, MODE_UPDATE };
+/* mode = update (DynamoDB): what `update.COLUMN` does with the column's value. */
+enum update_action { UPDATE_SET, UPDATE_ADD, UPDATE_APPEND, UPDATE_SET_IF_ABSENT };
 enum input_format { FORMAT_CSV, FORMAT_TSV, FORMAT_JSONL, FORMAT_JSON };
 enum compression { COMPRESSION_AUTO, COMPRESSION_NONE, COMPRESSION_GZIP, COMPRESSION_ZSTD };
 enum on_error { ON_ERROR_ABORT, ON_ERROR_SKIP_ROW };
@@ -48,6 +50,12 @@ struct rule {
     regex_t re;       /* RULE_REGEX, compiled REG_EXTENDED|REG_NOSUB */
     int64_t min, max; /* RULE_INT, RULE_LEN (bounds inclusive) */
     int line;         /* where it was written in the file */
+};
+
+struct col_update {
+    char *column;
+    enum update_action action;
+    int line; /* where it was written in the file */
 };
 
 struct sink_conf {
@@ -85,12 +93,18 @@ struct transform_conf {
     int64_t timeout_ms;            /* transform_timeout */
 };
 
+#define ROUTE_MAX_SINKS 8 /* sinks one route may fan out to */
+
 struct route_conf {
     char *name; /* from [route NAME] */
     int line;
-    char *sink_name;
-    const struct sink_conf *sink; /* resolved, points into the same snapshot */
-    char *bucket;                 /* NULL: any */
+    char *sink_name;              /* as written: one name, or several for a fan-out ("a, b") */
+    const struct sink_conf *sink; /* the first, resolved, points into the same snapshot */
+    /* Every sink of the route, in the order written (sinks[0] == sink); a fan-out writes
+     * the same rows to each, and each records the object in its own ledger. */
+    const struct sink_conf *sinks[ROUTE_MAX_SINKS];
+    size_t nsinks;
+    char *bucket; /* NULL: any */
     char *match_prefix;
     char *match_suffix;
     char *match_regex;
@@ -113,6 +127,8 @@ struct route_conf {
     size_t ntypes;
     struct rule *rules;
     size_t nrules;
+    struct col_update *updates; /* mode = update: update.COLUMN (default set) */
+    size_t nupdates;
     struct transform_conf transform;
     enum null_as null_as;
     char *json_path; /* format = json: member names to the records array, '.'-joined */

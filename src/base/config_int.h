@@ -132,6 +132,8 @@ int cfg_set_match_regex(void *base, const struct cfg_key *k, const struct cfg_va
                         struct buf *why);
 int cfg_add_rule(struct route_conf *r, const char *column, const char *text, int line,
                  struct buf *why);
+int cfg_add_update(struct route_conf *r, const char *column, const char *text, int line,
+                   struct buf *why);
 int cfg_set_char(void *base, const struct cfg_key *k, const struct cfg_value *v, struct buf *why);
 
 /* Transform keys (config_transform.c). */

@@ -18,7 +18,7 @@
 const char *const cfg_sec_names[SEC_COUNT] = {"ingestd", "aws", "sqs", "http", "sink", "route"};
 const char *const cfg_sink_type_names[] = {"postgres", "mysql", "dynamodb", "sqs", NULL};
 
-static const char *const mode_names[] = {"append", "upsert", "replace", NULL};
+static const char *const mode_names[] = {"append", "upsert", "replace", "update", NULL};
 static const char *const format_names[] = {"csv", "tsv", "jsonl", "json", NULL};
 static const char *const compression_names[] = {"auto", "none", "gzip", "zstd", NULL};
 static const char *const log_format_names[] = {"text", "json", NULL};
@@ -449,6 +449,7 @@ const struct cfg_key cfg_keys[] = {
      .max = (int64_t)1 << 31},
     {R("http", CT_BOOL, "false", http)},
     {R("validate.COLUMN", CT_FN, NULL, rules), .flags = CFG_REPEAT | CFG_PREFIX},
+    {R("update.COLUMN", CT_FN, NULL, updates), .flags = CFG_REPEAT | CFG_PREFIX},
 };
 /* clang-format on */
 const size_t cfg_nkeys = ARRAY_SIZE(cfg_keys);

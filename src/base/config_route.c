@@ -435,6 +435,40 @@ bad_range:
     return -1;
 }
 
+/* update.COLUMN = set | add | append | set_if_absent (mode = update) */
+int cfg_add_update(struct route_conf *r, const char *column, const char *text, int line,
+                   struct buf *why)
+{
+    static const char *const names[] = {"set", "add", "append", "set_if_absent"};
+    struct col_update u = {.line = line};
+    size_t i;
+
+    if (!cfg_is_ident(column)) {
+        buf_puts(why, "column ");
+        cfg_quote_value(why, column);
+        buf_puts(why, " is not a name of letters, digits and _");
+        return -1;
+    }
+    for (i = 0; i < ARRAY_SIZE(names) && strcmp(text, names[i]) != 0; i++)
+        ;
+    if (i == ARRAY_SIZE(names)) {
+        cfg_quote_value(why, text);
+        buf_puts(why, " is not set, add, append or set_if_absent");
+        return -1;
+    }
+    for (size_t k = 0; k < r->nupdates; k++) {
+        if (strcmp(r->updates[k].column, column) == 0) {
+            buf_printf(why, "column %s already has an update action", column);
+            return -1;
+        }
+    }
+    u.action = (enum update_action)i;
+    u.column = xstrdup(column);
+    r->updates = xrealloc(r->updates, (r->nupdates + 1) * sizeof(*r->updates));
+    r->updates[r->nupdates++] = u;
+    return 0;
+}
+
 void cfg_route_clear(struct route_conf *r)
 {
     free(r->name);
@@ -458,6 +492,9 @@ void cfg_route_clear(struct route_conf *r)
         free(r->rules[i].text);
     }
     free(r->rules);
+    for (size_t i = 0; i < r->nupdates; i++)
+        free(r->updates[i].column);
+    free(r->updates);
     cfg_transform_clear(&r->transform);
     memset(r, 0, sizeof(*r));
 }

@@ -54,7 +54,9 @@ const char *job_target(const struct job *j, char *buf, size_t bufsz)
 {
     const struct sink_conf *sc = j->route->sink;
 
-    if (sc->type == SINK_SQS)
+    if (j->route->nsinks > 1)
+        snprintf(buf, bufsz, "%s in sinks %s", j->table ? j->table : "?", j->route->sink_name);
+    else if (sc->type == SINK_SQS)
         snprintf(buf, bufsz, "SQS queue %s", sc->queue_url ? sc->queue_url : "?");
     else
         snprintf(buf, bufsz, "%s", j->table ? j->table : "?");

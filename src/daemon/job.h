@@ -66,6 +66,11 @@ struct job {
     char *table; /* expanded target table, when known */
     uint64_t duration_ms;
     bool restarted; /* the sink asked for a second pass (PostgreSQL: text COPY fallback) */
+    /* What each of the route's sinks did, in the route's order (a fan-out has several):
+     * JOB_LOADED committed now, JOB_DUPLICATE already held it, JOB_FAILED did not commit.
+     * Filled when the load reached its commit; nsink_results 0 otherwise. */
+    enum job_result sink_results[ROUTE_MAX_SINKS];
+    size_t nsink_results;
 };
 
 struct job *job_new(struct config *cfg, const struct route_conf *route);

@@ -308,11 +308,22 @@ void observe_job(const struct job *j)
 
     if (j->restarted)
         metric_add(O.copy_fallbacks, ML(route), 1);
-    switch (j->result) {
-    case JOB_LOADED:
+    /* A fan-out counts per sink: the ones that committed, even when another failed. */
+    for (size_t i = 0; j->route->nsinks > 1 && i < j->nsink_results; i++) {
+        if (j->sink_results[i] != JOB_LOADED)
+            continue;
+        sink = j->route->sinks[i]->name;
         metric_add(O.loaded, ML(route, sink), 1);
         metric_add(O.rows, ML(route, sink), (double)j->stats.rows);
         metric_add(O.bytes, ML(route, sink), (double)j->stats.bytes);
+    }
+    switch (j->result) {
+    case JOB_LOADED:
+        if (j->route->nsinks <= 1) {
+            metric_add(O.loaded, ML(route, sink), 1);
+            metric_add(O.rows, ML(route, sink), (double)j->stats.rows);
+            metric_add(O.bytes, ML(route, sink), (double)j->stats.bytes);
+        }
         if (j->stats.rejected)
             metric_add(O.rejected, ML(route), (double)j->stats.rejected);
         metric_observe(O.duration, ML(route), (double)j->duration_ms / 1000.0);
@@ -341,7 +352,7 @@ void observe_job_fields(const struct job *j, struct observe_job_fields *jf)
         {"S3_BUCKET", j->bucket},
         {"S3_KEY", j->key},
         {"ROUTE", j->route->name},
-        {"SINK", j->route->sink->name},
+        {"SINK", j->route->nsinks > 1 ? j->route->sink_name : j->route->sink->name},
         {"ROWS", jf->rows},
         {"BYTES", jf->bytes},
         {"DURATION_MS", jf->ms},

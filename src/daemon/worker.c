@@ -32,6 +32,7 @@
 #include "input/infer.h"
 #include "base/log.h"
 #include "daemon/object_source.h"
+#include "daemon/fanout.h"
 #include "daemon/observe.h"
 #include "input/recstream.h"
 #include "daemon/route.h"
@@ -59,8 +60,7 @@ struct worker_state {
 /* The state of one load while it runs. */
 struct load {
     struct job *job;
-    const struct sink_ops *ops;
-    struct sink *sink;
+    struct fanout fo; /* the route's sinks: one, or several for a fan-out */
     struct decompress *dz;
     struct recstream *rs;
     struct transform_stage *ts; /* NULL: the route has no transform */
@@ -169,6 +169,25 @@ static struct sink_slot *get_sink(struct worker_state *ws, const struct config *
     return slot;
 }
 
+/* Every sink of the route into the load's fan-out; one that cannot be opened is a
+ * failed member, and the others go on. */
+static int open_sinks(struct worker_state *ws, struct load *ld, struct ierr *e)
+{
+    const struct route_conf *rc = ld->job->route;
+    size_t n = rc->nsinks ? rc->nsinks : 1;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct sink_conf *sc = rc->nsinks ? rc->sinks[i] : rc->sink;
+        struct sink_slot *slot;
+        struct ierr oe;
+
+        memset(&oe, 0, sizeof oe);
+        slot = get_sink(ws, ld->job->cfg, sc, &oe);
+        fanout_add(&ld->fo, sc, slot ? slot->ops : NULL, slot ? slot->sink : NULL, &oe);
+    }
+    return fanout_ready(&ld->fo, e);
+}
+
 static void fail(struct load *ld, const struct ierr *e)
 {
     if (!ld->stop)
@@ -207,7 +226,7 @@ static int begin_load(struct load *ld, const struct batch *first, struct ierr *e
         infer_column_types(ld->target.columns->n, first, types);
         ld->target.column_types = types;
     }
-    rc = ld->ops->begin(ld->sink, &ld->obj, &ld->target, &already, e);
+    rc = fanout_begin(&ld->fo, &ld->obj, &ld->target, &already, e);
     ld->target.column_types = NULL;
     free(types);
     if (rc < 0)
@@ -242,7 +261,7 @@ static int on_batch(void *arg, const struct batch *b, struct ierr *e)
     }
     if (!ld->begun && begin_load(ld, b, e) < 0)
         return -1;
-    if (ld->ops->write(ld->sink, b, e) < 0)
+    if (fanout_write(&ld->fo, b, e) < 0)
         return -1;
     return 0;
 }
@@ -257,7 +276,7 @@ static int on_reject(void *arg, const struct row_reject *r, struct ierr *e)
 
     ierr_format_position(why, sizeof why, r->line, r->column, NULL, r->reason);
     log_warn("row skipped: %s", why);
-    return ld->ops->reject(ld->sink, r, e);
+    return fanout_reject(&ld->fo, r, e);
 }
 
 /* Decompressed bytes into the record parser. */
@@ -332,6 +351,7 @@ static void commit_load(struct load *ld)
     struct csvstream_stats cs;
     bool already = false;
     struct ierr e;
+    int rc;
 
     recstream_get_stats(ld->rs, &cs);
     job->stats.rows = cs.rows;
@@ -345,8 +365,10 @@ static void commit_load(struct load *ld)
         return;
     }
     memset(&e, 0, sizeof e);
-    if (ld->ops->commit(ld->sink, &job->stats, &already, &e) < 0) {
-        ld->ops->abort(ld->sink);
+    rc = fanout_commit(&ld->fo, &job->stats, &already, &e);
+    fanout_results(&ld->fo, job);
+    if (rc < 0) {
+        fanout_abort(&ld->fo);
         ld->begun = false;
         fail(ld, &e);
         return;
@@ -360,7 +382,6 @@ static int setup(struct worker_state *ws, struct load *ld, struct s3_client **s3
     struct job *job = ld->job;
     const struct route_conf *rc = job->route;
     struct csvstream_cb cb = {on_columns, on_batch, on_reject, ld}, parser_cb;
-    struct sink_slot *slot;
     struct ierr e;
 
     memset(&e, 0, sizeof e);
@@ -369,11 +390,8 @@ static int setup(struct worker_state *ws, struct load *ld, struct s3_client **s3
     *s3 = get_s3(ws, job->cfg, &e);
     if (!*s3)
         goto fail;
-    slot = get_sink(ws, job->cfg, rc->sink, &e);
-    if (!slot)
+    if (open_sinks(ws, ld, &e) < 0)
         goto fail;
-    ld->ops = slot->ops;
-    ld->sink = slot->sink;
     if (!ws->transforms)
         ws->transforms = transform_cache_new();
     if (transform_stage_open(ws->transforms, job->cfg, rc,
@@ -402,10 +420,8 @@ fail:
 static void drop_sink_after_failure(struct worker_state *ws, const struct load *ld)
 {
     /* A transient failure may have left the connection unusable: reopen next time. */
-    if (ld->err.cls != IERR_TRANSIENT)
-        return;
     for (size_t i = 0; i < MAX_SINK_SLOTS; i++)
-        if (ws->slots[i].sink == ld->sink && ld->sink)
+        if (fanout_failed_transiently(&ld->fo, ws->slots[i].sink))
             slot_close(&ws->slots[i]);
 }
 
@@ -453,7 +469,7 @@ static bool run_pass(struct worker_state *ws, struct job *job, bool restarted)
             commit_load(&ld);
     }
     if (ld.begun)
-        ld.ops->abort(ld.sink);
+        fanout_abort(&ld.fo);
     restart = ld.stop && !ld.duplicate && ld.err.cls == IERR_RESTART && !restarted;
     if (ld.duplicate)
         job->result = JOB_DUPLICATE;
@@ -474,8 +490,10 @@ static bool run_pass(struct worker_state *ws, struct job *job, bool restarted)
 void worker_run(struct worker_state *ws, struct job *job)
 {
     const struct log_field ctx[] = {
-        {"S3_BUCKET", job->bucket},          {"S3_KEY", job->key},
-        {"ROUTE", job->route->name},         {"SINK", job->route->sink->name},
+        {"S3_BUCKET", job->bucket},
+        {"S3_KEY", job->key},
+        {"ROUTE", job->route->name},
+        {"SINK", job->route->nsinks > 1 ? job->route->sink_name : job->route->sink->name},
         {"SQS_MESSAGE_ID", job->message_id},
     };
     uint64_t start = now_monotonic_ms();

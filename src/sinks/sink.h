@@ -76,6 +76,10 @@ struct sink_ops {
     int (*commit)(struct sink *s, const struct load_stats *st, bool *already_loaded,
                   struct ierr *e);
     void (*abort)(struct sink *s); /* never fails; best-effort rollback */
+    /* Optional (NULL: none): all of commit() but the final COMMIT, so that a fan-out
+     * finds every sink's row errors before any sink commits. Failing, it has rolled
+     * back; after it, commit() or abort() ends the load. */
+    int (*prepare)(struct sink *s, const struct load_stats *st, struct ierr *e);
     void (*close)(struct sink *s); /* NULL-safe */
     /* For `ingestd check`: connect and verify; 0 ok. */
     int (*check)(const struct sink_conf *sc, const struct config *cfg, struct ierr *e);

@@ -409,7 +409,7 @@ DEF_TEST(every_bad_value_reported_at_its_line)
         "28: [sink m] ledger_table: not valid for a sink of type mysql",
         "31: [sink d] type: \"cassandra\" is not one of postgres | mysql | dynamodb | sqs",
         "35: [route r] table: unknown placeholder {nope} (use {basename} {dirname} {bucket} {key})",
-        "36: [route r] mode: \"merge\" is not one of append | upsert | replace",
+        "36: [route r] mode: \"merge\" is not one of append | upsert | replace | update",
         "37: [route r] create_table: \"perhaps\" is not a boolean (true or false)",
         "38: [route r] key: column \"bad-name\" is not a name of letters, digits and _ (at most "
         "63)",
@@ -750,6 +750,66 @@ DEF_TEST(routes_name_defined_sinks)
     config_unref(c);
     EXPECT_EQ_INT(0, e.n);
     strlist_free(&e);
+}
+
+#define DDB "[sink d]\ntype = dynamodb\n"
+
+/* sink = a, b: a fan-out, each name a section, none twice. */
+DEF_TEST(route_fans_out_to_a_list_of_sinks)
+{
+    struct strlist e = {0};
+    struct config *c;
+
+    c = load(SQS PG DDB "[route r]\nsink = p , d\n", &e);
+    EXPECT_TRUE(c && c->routes[0].nsinks == 2 && c->routes[0].sinks[0] == &c->sinks[0] &&
+                c->routes[0].sinks[1] == &c->sinks[1] && c->routes[0].sink == &c->sinks[0]);
+    config_unref(c);
+    EXPECT_EQ_INT(0, e.n);
+    strlist_free(&e);
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p, p\n", "7: [route r] sink: sink p named twice");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p, q\n", "7: [route r] sink: no [sink q] section");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p,,\n",
+                    "7: [route r] sink: an empty sink name in the list");
+    EXPECT_ONLY_ERR(SQS PG "[route r]\nsink = p, d1, d2, d3, d4, d5, d6, d7, d8\n"
+                           "[sink d1]\ntype=dynamodb\n[sink d2]\ntype=dynamodb\n"
+                           "[sink d3]\ntype=dynamodb\n[sink d4]\ntype=dynamodb\n"
+                           "[sink d5]\ntype=dynamodb\n[sink d6]\ntype=dynamodb\n"
+                           "[sink d7]\ntype=dynamodb\n[sink d8]\ntype=dynamodb\n",
+                    "7: [route r] sink: at most 8 sinks");
+}
+
+/* mode = update and its update.COLUMN keys. */
+DEF_TEST(update_mode_keys)
+{
+    struct strlist e = {0};
+    struct config *c;
+
+    c = load(SQS DDB "[route r]\nsink = d\nmode = update\nupdate.total = add\n"
+                     "update.tags = append\nupdate.first = set_if_absent\n",
+             &e);
+    EXPECT_TRUE(c && c->routes[0].mode == MODE_UPDATE && c->routes[0].nupdates == 3);
+    if (c && c->routes[0].nupdates == 3) {
+        EXPECT_EQ_STR("total", c->routes[0].updates[0].column);
+        EXPECT_EQ_INT(UPDATE_ADD, c->routes[0].updates[0].action);
+        EXPECT_EQ_INT(UPDATE_APPEND, c->routes[0].updates[1].action);
+        EXPECT_EQ_INT(UPDATE_SET_IF_ABSENT, c->routes[0].updates[2].action);
+        EXPECT_EQ_INT(10, c->routes[0].updates[2].line);
+    }
+    config_unref(c);
+    EXPECT_EQ_INT(0, e.n);
+    strlist_free(&e);
+    EXPECT_ONLY_ERR(SQS DDB "[route r]\nsink = d\nmode = update\nupdate.total = sum\n",
+                    "8: [route r] update.total: \"sum\" is not set, add, append or set_if_absent");
+    EXPECT_ONLY_ERR(SQS DDB "[route r]\nsink = d\nmode = update\nupdate.t = add\nupdate.t = set\n",
+                    "9: [route r] update.t: column t already has an update action");
+    EXPECT_ONLY_ERR(SQS DDB "[route r]\nsink = d\nupdate.total = add\n",
+                    "7: [route r] update.COLUMN: applies to mode = update only");
+    EXPECT_ONLY_ERR(SQS PG DDB "[route r]\nsink = d, p\nmode = update\n",
+                    "10: [route r] mode: update applies to DynamoDB sinks (and SQS sinks beside "
+                    "them, which send each row as in append); sink p is postgres");
+    EXPECT_ONLY_ERR(SQS DDB "[route r]\nsink = d\nmode = update\nkey = id\nupdate.id = add\n",
+                    "9: [route r] update.id: id is a key column: it names the item and is never "
+                    "updated");
 }
 
 DEF_TEST(regular_expressions)
@@ -1247,7 +1307,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(5 + 15 + 5 + 8 + 17 + 30, n);
+    EXPECT_EQ_INT(5 + 15 + 5 + 8 + 17 + 31, n);
 }
 
 int main(void)
@@ -1270,6 +1330,8 @@ int main(void)
     RUN_TEST(unknown_sections_and_keys);
     RUN_TEST(duplicates);
     RUN_TEST(routes_name_defined_sinks);
+    RUN_TEST(route_fans_out_to_a_list_of_sinks);
+    RUN_TEST(update_mode_keys);
     RUN_TEST(regular_expressions);
     RUN_TEST(regular_expressions_that_would_explode);
     RUN_TEST(value_shapes);

@@ -152,6 +152,34 @@ DEF_TEST(rows_over_the_limit_are_refused_before_encoding)
     free(big);
 }
 
+/* Rows a script made of one line (or its finish() rows, all on the last line) get ids
+ * of their own: the first keeps the line's id, the others add their order. */
+DEF_TEST(rows_of_one_line_get_distinct_ids)
+{
+    struct sqs_msg_ctx c;
+    char first[65], second[65], third[65], next[65];
+
+    sqs_msg_ctx_init(&c, "b", "k/x.csv", "e1", true);
+    sqs_msg_next_line(&c, 3);
+    sqs_row_id(&c, 3, first);
+    EXPECT_EQ_STR("43bf4b26d97e4f9f17b07c11c6665d61a7c99edc7977dcd15b2703a0c59eb845", first);
+    sqs_msg_next_line(&c, 3);
+    sqs_row_id(&c, 3, second);
+    sqs_msg_next_line(&c, 3);
+    sqs_row_id(&c, 3, third);
+    EXPECT_TRUE(strcmp(first, second) != 0 && strcmp(second, third) != 0 &&
+                strcmp(first, third) != 0);
+    sqs_msg_next_line(&c, 4);
+    sqs_row_id(&c, 4, next);
+    EXPECT_EQ_INT(0, (int)c.line_seq);
+    /* The same object again: the same ids in the same order. */
+    sqs_msg_ctx_init(&c, "b", "k/x.csv", "e1", true);
+    sqs_msg_next_line(&c, 3);
+    sqs_msg_next_line(&c, 3);
+    sqs_row_id(&c, 3, first);
+    EXPECT_EQ_STR(second, first);
+}
+
 DEF_TEST(entries_attributes_and_fifo_ids)
 {
     struct sqs_msg_ctx c;
@@ -233,6 +261,7 @@ int main(void)
     RUN_TEST(row_errors_name_line_column_and_value);
     RUN_TEST(rows_over_the_limit_are_refused_before_encoding);
     RUN_TEST(entries_attributes_and_fifo_ids);
+    RUN_TEST(rows_of_one_line_get_distinct_ids);
     RUN_TEST(batch_framing_and_answers);
     return tap_done();
 }

@@ -47,6 +47,7 @@
 #include "sinks/dynamodb/ddb_item.h"
 #include "sinks/dynamodb/ddb_load.h"
 #include "sinks/dynamodb/ddb_proto.h"
+#include "sinks/dynamodb/ddb_update.h"
 #include "sinks/dynamodb/ddb_writer.h"
 #include "base/log.h"
 #include "aws/secret_source.h"
@@ -67,6 +68,7 @@ struct sink {
     struct strlist ledgers; /* every DynamoDB or SQS sink's ledger table: never a target */
     struct ddb_http *http;
     struct ddb_writer *writer;
+    struct ddb_update *update; /* mode = update */
     bool ledger_ready;
     struct table_info tables[DDB_TABLE_CACHE];
     size_t ntables;
@@ -251,6 +253,7 @@ static int ledger_lookup(struct sink *s, bool *found, struct ierr *e)
 static void load_clear(struct sink *s)
 {
     ddb_writer_reset(s->writer);
+    ddb_update_reset(s->update);
     ddb_layout_free(&s->layout);
     ddb_load_clear(&s->load);
     buf_reset(&s->item);
@@ -282,12 +285,58 @@ static int ddb_open(const struct sink_conf *sc, const struct config *cfg, struct
     }
     s->http = h;
     s->writer = ddb_writer_new(h);
+    s->update = ddb_update_new(h);
     buf_init(&s->item);
     buf_init(&s->itemkey);
     ddb_load_init(&s->load);
     log_debug("sink %s: DynamoDB at %s, ledger table %s", s->name, ddb_http_endpoint(h), s->ledger);
     *out = s;
     return 0;
+}
+
+static bool updating(const struct sink *s)
+{
+    return s->route && s->route->mode == MODE_UPDATE;
+}
+
+/* update.COLUMN never names the table's key: the key says which item to update. */
+static int check_update_keys(const struct sink *s, struct ierr *e)
+{
+    for (size_t i = 0; i < s->route->nupdates; i++) {
+        for (size_t k = 0; k < s->target->ks.n; k++) {
+            if (strcmp(s->route->updates[i].column, s->target->ks.name[k]) == 0) {
+                ierr_set(e, IERR_CONFIG,
+                         "route %s: update.%s: %s is a key attribute of DynamoDB table %s",
+                         s->route->name, s->route->updates[i].column, s->route->updates[i].column,
+                         s->target->name);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The row's item into its update batch; a row error goes by the route's on_error. */
+static int write_update(struct sink *s, const struct row *row, struct ierr *e)
+{
+    struct ierr re;
+    int rc;
+
+    memset(&re, 0, sizeof re);
+    rc = ddb_update_add(s->update, s->item.data, s->item.len, s->itemkey.data, s->itemkey.len,
+                        row->line, &re);
+    if (rc == 0) {
+        s->rows++;
+        return 0;
+    }
+    if (rc < 0) {
+        *e = re;
+        return -1;
+    }
+    for (size_t c = 0; c < s->load.cols.n && re.column_name[0]; c++)
+        if (strcmp(s->load.cols.v[c], re.column_name) == 0)
+            re.column = (unsigned)c + 1;
+    return ddb_load_row_error(&s->load, s->route, &re, e);
 }
 
 static int ddb_begin(struct sink *s, const struct load_object *o, const struct load_target *t,
@@ -336,7 +385,14 @@ static int ddb_begin(struct sink *s, const struct load_object *o, const struct l
         goto fail;
     ddb_load_set_object(&s->load, o, t->columns);
     s->route = t->route;
-    ddb_writer_begin(s->writer, t->table, &s->target->ks);
+    if (updating(s)) {
+        if (check_update_keys(s, e) < 0)
+            goto fail;
+        ddb_update_begin(s->update, s->target->name, &s->target->ks, t->route, s->ledger,
+                         s->load.ledger_id);
+    } else {
+        ddb_writer_begin(s->writer, t->table, &s->target->ks);
+    }
     return 0;
 fail:
     load_clear(s);
@@ -357,6 +413,11 @@ static int ddb_write(struct sink *s, const struct batch *b, struct ierr *e)
         buf_reset(&s->itemkey);
         if (ddb_item_encode(&s->layout, &b->rows[i], &s->item, &s->itemkey, &size, &re) < 0) {
             if (ddb_load_row_error(&s->load, s->route, &re, e) < 0)
+                goto fail;
+            continue;
+        }
+        if (updating(s)) {
+            if (write_update(s, &b->rows[i], e) < 0)
                 goto fail;
             continue;
         }
@@ -396,7 +457,16 @@ static int ddb_commit(struct sink *s, const struct load_stats *st, bool *already
         ierr_set(e, IERR_PERMANENT, "sink %s: commit() outside a load", s->name);
         return -1;
     }
-    if (ddb_writer_flush(s->writer, e) < 0) {
+    if (updating(s)) {
+        struct ddb_update_stats us;
+
+        if (ddb_update_flush(s->update, e) < 0)
+            goto out;
+        ddb_update_get_stats(s->update, &us);
+        log_debug("update mode: %" PRIu64 " batches applied, %" PRIu64 " applied before, %" PRIu64
+                  " item updates, %" PRIu64 " retries",
+                  us.batches_applied, us.batches_skipped, us.updates, us.retries);
+    } else if (ddb_writer_flush(s->writer, e) < 0) {
         if (ddb_writer_table_missing(s->writer) && s->target)
             table_forget(s, s->target);
         goto out;
@@ -439,6 +509,7 @@ static void ddb_close(struct sink *s)
         return;
     load_clear(s);
     ddb_writer_free(s->writer);
+    ddb_update_free(s->update);
     ddb_http_free(s->http);
     while (s->ntables)
         table_forget(s, &s->tables[0]);

@@ -62,6 +62,7 @@ struct sink {
     bool key_locked;   /* GET_LOCK held for this load's (bucket, key) */
     bool stage_made;   /* the temporary staging table exists */
     enum my_state state;
+    bool prepared;             /* prepare() done: only COMMIT is left of this load */
     unsigned last_err;         /* of the last failed statement, 0 = none */
     unsigned long thread_id;   /* the server's id of conn, for KILL QUERY */
     char *qledger, *qrejects;  /* `database`.`ingestd_ledger`, `database`.`ingestd_rejects` */

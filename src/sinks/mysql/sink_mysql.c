@@ -214,6 +214,7 @@ static void load_clear(struct sink *s)
     free(s->null_route);
     s->null_route = NULL;
     s->null_empty = false;
+    s->prepared = false;
     s->cancel = NULL;
     s->kill_sent = false;
     s->bucket = s->key = s->etag = s->route = s->qtable = s->load_sql = NULL;
@@ -627,21 +628,37 @@ static int update_ledger(struct sink *s, const struct load_stats *st, struct ier
     return 0;
 }
 
-static int my_commit(struct sink *s, const struct load_stats *st, bool *already_loaded,
-                     struct ierr *e)
+/* Everything of the load but COMMIT: the rows' own errors show up here. */
+static int my_prepare(struct sink *s, const struct load_stats *st, struct ierr *e)
 {
-    *already_loaded = false;
     if (s->state == MY_IDLE) {
         ierr_set(e, IERR_PERMANENT, "sink %s: commit() outside a load", s->name);
         return -1;
     }
+    if (s->prepared)
+        return 0;
     if (s->state == MY_LOAD && my_load_finish(s, e))
         goto fail;
     if (flush_rejects(s, e))
         goto fail;
     if (s->staged && merge(s, e))
         goto fail;
-    if (update_ledger(s, st, e) || run(s, "COMMIT", "COMMIT", e))
+    if (update_ledger(s, st, e))
+        goto fail;
+    s->prepared = true;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+static int my_commit(struct sink *s, const struct load_stats *st, bool *already_loaded,
+                     struct ierr *e)
+{
+    *already_loaded = false;
+    if (my_prepare(s, st, e))
+        return -1;
+    if (run(s, "COMMIT", "COMMIT", e))
         goto fail;
     s->state = MY_IDLE;
     log_debug("loaded %" PRIu64 " rows (%" PRIu64 " rejected) from s3://%s/%s into %s",
@@ -728,6 +745,7 @@ const struct sink_ops sink_mysql_ops = {
     .reject = my_reject,
     .commit = my_commit,
     .abort = my_abort,
+    .prepare = my_prepare,
     .close = my_close,
     .check = my_check,
     .check_conf = my_check_conf,

@@ -36,6 +36,7 @@ struct sink {
     int lock_timeout;  /* seconds, SET lock_timeout on every connection */
     bool tables_ready; /* ledger and rejects tables checked on this connection */
     enum pg_state state;
+    bool prepared;             /* prepare() done: only COMMIT is left of this load */
     char sqlstate[6];          /* of the last error pg_fill_error() saw, "" = none */
     const atomic_bool *cancel; /* the load's shutdown flag (pg_wait.c), NULL between loads */
     bool cancel_sent;          /* PQcancel done for this load */

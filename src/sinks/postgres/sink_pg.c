@@ -272,6 +272,7 @@ static void load_clear(struct sink *s)
     free(s->null_route);
     s->merge_dedupe_sql = s->null_route = NULL;
     s->null_empty = false;
+    s->prepared = false;
     s->cancel = NULL;
     s->cancel_sent = false;
     s->bucket = s->key = s->etag = s->route = s->schema = s->rel = s->qtable = NULL;
@@ -821,14 +822,15 @@ static int update_ledger(struct sink *s, const struct load_stats *st, struct ier
     return 0;
 }
 
-static int pg_commit(struct sink *s, const struct load_stats *st, bool *already_loaded,
-                     struct ierr *e)
+/* Everything of the load but COMMIT: the rows' own errors show up here. */
+static int pg_prepare(struct sink *s, const struct load_stats *st, struct ierr *e)
 {
-    *already_loaded = false;
     if (s->state == PG_IDLE) {
         ierr_set(e, IERR_PERMANENT, "sink %s: commit() outside a load", s->name);
         return -1;
     }
+    if (s->prepared)
+        return 0;
     if (s->state == PG_COPY && copy_end(s, e))
         goto fail;
     if (flush_rejects(s, e))
@@ -837,6 +839,19 @@ static int pg_commit(struct sink *s, const struct load_stats *st, bool *already_
         goto fail;
     if (update_ledger(s, st, e))
         goto fail;
+    s->prepared = true;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+static int pg_commit(struct sink *s, const struct load_stats *st, bool *already_loaded,
+                     struct ierr *e)
+{
+    *already_loaded = false;
+    if (pg_prepare(s, st, e))
+        return -1;
     PGresult *r = pg_exec_wait(s, "COMMIT", 0, NULL);
     /* COMMIT of a failed transaction "succeeds" with the tag ROLLBACK. */
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT")) {
@@ -944,6 +959,7 @@ const struct sink_ops sink_pg_ops = {
     .reject = pg_reject,
     .commit = pg_commit,
     .abort = pg_abort,
+    .prepare = pg_prepare,
     .close = pg_close,
     .check = pg_check,
     .check_conf = pg_check_conf,

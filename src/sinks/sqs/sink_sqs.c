@@ -193,7 +193,9 @@ static int sqs_begin(struct sink *s, const struct load_object *o, const struct l
     *already_loaded = false;
     if (s->in_load)
         load_clear(s);
-    if (t->route && t->route->mode != MODE_APPEND) {
+    /* In an update route (a fan-out with DynamoDB sinks) each row is a message, as in
+     * append: a message is not updated. */
+    if (t->route && t->route->mode != MODE_APPEND && t->route->mode != MODE_UPDATE) {
         ierr_set(e, IERR_CONFIG, "route %s: mode = %s does not apply to SQS sinks (use append)",
                  t->route->name, t->route->mode == MODE_UPSERT ? "upsert" : "replace");
         return -1;
@@ -240,6 +242,7 @@ static int spool_row(struct sink *s, const struct row *row, struct ierr *e)
     if (sqs_msg_body(&s->layout, row, &s->body, &re) < 0)
         return ddb_load_row_error(&s->load, s->route, &re, e);
     h.line = row->line;
+    sqs_msg_next_line(&s->ctx, row->line);
     h.size = (uint32_t)sqs_msg_entry(&s->ctx, s->body.data, s->body.len, row->line, &s->entry);
     h.len = (uint32_t)s->entry.len;
     if (h.size > SQS_MSG_MAX_BYTES) {

@@ -248,8 +248,20 @@ void sqs_row_id(const struct sqs_msg_ctx *c, uint64_t line, char out[65])
     buf_append(&b, c->key, strlen(c->key) + 1);
     buf_append(&b, c->etag, strlen(c->etag) + 1);
     buf_printf(&b, "%llu", (unsigned long long)line);
+    if (c->line_seq)
+        buf_printf(&b, "#%u", c->line_seq);
     sigv4_sha256_hex(b.data, b.len, out);
     buf_free(&b);
+}
+
+void sqs_msg_next_line(struct sqs_msg_ctx *c, uint64_t line)
+{
+    if (line == c->line && line != 0) {
+        c->line_seq++;
+    } else {
+        c->line = line;
+        c->line_seq = 0;
+    }
 }
 
 bool sqs_queue_is_fifo(const char *queue_url)

@@ -15,10 +15,11 @@
  *
  * Every message carries the attributes ingestd_bucket, ingestd_key, ingestd_etag
  * (left out when the object has no ETag), ingestd_line (Number: the row's line)
- * and ingestd_row_id = hex SHA-256 of bucket NUL key NUL etag NUL line: the same
- * row of the same object version always has the same id, so consumers can drop
- * repeats. On FIFO queues, MessageGroupId is the hex SHA-256 of bucket NUL key
- * (an object's rows stay in order) and MessageDeduplicationId is the row id.
+ * and ingestd_row_id = hex SHA-256 of bucket NUL key NUL etag NUL line (then "#N"
+ * for the N-th further row of one line: a transform's finish() rows, or several rows
+ * it made of one): the same row of the same object version always has the same id,
+ * so consumers can drop repeats. On FIFO queues, MessageGroupId is the hex SHA-256 of bucket NUL
+ * key (an object's rows stay in order) and MessageDeduplicationId is the row id.
  *
  * Sizes are counted as SQS counts them (body plus attribute names, types and
  * values): SQS_MSG_MAX_BYTES per message and per SendMessageBatch request. A body
@@ -70,12 +71,20 @@ struct sqs_msg_ctx {
     const char *bucket, *key, *etag;
     bool fifo;
     char group_id[65];
+    /* Rows that share a line (a script's finish() rows, or several rows it made of one)
+     * are told apart by their order among them: 0 for the first, whose id is the line's
+     * alone. sqs_msg_next_line() keeps it. */
+    uint64_t line;
+    uint32_t line_seq;
 };
 
 void sqs_msg_ctx_init(struct sqs_msg_ctx *c, const char *bucket, const char *key, const char *etag,
                       bool fifo);
-/* The row id (hex SHA-256, see above). */
+/* The row id (hex SHA-256, see above; with "#N" after the line for the row N > 0 of
+ * a line, c->line_seq). */
 void sqs_row_id(const struct sqs_msg_ctx *c, uint64_t line, char out[65]);
+/* Before each row's message, in the object's order: counts the rows of one line. */
+void sqs_msg_next_line(struct sqs_msg_ctx *c, uint64_t line);
 /* True when a queue URL names a FIFO queue (its name ends in ".fifo"). */
 bool sqs_queue_is_fifo(const char *queue_url);
 
