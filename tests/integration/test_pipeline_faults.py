@@ -6,7 +6,9 @@ Every check asserts on the database and the queues: each row exactly once, no me
 
 import os
 import random
+import select
 import signal
+import subprocess
 import sys
 import time
 
@@ -33,6 +35,34 @@ def wait_until(pred, timeout, what):
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for_copy(st, timeout):
+    """Waits until a COPY runs in the ingest database. One psql session polls every 20 ms
+    (\\watch): a COPY of a fraction of a second is seen even when starting a psql per poll
+    would take longer than the COPY on a busy machine."""
+    sql = ("SELECT count(*) FROM pg_stat_activity WHERE datname = 'ingest' "
+           "AND state = 'active' AND query LIKE 'COPY%' \\watch 0.02\n")
+    p = subprocess.Popen(["psql", "-h", st.pg_socket_dir, "-p", str(st.pg_port), "-U", "postgres",
+                          "-d", "ingest", "-X", "-q", "-t", "-A", "-f", "-"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         env=dict(os.environ, LC_ALL="C"))
+    try:
+        p.stdin.write(sql.encode())
+        p.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not select.select([p.stdout], [], [], 1)[0]:
+                continue
+            line = p.stdout.readline()
+            if not line:
+                raise AssertionError("psql \\watch ended")
+            if line.strip() not in (b"", b"0"):
+                return
+        raise AssertionError("timed out waiting for the load to start")
+    finally:
+        p.kill()
+        p.wait()
 
 
 def count(st):
@@ -88,11 +118,8 @@ def main():
             d = Ingestd(conf, st.env(), st.path("k1.log"))
             try:
                 # Kill while the COPY is running: the transaction has started, nothing committed.
-                wait_until(lambda: st.psql(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'ingest' "
-                    "AND query LIKE 'COPY%'", superuser=True) != [("0",)],
-                    60, "the load to start")
-                time.sleep(random.uniform(0.1, 0.8))
+                wait_for_copy(st, 60)
+                time.sleep(random.uniform(0, 0.2))
                 d.proc.send_signal(signal.SIGKILL)
                 d.wait(10)
             finally:
