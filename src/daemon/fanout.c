@@ -163,6 +163,20 @@ int fanout_begin(struct fanout *f, const struct load_object *obj, const struct l
     return 0;
 }
 
+/* A member's write or reject failed. The data's error fails every member (-1); the
+ * member's own (its server, its table) drops that member alone (0). */
+static int row_failed(struct fanout *f, struct fanout_member *m, const struct ierr *me,
+                      struct ierr *e)
+{
+    if (!members_own_error(me)) {
+        m->state = FANOUT_IDLE; /* the sink rolled back itself */
+        return fail_all(f, me, e);
+    }
+    m->ops->abort(m->sink);
+    member_failed(f, m, me);
+    return 0;
+}
+
 int fanout_write(struct fanout *f, const struct batch *b, struct ierr *e)
 {
     for (size_t i = 0; i < f->n; i++) {
@@ -172,14 +186,8 @@ int fanout_write(struct fanout *f, const struct batch *b, struct ierr *e)
         if (m->state != FANOUT_ACTIVE)
             continue;
         memset(&me, 0, sizeof me);
-        if (m->ops->write(m->sink, b, &me) < 0) {
-            if (!members_own_error(&me)) {
-                m->state = FANOUT_IDLE; /* the sink rolled back itself */
-                return fail_all(f, &me, e);
-            }
-            m->ops->abort(m->sink);
-            member_failed(f, m, &me);
-        }
+        if (m->ops->write(m->sink, b, &me) < 0 && row_failed(f, m, &me, e) < 0)
+            return -1;
     }
     return go_on(f, e);
 }
@@ -193,14 +201,8 @@ int fanout_reject(struct fanout *f, const struct row_reject *r, struct ierr *e)
         if (m->state != FANOUT_ACTIVE)
             continue;
         memset(&me, 0, sizeof me);
-        if (m->ops->reject(m->sink, r, &me) < 0) {
-            if (!members_own_error(&me)) {
-                m->state = FANOUT_IDLE;
-                return fail_all(f, &me, e);
-            }
-            m->ops->abort(m->sink);
-            member_failed(f, m, &me);
-        }
+        if (m->ops->reject(m->sink, r, &me) < 0 && row_failed(f, m, &me, e) < 0)
+            return -1;
     }
     return go_on(f, e);
 }
