@@ -3,7 +3,8 @@
 tests/sinks/pgload.
 
 Covers append, upsert (duplicate keys in one file: the last row wins; a second object keeps
-the row count), replace (also on a table other tables reference), create_table with inferred
+the row count; MERGE where the key's index allows, INSERT ... ON CONFLICT after a unique
+violation from another session and on a table with inheritance children), replace (also on a table other tables reference), create_table with inferred
 types and the key as primary key, the ledger (a second load is already_loaded; two processes
 racing on one object: exactly one loads), type errors mapped to the object's line and column
 (also after multi-line records, deep in a large object and in upsert's staging table) with
@@ -151,6 +152,63 @@ def test_upsert(st, L):
     r = L.load("data", "first_name\nx\n", mode="upsert", key="id", etag="nk2")
     check("upsert key missing from the object: permanent",
           r["result"] == "error" and r["class"] == "permanent" and "id" in r["reason"], r)
+
+
+def test_upsert_merge(st, L):
+    """Upsert runs MERGE where the key's unique index allows it, and goes on with INSERT ...
+    ON CONFLICT where MERGE cannot finish or would reach further."""
+    st.psql("CREATE TABLE mj (id int PRIMARY KEY, v text, note text); "
+            "INSERT INTO mj SELECT g, 'old', 'kept' FROM generate_series(1, 5) g; "
+            "CREATE TABLE mj_inserts (id int); "
+            "CREATE FUNCTION mj_count() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$BEGIN INSERT INTO mj_inserts VALUES (NEW.id); RETURN NEW; END$$; "
+            "CREATE TRIGGER mj_count BEFORE INSERT ON mj FOR EACH ROW EXECUTE FUNCTION mj_count()")
+    r = L.load("mj", "id,v\n1,a\n2,b\n6,f\n", mode="upsert", key="id", etag="mj1")
+    check("upsert by MERGE: updates and inserts",
+          r["result"] == "loaded" and st.psql("SELECT id, v, note FROM mj ORDER BY id") ==
+          [("1", "a", "kept"), ("2", "b", "kept"), ("3", "old", "kept"), ("4", "old", "kept"),
+           ("5", "old", "kept"), ("6", "f", None)], (r, st.psql("SELECT * FROM mj")))
+    # INSERT ... ON CONFLICT runs BEFORE INSERT triggers for every row, MERGE for new rows.
+    check("upsert by MERGE: an insert trigger fires for the new row only",
+          st.psql("SELECT id FROM mj_inserts") == [("6",)], st.psql("SELECT id FROM mj_inserts"))
+
+    r = L.load("mj", "id,v\n7,x\n8,y\n7,z\n", mode="upsert", key="id", etag="mj2")
+    check("a new key twice in one file: the last row wins",
+          r["result"] == "loaded" and st.psql("SELECT id, v FROM mj WHERE id > 6 ORDER BY id")
+          == [("7", "z"), ("8", "y")], (r, st.psql("SELECT id, v FROM mj WHERE id > 6")))
+
+    # Another session inserts key 9 and commits while the load waits on it: MERGE fails
+    # with a unique violation, INSERT ... ON CONFLICT then updates the row.
+    other = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", st.pg_conninfo], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=st.env())
+    other.stdin.write("BEGIN;\nINSERT INTO mj (id, v) VALUES (9, 'other');\n"
+                      "SELECT pg_sleep(3);\nCOMMIT;\n")
+    other.stdin.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and st.psql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = 'mj' AND l.mode = 'RowExclusiveLock' AND l.granted") == [("0",)]:
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    r = L.load("mj", "id,v\n9,file\n", mode="upsert", key="id", etag="mj3")
+    waited = time.monotonic() - t0
+    other.wait(timeout=30)
+    check("a key another session inserts meanwhile: updated, not an error",
+          r["result"] == "loaded" and other.returncode == 0 and waited > 1 and
+          st.psql("SELECT v FROM mj WHERE id = 9") == [("file",)],
+          (r, waited, st.psql("SELECT v FROM mj WHERE id = 9")))
+
+    # MERGE INTO a parent would update a child's row; INSERT (ON CONFLICT) touches the
+    # parent alone, as its unique index does.
+    st.psql("CREATE TABLE mj_parent (id int PRIMARY KEY, v text); "
+            "CREATE TABLE mj_child () INHERITS (mj_parent); "
+            "INSERT INTO mj_child VALUES (1, 'child')")
+    r = L.load("mj_parent", "id,v\n1,file\n", mode="upsert", key="id", etag="mj4")
+    check("a table with inheritance children: the child's row untouched",
+          r["result"] == "loaded" and st.psql("SELECT v FROM mj_child") == [("child",)] and
+          st.psql("SELECT v FROM ONLY mj_parent") == [("file",)],
+          (r, st.psql("SELECT * FROM mj_child"), st.psql("SELECT * FROM ONLY mj_parent")))
 
 
 def test_replace(st, L):
@@ -439,7 +497,8 @@ def main():
     try:
         with Stack(moto=False, postgres=True) as st:
             L = Loader(st)
-            for t in (test_append_and_ledger, test_upsert, test_replace, test_create_table,
+            for t in (test_append_and_ledger, test_upsert, test_upsert_merge, test_replace,
+                      test_create_table,
                       test_type_errors, test_rejects, test_escaping, test_identifiers,
                       test_race, test_sequencer, test_outage, test_check, test_least_privilege,
                       test_passwords):

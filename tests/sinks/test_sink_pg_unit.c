@@ -212,7 +212,21 @@ DEF_TEST(sql_generation)
                   b.data);
     buf_reset(&b);
 
+    pg_sql_merge_join(&b, "\"t\"", cols, 3, keys, 1);
+    EXPECT_EQ_STR("MERGE INTO \"t\" AS t USING pg_temp.ingestd_stage AS s ON t.\"id\" = "
+                  "s.\"id\" WHEN MATCHED THEN UPDATE SET \"Name\" = s.\"Name\", \"a\"\"b\" = "
+                  "s.\"a\"\"b\" WHEN NOT MATCHED THEN INSERT (\"id\", \"Name\", \"a\"\"b\") "
+                  "VALUES (s.\"id\", s.\"Name\", s.\"a\"\"b\")",
+                  b.data);
+    buf_reset(&b);
+
     const char *kk[] = {"id", "Name"};
+    pg_sql_merge_join(&b, "\"t\"", cols, 2, kk, 2);
+    EXPECT_EQ_STR("MERGE INTO \"t\" AS t USING pg_temp.ingestd_stage AS s ON t.\"id\" = "
+                  "s.\"id\" AND t.\"Name\" = s.\"Name\" WHEN MATCHED THEN DO NOTHING WHEN NOT "
+                  "MATCHED THEN INSERT (\"id\", \"Name\") VALUES (s.\"id\", s.\"Name\")",
+                  b.data);
+    buf_reset(&b);
     pg_sql_merge(&b, "\"t\"", cols, 2, kk, 2, true);
     EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\") SELECT DISTINCT ON (\"id\", \"Name\") "
                   "\"id\", \"Name\" FROM pg_temp.ingestd_stage ORDER BY \"id\", \"Name\", "

@@ -55,6 +55,7 @@ struct sink {
     const char *copy_rel;   /* the relation COPY errors name: rel or the staging table */
     char *merge_sql;        /* upsert only: straight from the stage */
     char *merge_dedupe_sql; /* upsert only: last row per key, when the file repeats keys */
+    char *merge_join_sql;   /* upsert only: MERGE, tried first when the index allows */
     struct buf out;         /* COPY data not yet handed to libpq */
     uint64_t rows_sent;     /* rows encoded into COPY for this load */
     uint64_t copy_base;     /* rows sent before the running COPY started */

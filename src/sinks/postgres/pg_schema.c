@@ -116,16 +116,26 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, const c
         knames[k] = c->name;
     }
     const char *params[1] = {oid};
+    /* The third column: whether MERGE may join on the keys through this index: a plain
+     * table without children (MERGE would also reach into inheritance children, INSERT
+     * does not), an immediate constraint, and the types' default operator classes, so
+     * "t.k = s.k" is the index's own equality. */
     r = pg_exec(
         s,
-        "SELECT indkey::text, indnkeyatts FROM pg_catalog.pg_index WHERE indrelid = $1::oid "
-        "AND indisunique AND indpred IS NULL AND indexprs IS NULL",
+        "SELECT i.indkey::text, i.indnkeyatts, i.indimmediate AND c.relkind = 'r' "
+        "AND NOT c.relhassubclass AND NOT EXISTS (SELECT 1 FROM "
+        "pg_catalog.unnest(i.indclass::pg_catalog.oid[]) AS x(oc) JOIN pg_catalog.pg_opclass o "
+        "ON o.oid = x.oc WHERE NOT o.opcdefault) FROM pg_catalog.pg_index i "
+        "JOIN pg_catalog.pg_class c ON c.oid = i.indrelid WHERE i.indrelid = $1::oid "
+        "AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL",
         1, params, PGRES_TUPLES_OK, "index lookup", e);
     if (!r)
         goto out;
-    bool found = false;
-    for (int row = 0; row < PQntuples(r) && !found; row++)
+    bool found = false, joinable = false;
+    for (int row = 0; row < PQntuples(r) && !found; row++) {
         found = index_matches(PQgetvalue(r, row, 0), atoi(PQgetvalue(r, row, 1)), want, keys->n);
+        joinable = found && PQgetvalue(r, row, 2)[0] == 't';
+    }
     if (!found) {
         ierr_set(e, IERR_PERMANENT,
                  "upsert into %s needs a primary key or unique index on "
@@ -139,6 +149,11 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, const c
     s->merge_sql = buf_steal(&sql);
     pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n, true);
     s->merge_dedupe_sql = buf_steal(&sql);
+    if (joinable && PQserverVersion(s->conn) >= 150000) {
+        pg_sql_merge_join(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames,
+                          keys->n);
+        s->merge_join_sql = buf_steal(&sql);
+    }
     rc = 0;
 out:
     PQclear(r);

@@ -261,6 +261,28 @@ void pg_sql_stage(struct buf *out, const char *table, const char *const *cols, s
     buf_printf(out, ", 0::bigint AS \"" PG_STAGE_ORD "\" FROM %s WITH NO DATA", table);
 }
 
+/* "UPDATE SET c = FROMc, ..." over the columns that are not keys; false when all are. */
+static bool put_updates(struct buf *out, const char *const *cols, size_t ncols,
+                        const char *const *keys, size_t nkeys, const char *from)
+{
+    bool any = false;
+    for (size_t i = 0; i < ncols; i++) {
+        bool is_key = false;
+        for (size_t k = 0; k < nkeys; k++)
+            if (!strcmp(cols[i], keys[k]))
+                is_key = true;
+        if (is_key)
+            continue;
+        buf_puts(out, any ? ", " : "UPDATE SET ");
+        pg_quote_ident(out, cols[i]);
+        buf_puts(out, " = ");
+        buf_puts(out, from);
+        pg_quote_ident(out, cols[i]);
+        any = true;
+    }
+    return any;
+}
+
 void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, size_t ncols,
                   const char *const *keys, size_t nkeys, bool dedupe)
 {
@@ -282,22 +304,28 @@ void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, s
     buf_puts(out, " ON CONFLICT (");
     put_list(out, "", keys, nkeys, "");
     buf_puts(out, ") DO ");
-    bool any = false;
-    for (size_t i = 0; i < ncols; i++) {
-        bool is_key = false;
-        for (size_t k = 0; k < nkeys; k++)
-            if (!strcmp(cols[i], keys[k]))
-                is_key = true;
-        if (is_key)
-            continue;
-        buf_puts(out, any ? ", " : "UPDATE SET ");
-        pg_quote_ident(out, cols[i]);
-        buf_puts(out, " = EXCLUDED.");
-        pg_quote_ident(out, cols[i]);
-        any = true;
-    }
-    if (!any)
+    if (!put_updates(out, cols, ncols, keys, nkeys, "EXCLUDED."))
         buf_puts(out, "NOTHING");
+}
+
+void pg_sql_merge_join(struct buf *out, const char *table, const char *const *cols, size_t ncols,
+                       const char *const *keys, size_t nkeys)
+{
+    buf_printf(out, "MERGE INTO %s AS t USING pg_temp." PG_STAGE_TABLE " AS s ON ", table);
+    for (size_t k = 0; k < nkeys; k++) {
+        buf_puts(out, k ? " AND t." : "t.");
+        pg_quote_ident(out, keys[k]);
+        buf_puts(out, " = s.");
+        pg_quote_ident(out, keys[k]);
+    }
+    buf_puts(out, " WHEN MATCHED THEN ");
+    if (!put_updates(out, cols, ncols, keys, nkeys, "s."))
+        buf_puts(out, "DO NOTHING");
+    buf_puts(out, " WHEN NOT MATCHED THEN INSERT (");
+    put_list(out, "", cols, ncols, "");
+    buf_puts(out, ") VALUES (");
+    put_list(out, "s.", cols, ncols, "");
+    buf_putc(out, ')');
 }
 
 /* After "column ": the longest known column name followed by ':' or the end. */

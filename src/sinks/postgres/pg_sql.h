@@ -87,6 +87,12 @@ void pg_sql_stage(struct buf *out, const char *table, const char *const *cols, s
  * without it the statement fails with 21000 when the file repeats a key. */
 void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, size_t ncols,
                   const char *const *keys, size_t nkeys, bool dedupe);
+/* MERGE from the stage, joined on the keys: no speculative insertion and no row lock
+ * before each update, so faster than INSERT ... ON CONFLICT on PostgreSQL 15 and later.
+ * A file that repeats a key fails it (21000 or 23505), as does a row another session
+ * inserted meanwhile (23505): pg_sql_merge's statements are the way on from there. */
+void pg_sql_merge_join(struct buf *out, const char *table, const char *const *cols, size_t ncols,
+                       const char *const *keys, size_t nkeys);
 
 /*
  * The CONTEXT of a COPY error: "COPY rel, line N[, column c][: "value" | : null input]".

@@ -13,7 +13,7 @@
  *   INSERT INTO ingestd_ledger ... ON CONFLICT DO NOTHING RETURNING   -- claims the object
  *   [CREATE TABLE] [TRUNCATE | CREATE TEMP TABLE ingestd_stage]
  *   COPY target-or-stage FROM STDIN (binary or text format, 256 KB PQputCopyData chunks)
- *   [COPY ingestd_rejects] [INSERT ... ON CONFLICT DO UPDATE from the stage]
+ *   [COPY ingestd_rejects] [MERGE or INSERT ... ON CONFLICT DO UPDATE from the stage]
  *   UPDATE ingestd_ledger SET rows, bytes
  *   COMMIT
  * Claiming the ledger row first makes two instances racing on one object safe: the
@@ -269,8 +269,9 @@ static void load_clear(struct sink *s)
     free(s->copy_sql);
     free(s->merge_sql);
     free(s->merge_dedupe_sql);
+    free(s->merge_join_sql);
     free(s->null_route);
-    s->merge_dedupe_sql = s->null_route = NULL;
+    s->merge_dedupe_sql = s->merge_join_sql = s->null_route = NULL;
     s->null_empty = false;
     s->prepared = false;
     s->cancel = NULL;
@@ -762,20 +763,53 @@ static void locate_null(struct sink *s, const char *col, struct ierr *e)
     buf_free(&sql);
 }
 
-/* INSERT ... ON CONFLICT from the stage. Most files have unique keys, so the plain
- * statement runs first; a file that repeats a key makes it fail with 21000 ("cannot
- * affect row a second time"), and then the sorting, de-duplicating one runs instead.
- * The savepoint costs nothing when it works and lets a failure be traced back to the
- * object's line. */
+static bool failed_with(const PGresult *r, const char *sqlstate)
+{
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return r && PQresultStatus(r) == PGRES_FATAL_ERROR && st && !strcmp(st, sqlstate);
+}
+
+/*
+ * MERGE from the stage, when the target's key index allows it (pg_schema.c): one index
+ * probe per staged row and a plain update, where INSERT ... ON CONFLICT first inserts
+ * speculatively and locks each row before updating it. The join is kept to a nested
+ * loop over the key index: the planner, without statistics on the fresh stage, would
+ * otherwise hash it into batches on disk. SET LOCAL ends with the transaction, and the
+ * rest of it (the ledger update) has no join to plan. INSERT ... ON CONFLICT takes over
+ * when MERGE cannot finish: a key repeated in the file (21000, or 23505 between two new
+ * rows) or a row another session inserted since (23505). Returns 1 when that happened
+ * and the savepoint is rolled back to, 0 with *r the result otherwise, -1 when not even
+ * the settings could be made.
+ */
+static int merge_join(struct sink *s, PGresult **r, struct ierr *e)
+{
+    if (pg_run(s, "SET LOCAL enable_hashjoin = off", "upsert", e) ||
+        pg_run(s, "SET LOCAL enable_mergejoin = off", "upsert", e))
+        return -1;
+    *r = pg_exec_wait(s, s->merge_join_sql, 0, NULL);
+    if (!failed_with(*r, "21000") && !failed_with(*r, "23505"))
+        return 0;
+    PQclear(*r);
+    *r = NULL;
+    return pg_run(s, "ROLLBACK TO SAVEPOINT ingestd_merge", "upsert", e) ? -1 : 1;
+}
+
+/* Into the target from the stage: MERGE where it can, else INSERT ... ON CONFLICT. Most
+ * files have unique keys, so the plain statement runs first; a file that repeats a key
+ * makes it fail with 21000 ("cannot affect row a second time"), and then the sorting,
+ * de-duplicating one runs instead. The savepoint costs nothing when it works and lets a
+ * failure be traced back to the object's line. */
 static int merge(struct sink *s, struct ierr *e)
 {
+    PGresult *r = NULL;
     if (pg_run(s, "SAVEPOINT ingestd_merge", "upsert", e))
         return -1;
-    PGresult *r = pg_exec_wait(s, s->merge_sql, 0, NULL);
-    if (r && PQresultStatus(r) == PGRES_FATAL_ERROR &&
-        !strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE)
-                                                        : "",
-                "21000")) {
+    int joined = s->merge_join_sql ? merge_join(s, &r, e) : 1;
+    if (joined < 0)
+        return -1;
+    if (joined == 1)
+        r = pg_exec_wait(s, s->merge_sql, 0, NULL);
+    if (failed_with(r, "21000")) {
         PQclear(r);
         if (pg_run(s, "ROLLBACK TO SAVEPOINT ingestd_merge", "upsert", e))
             return -1;
