@@ -2,8 +2,9 @@
  * http_ingest.c: the ingest routes on the [http] listener (see http_ingest.h).
  *
  * DESIGN
- * on_head checks, in this order: the token (401), the path and its route (404), the
- * method (405), the Idempotency-Key (400), the size (413) and the media type and
+ * on_head checks, in this order: the size of the head (431, or 414 for the request
+ * line), the token (401), the path and its route (404), the method (405), the
+ * Idempotency-Key (400), the size of the body (413) and the media type and
  * encoding (415). Then the job is made, with a body pipe as its source, and goes to
  * the workers once the body is complete or START_BYTES of it have arrived; from then
  * the worker parses while the body arrives: on_body writes into the pipe, and a
@@ -49,10 +50,13 @@
  * slow clients sending small bodies hold memory, never a worker. */
 #define START_BYTES     (256 * 1024)
 #define HEAD_TIMEOUT_MS 5000
-#define IDEM_KEY_MAX    200
-#define PUT_MAX_BYTES   (1024 * 1024)
-#define RETRY_AFTER     "5"
-#define JSON_TYPE       "application/json"
+/* The largest request head taken: a larger one is refused first, while its connection
+ * still has room for that answer (see httpd_head_size()). */
+#define HEAD_MAX_BYTES (256 * 1024)
+#define IDEM_KEY_MAX   200
+#define PUT_MAX_BYTES  (1024 * 1024)
+#define RETRY_AFTER    "5"
+#define JSON_TYPE      "application/json"
 
 struct ireq {
     struct ireq *next, *prev;
@@ -413,9 +417,17 @@ static void on_head(void *arg, struct httpd_req *r)
     bool put = strcmp(method, "PUT") == 0;
     char why[400];
     int fmt, comp;
+    size_t head_bytes, line_bytes;
 
     httpd_set_data(r, q);
     snprintf(q->route, sizeof q->route, "-");
+    httpd_head_size(r, &head_bytes, &line_bytes);
+    if (head_bytes > HEAD_MAX_BYTES) {
+        int status = line_bytes > HEAD_MAX_BYTES ? 414 : 431;
+        answer_error(r, status, "the request head is over 256 KiB", NULL);
+        account(q, q->route, status, 0);
+        return;
+    }
     if (cfg->http.auth == HTTP_AUTH_TOKEN &&
         !http_tokens_check(ing->tokens, httpd_header(r, "Authorization"))) {
         answer_error(r, 401, "missing or unknown bearer token", bearer);
@@ -599,7 +611,7 @@ int http_ingest_start(struct app *app)
         .max_conns = (unsigned)cfg->http.max_connections,
         .head_timeout_ms = HEAD_TIMEOUT_MS,
         .idle_timeout_s = (unsigned)cfg->http.timeout,
-        .memory_limit = 256 * 1024,
+        .memory_limit = HEAD_MAX_BYTES + HTTPD_ANSWER_ROOM,
         .tls_cert_pem = cfg->http.tls_cert,
         .tls_key_pem = cfg->http.tls_key,
     };

@@ -33,6 +33,9 @@
 
 #define ACCEPT_RETRY_MS 1000
 #define SWEEP_MS        250
+/* MHD keeps each header, query argument and cookie as a record of seven words in the
+ * connection's memory: 64 bytes at most once aligned. */
+#define MHD_RECORD_BYTES 64
 
 enum conn_state { CONN_WAITING, CONN_MHD };
 
@@ -509,6 +512,43 @@ void httpd_args(const struct httpd_req *r, bool (*fn)(void *arg, const char *k, 
     struct args_walk w = {fn, arg};
 
     MHD_get_connection_values(r->mc, MHD_GET_ARGUMENT_KIND, arg_iter, &w);
+}
+
+struct head_walk {
+    size_t records;
+    size_t fields; /* the header fields as a client writes them, "Name: value\r\n" */
+};
+
+static enum MHD_Result count_record(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size)
+{
+    struct head_walk *w = cls;
+
+    (void)key;
+    (void)value;
+    w->records++;
+    if (kind == MHD_HEADER_KIND)
+        w->fields += key_size + value_size + 4;
+    return MHD_YES;
+}
+
+void httpd_head_size(const struct httpd_req *r, size_t *head, size_t *line)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        r->mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    const char *cookie = httpd_header(r, MHD_HTTP_HEADER_COOKIE);
+    struct head_walk hdrs = {0, 0}, args = {0, 0}, cookies = {0, 0};
+    size_t raw = ci ? ci->header_size : 0; /* as received, request line to blank line */
+
+    MHD_get_connection_values_n(r->mc, MHD_HEADER_KIND, count_record, &hdrs);
+    MHD_get_connection_values_n(r->mc, MHD_GET_ARGUMENT_KIND, count_record, &args);
+    MHD_get_connection_values_n(r->mc, MHD_COOKIE_KIND, count_record, &cookies);
+    *head = raw + (hdrs.records + args.records + cookies.records) * MHD_RECORD_BYTES;
+    if (cookie) /* MHD parses a copy of it */
+        *head += strlen(cookie) + 1;
+    /* what the fields and the blank line do not take; a client that pads its fields
+     * with more white space only makes its request line look longer */
+    *line = (raw > hdrs.fields + 2 ? raw - hdrs.fields - 2 : 0) + args.records * MHD_RECORD_BYTES;
 }
 
 void httpd_set_data(struct httpd_req *r, void *data)

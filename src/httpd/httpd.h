@@ -80,6 +80,14 @@ const char *httpd_peer(const struct httpd_req *r);                     /* "ADDR:
  * fn returns false to stop. */
 void httpd_args(const struct httpd_req *r, bool (*fn)(void *arg, const char *k, const char *v),
                 void *arg);
+/* What the head takes of its connection's memory (memory_limit), in bytes: the whole
+ * head, and its request line with the query arguments. libmicrohttpd keeps the head as
+ * received plus a record for each header, argument and cookie; an answer needs up to
+ * HTTPD_ANSWER_ROOM more, so a handler that answers only heads up to N bytes, and
+ * refuses larger ones, needs a memory_limit of N + HTTPD_ANSWER_ROOM for every answer
+ * to be sent. */
+#define HTTPD_ANSWER_ROOM (16 * 1024)
+void httpd_head_size(const struct httpd_req *r, size_t *head, size_t *line);
 void httpd_set_data(struct httpd_req *r, void *data);
 void *httpd_data(const struct httpd_req *r);
 

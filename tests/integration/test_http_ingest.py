@@ -6,7 +6,8 @@ Runs ingestd against moto (SQS, S3, DynamoDB) and PostgreSQL: the seed 003 recor
 Lua script) into DynamoDB; 100,000-row CSV bodies into PostgreSQL plain and gzip, JSON
 lines and a JSON array; a bad row answered 400 with its line and nothing written; an
 Idempotency-Key repeated; 401, 404, 405, 413 (by Content-Length and chunked), 415;
-token_file reread on SIGHUP; slow clients holding sockets while S3 objects still load
+request heads up to 256 KiB taken and larger ones refused (414, 431) with nothing
+written, every head near the cap answered; token_file reread on SIGHUP; slow clients holding sockets while S3 objects still load
 from the queue; the request metrics; HTTPS with a certificate made here.
 """
 
@@ -73,6 +74,61 @@ def curl(port, path, *args, token=TOKEN, scheme="http", extra=()):
     out = subprocess.run(cmd, capture_output=True, timeout=150).stdout.decode()
     body, _, code = out.rpartition("\n")
     return int(code or 0), body
+
+
+HEAD_MAX = 256 * 1024
+RECORD = 64  # what each header and query parameter counts towards HEAD_MAX
+
+
+def raw_request(port, data):
+    """Sends one request with Connection: close; (status, body), status 0 when the
+    connection closed without an answer."""
+    out = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        try:
+            s.sendall(data)
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except ConnectionError:  # refused before all of it was read: keep what came
+            pass
+    head, _, body = out.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.1 ") else 0
+    return status, body
+
+
+def head_request(method, target, headers, body=b""):
+    """The bytes of a request, and what its head counts towards HEAD_MAX: its bytes and
+    RECORD for each header and query parameter."""
+    headers = [("Host", "x"), ("Authorization", f"Bearer {TOKEN}"),
+               ("Connection", "close")] + headers
+    head = f"{method} {target} HTTP/1.1\r\n".encode()
+    head += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers) + b"\r\n"
+    params = target.partition("?")[2]
+    cost = len(head) + RECORD * (len(headers) + (params.count("&") + 1 if params else 0))
+    return head + body, cost
+
+
+def put_of_cost(cost, id_):
+    """A PUT into events whose head counts exactly cost, by the length of its name."""
+    _, base = head_request("PUT", f"/v1/ingest/events?id={id_}&score=1&name=", [])
+    n = cost - base
+    data, got = head_request("PUT", f"/v1/ingest/events?id={id_}&score=1&name={'n' * n}", [])
+    assert got == cost, (got, cost)
+    return data, n
+
+
+def post_of_cost(cost):
+    """A POST of one CSV row into events whose head counts exactly cost, by an X-Pad."""
+    body = b"id,name,score\n7,padded,3\n"
+    hdrs = [("Content-Type", "text/csv"), ("Content-Length", str(len(body)))]
+    _, base = head_request("POST", "/v1/ingest/events", hdrs + [("X-Pad", "")])
+    data, got = head_request("POST", "/v1/ingest/events",
+                             hdrs + [("X-Pad", "p" * (cost - base))], body)
+    assert got == cost, (got, cost)
+    return data
 
 
 def jbody(body):
@@ -239,6 +295,54 @@ def main():
                 assert code == 413, (code, body)
                 assert count("events") == 200013
 
+            def still_answers():
+                code, body = curl(port, "/v1/ingest/events?id=5&name=after&score=5", "-X", "PUT")
+                assert code == 200 and jbody(body) == {"rows": 1, "rejected": 0}, (code, body)
+
+            def head_over_cap_refused():
+                before = count("events")
+                q_ = "/v1/ingest/events?id=1&score=1&name=" + "q" * (300 * 1024)
+                code, body = raw_request(port, head_request("PUT", q_, [])[0])
+                assert code == 414, (code, body[:200])
+                data = head_request("POST", "/v1/ingest/events",
+                                    [("Content-Type", "text/csv"), ("Content-Length", "20"),
+                                     ("X-Pad", "p" * (300 * 1024))], b"id,name,score\n7,b,3\n")[0]
+                code, body = raw_request(port, data)
+                assert code == 431, (code, body[:200])
+                assert count("events") == before
+                still_answers()
+                assert count("events") == before + 1
+
+            def head_of_256_kib_taken_one_byte_more_refused():
+                before = count("events")
+                data, n = put_of_cost(HEAD_MAX, 810001)
+                code, body = raw_request(port, data)
+                assert code == 200 and jbody(body) == {"rows": 1, "rejected": 0}, (code, body)
+                got = st.psql("SELECT length(name) FROM events WHERE id = 810001")
+                assert got == [(str(n),)], got
+                code, body = raw_request(port, put_of_cost(HEAD_MAX + 1, 810002)[0])
+                assert code == 431 and "over 256 KiB" in body.decode(), (code, body)
+                code, body = raw_request(port, post_of_cost(HEAD_MAX))
+                assert code == 200 and jbody(body) == {"rows": 1, "rejected": 0}, (code, body)
+                code, body = raw_request(port, post_of_cost(HEAD_MAX + 1))
+                assert code == 431 and "over 256 KiB" in body.decode(), (code, body)
+                assert count("events") == before + 2
+                still_answers()
+
+            def every_head_near_the_cap_answered():
+                # the connection's memory must still hold the answer, after a load as after
+                # a refusal: a load without an answer would be sent again by its client
+                before, taken = count("events"), 0
+                for cost in range(HEAD_MAX - 1024, HEAD_MAX + 1024, 61):
+                    code, body = raw_request(port, put_of_cost(cost, 820000 + cost)[0])
+                    if cost <= HEAD_MAX:
+                        assert code == 200, (cost, code, body[:200])
+                        taken += 1
+                    else:
+                        assert code in (414, 431), (cost, code, body[:200])
+                assert count("events") == before + taken
+                still_answers()
+
             def sighup_rereads_tokens():
                 with open(tokens, "w") as f:
                     f.write("second-token\n")
@@ -307,6 +411,12 @@ def main():
                     idempotent_repeat)
             c.check("404 (no route, no http), 405, 415", refusals)
             c.check("413 by Content-Length and for a chunked body", too_large)
+            c.check("a 300 KiB query string is 414, a 300 KiB header 431, nothing written",
+                    head_over_cap_refused)
+            c.check("a head of 256 KiB is taken (PUT and POST), one byte more is 431",
+                    head_of_256_kib_taken_one_byte_more_refused)
+            c.check("every head within 1 KiB of the cap is answered, 200 or 414/431",
+                    every_head_near_the_cap_answered)
             c.check("SIGHUP rereads token_file", sighup_rereads_tokens)
 
             def transient_is_503_with_retry_after():
