@@ -178,9 +178,14 @@ static void serve(void *arg, struct httpd_req *r)
     const char *text = "text/plain; charset=utf-8";
     char reason[512];
     struct buf body;
+    size_t head, line;
 
     buf_init(&body);
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+    httpd_head_size(r, &head, &line);
+    if (head > OBSERVE_HTTP_HEAD_MAX) {
+        buf_puts(&body, "request head over 8 KiB\n");
+        answer(r, line > OBSERVE_HTTP_HEAD_MAX ? 414 : 431, text, &body, NULL);
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         buf_puts(&body, "method not allowed\n");
         answer(r, 405, text, &body, allow);
     } else if (strcmp(path, "/metrics") == 0) {
@@ -244,7 +249,7 @@ static const struct httpd_opts metrics_opts = {
     .max_conns = OBSERVE_HTTP_MAX_CONNS,
     .head_timeout_ms = OBSERVE_HTTP_REQUEST_TIMEOUT_MS,
     .idle_timeout_s = 10,
-    .memory_limit = 8192,
+    .memory_limit = OBSERVE_HTTP_HEAD_MAX + HTTPD_ANSWER_ROOM, /* every head gets its answer */
     .close_after_answer = true,
 };
 

@@ -35,6 +35,8 @@ struct sqs_batch_entry;
  * request has to arrive whole, however slowly its bytes trickle in. */
 #define OBSERVE_HTTP_MAX_CONNS          32
 #define OBSERVE_HTTP_REQUEST_TIMEOUT_MS 5000
+/* The largest request head answered; a larger one is 431 (414 for the request line). */
+#define OBSERVE_HTTP_HEAD_MAX (8 * 1024)
 
 #define OBSERVE_QUEUE_WINDOW_MS(wait_time_seconds) (3000u * ((unsigned)(wait_time_seconds) + 10u))
 

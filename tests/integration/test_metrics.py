@@ -264,10 +264,24 @@ def main():
                     assert out.startswith(b"HTTP/1.1 400 "), out
                     out = raw(port, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
                     assert out.startswith(b"HTTP/1.1 505 "), out
-                    out = raw(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000)
+                    out = raw(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 +
+                              b"\r\n\r\n")
                     assert out.startswith(b"HTTP/1.1 431 "), out
-                    out = raw(port, b"GET /" + b"a" * 9000)
+                    out = raw(port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
                     assert out.startswith(b"HTTP/1.1 414 "), out
+                    # a head that never ends is refused once it fills the connection's memory
+                    out = raw(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 30000)
+                    assert out.startswith(b"HTTP/1.1 431 "), out
+                    out = raw(port, b"GET /" + b"a" * 30000)
+                    assert out.startswith(b"HTTP/1.1 414 "), out
+                    # Up to 8 KiB as the listener counts a head (each header 64 bytes more),
+                    # 200; beyond, 431; every one answered, none cut off without an answer.
+                    for size in range(7680, 8704, 37):
+                        start = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: "
+                        pad = size - len(start) - 4
+                        out = raw(port, start + b"a" * pad + b"\r\n\r\n")
+                        want = b"HTTP/1.1 200 " if size + 2 * 64 <= 8192 else b"HTTP/1.1 431 "
+                        assert out.startswith(want), (size, out[:200])
                     out = raw(port, b"GET /healthz HTTP/1.0\n\n")                # bare LF
                     assert out.startswith(b"HTTP/1.1 200 OK\r\n") and out.endswith(b"\r\n\r\nok\n")
 
