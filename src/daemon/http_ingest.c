@@ -534,11 +534,29 @@ static size_t on_body(void *arg, struct httpd_req *r, const char *p, size_t n)
     return took;
 }
 
+/* Trailers land in the memory the head left: past the cap, the answer might not fit,
+ * so the load is stopped before its end, which it waits for to commit. */
+static bool trailers_too_large(struct ireq *q, struct httpd_req *r)
+{
+    static const char why[] = "the request head with the body's trailers is over 256 KiB";
+    size_t head, line;
+
+    httpd_head_size(r, &head, &line);
+    if (head + httpd_trailer_size(r) <= HEAD_MAX_BYTES)
+        return false;
+    body_pipe_abort(q->pipe, why);
+    q->closed_pipe = true;
+    drop_unsubmitted(q);
+    answer_error(r, 431, why, NULL);
+    account(q, q->route, 431, 0);
+    return true;
+}
+
 static void on_end(void *arg, struct httpd_req *r)
 {
     struct ireq *q = httpd_data(r);
 
-    if (q && q->pipe && !q->closed_pipe) {
+    if (q && q->pipe && !q->closed_pipe && !trailers_too_large(q, r)) {
         body_pipe_close(q->pipe);
         q->closed_pipe = true;
         submit_job(arg, q);

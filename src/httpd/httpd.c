@@ -527,7 +527,7 @@ static enum MHD_Result count_record(void *cls, enum MHD_ValueKind kind, const ch
     (void)key;
     (void)value;
     w->records++;
-    if (kind == MHD_HEADER_KIND)
+    if (kind == MHD_HEADER_KIND || kind == MHD_FOOTER_KIND)
         w->fields += key_size + value_size + 4;
     return MHD_YES;
 }
@@ -549,6 +549,14 @@ void httpd_head_size(const struct httpd_req *r, size_t *head, size_t *line)
     /* what the fields and the blank line do not take; a client that pads its fields
      * with more white space only makes its request line look longer */
     *line = (raw > hdrs.fields + 2 ? raw - hdrs.fields - 2 : 0) + args.records * MHD_RECORD_BYTES;
+}
+
+size_t httpd_trailer_size(const struct httpd_req *r)
+{
+    struct head_walk w = {0, 0};
+
+    MHD_get_connection_values_n(r->mc, MHD_FOOTER_KIND, count_record, &w);
+    return w.fields + w.records * MHD_RECORD_BYTES;
 }
 
 void httpd_set_data(struct httpd_req *r, void *data)

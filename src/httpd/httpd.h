@@ -88,6 +88,9 @@ void httpd_args(const struct httpd_req *r, bool (*fn)(void *arg, const char *k, 
  * to be sent. */
 #define HTTPD_ANSWER_ROOM (16 * 1024)
 void httpd_head_size(const struct httpd_req *r, size_t *head, size_t *line);
+/* What the trailers of a chunked body take of the same memory, counted the same way;
+ * known once the body has ended (on_end). */
+size_t httpd_trailer_size(const struct httpd_req *r);
 void httpd_set_data(struct httpd_req *r, void *data);
 void *httpd_data(const struct httpd_req *r);
 

@@ -7,7 +7,7 @@ Lua script) into DynamoDB; 100,000-row CSV bodies into PostgreSQL plain and gzip
 lines and a JSON array; a bad row answered 400 with its line and nothing written; an
 Idempotency-Key repeated; 401, 404, 405, 413 (by Content-Length and chunked), 415;
 request heads up to 256 KiB taken and larger ones refused (414, 431) with nothing
-written, every head near the cap answered; token_file reread on SIGHUP; slow clients holding sockets while S3 objects still load
+written, every head near the cap answered, trailers counted with the head; token_file reread on SIGHUP; slow clients holding sockets while S3 objects still load
 from the queue; the request metrics; HTTPS with a certificate made here.
 """
 
@@ -343,6 +343,24 @@ def main():
                 assert count("events") == before + taken
                 still_answers()
 
+            def trailers_over_cap_refused():
+                # a chunked body's trailers count with the head: past the cap, 431 and the
+                # load stopped, though its rows have all arrived
+                hdrs = [("Content-Type", "text/csv"), ("Transfer-Encoding", "chunked")]
+                rows = b"id,name,score\n9,trailed,1\n"
+                chunk = b"%x\r\n%s\r\n" % (len(rows), rows)
+                data, cost = head_request("POST", "/v1/ingest/events", hdrs)
+                before = count("events")
+                small = b"0\r\nX-Trail: " + b"t" * 1024 + b"\r\n\r\n"
+                code, body = raw_request(port, data + chunk + small)
+                assert code == 200 and jbody(body) == {"rows": 1, "rejected": 0}, (code, body)
+                pad = HEAD_MAX - cost - len("X-Trail: \r\n") - RECORD + 8 * 1024
+                big = b"0\r\nX-Trail: " + b"t" * pad + b"\r\n\r\n"
+                code, body = raw_request(port, data + chunk + big)
+                assert code == 431 and "trailers" in body.decode(), (code, body[:300])
+                assert count("events") == before + 1
+                still_answers()
+
             def sighup_rereads_tokens():
                 with open(tokens, "w") as f:
                     f.write("second-token\n")
@@ -417,6 +435,8 @@ def main():
                     head_of_256_kib_taken_one_byte_more_refused)
             c.check("every head within 1 KiB of the cap is answered, 200 or 414/431",
                     every_head_near_the_cap_answered)
+            c.check("a chunked body's trailers past the head cap: 431, nothing written",
+                    trailers_over_cap_refused)
             c.check("SIGHUP rereads token_file", sighup_rereads_tokens)
 
             def transient_is_503_with_retry_after():
