@@ -775,11 +775,16 @@ static bool failed_with(const PGresult *r, const char *sqlstate)
  * speculatively and locks each row before updating it. The join is kept to a nested
  * loop over the key index: the planner, without statistics on the fresh stage, would
  * otherwise hash it into batches on disk. SET LOCAL ends with the transaction, and the
- * rest of it (the ledger update) has no join to plan. INSERT ... ON CONFLICT takes over
- * when MERGE cannot finish: a key repeated in the file (21000, or 23505 between two new
- * rows) or a row another session inserted since (23505). Returns 1 when that happened
- * and the savepoint is rolled back to, 0 with *r the result otherwise, -1 when not even
- * the settings could be made.
+ * rest of it (the ledger update) has no join to plan.
+ *
+ * MERGE is only the faster way: when it fails for a reason a retry would not mend (a key
+ * repeated in the file: 21000, or 23505 between two new rows; a row another session
+ * inserted since: 23505; a privilege only MERGE needs, SELECT on the key columns; a
+ * table MERGE does not support), INSERT ... ON CONFLICT runs in its place, and its error,
+ * if it has one, is the one reported, as before. A transient failure (connection, lock
+ * timeout, cancel) is returned as it is. Returns 1 when INSERT ... ON CONFLICT is to run
+ * (the savepoint rolled back to), 0 with *r the result otherwise, -1 when not even the
+ * settings could be made.
  */
 static int merge_join(struct sink *s, PGresult **r, struct ierr *e)
 {
@@ -787,8 +792,11 @@ static int merge_join(struct sink *s, PGresult **r, struct ierr *e)
         pg_run(s, "SET LOCAL enable_mergejoin = off", "upsert", e))
         return -1;
     *r = pg_exec_wait(s, s->merge_join_sql, 0, NULL);
-    if (!failed_with(*r, "21000") && !failed_with(*r, "23505"))
+    if (!*r || PQresultStatus(*r) != PGRES_FATAL_ERROR ||
+        pg_sqlstate_class(PQresultErrorField(*r, PG_DIAG_SQLSTATE)) != IERR_PERMANENT)
         return 0;
+    log_debug("upsert into %s: MERGE failed (%s), INSERT ... ON CONFLICT instead", s->qtable,
+              PQresultErrorField(*r, PG_DIAG_SQLSTATE));
     PQclear(*r);
     *r = NULL;
     return pg_run(s, "ROLLBACK TO SAVEPOINT ingestd_merge", "upsert", e) ? -1 : 1;
