@@ -779,9 +779,8 @@ static bool failed_with(const PGresult *r, const char *sqlstate)
  *
  * MERGE is only the faster way: when it fails for a reason a retry would not mend (a key
  * repeated in the file: 21000, or 23505 between two new rows; a row another session
- * inserted since: 23505; a privilege only MERGE needs, SELECT on the key columns; a
- * table MERGE does not support), INSERT ... ON CONFLICT runs in its place, and its error,
- * if it has one, is the one reported, as before. A transient failure (connection, lock
+ * inserted since: 23505; anything else MERGE refuses), INSERT ... ON CONFLICT runs in its
+ * place, and its error, if it has one, is the one reported, as before. A transient failure (connection, lock
  * timeout, cancel) is returned as it is. Returns 1 when INSERT ... ON CONFLICT is to run
  * (the savepoint rolled back to), 0 with *r the result otherwise, -1 when not even the
  * settings could be made.
