@@ -11,6 +11,9 @@ Measures, on one local stack (moto S3/SQS with signature checking, PostgreSQL 15
   2. upsert: ingestd mode = upsert against psql's own COPY into a staging table +
      INSERT ... ON CONFLICT DO UPDATE, all into tables that already hold the rows, again
      with copy_format = auto and text;
+  2b. resend: the same file once more into tables that hold it already, ingestd with
+     upsert_unchanged = skip against psql's staged upsert skipping unchanged rows the same
+     way (INSERT ... ON CONFLICT ... WHERE NOT record_image_eq(...));
   3. aggregate: --files files of --rows rows with workers = 2 against one `psql \\copy`
      stream (rows/s);
   4. peak RSS (VmHWM) of the daemon after loading a ~1 GB file (--rss-rows rows).
@@ -63,6 +66,13 @@ table = {basename}
 mode = upsert
 key = id
 
+[route resend]
+sink = pgskip
+match_prefix = resend/
+table = {basename}
+mode = upsert
+key = id
+
 [route many]
 sink = pg
 match_prefix = many/
@@ -89,16 +99,20 @@ def settle(st):
 
 def reference_script(phase, table, path):
     """psql's way: \\copy, or for upsert \\copy into a staging table and INSERT ... ON
-    CONFLICT DO UPDATE, as ingestd does."""
+    CONFLICT DO UPDATE; for resend the same, leaving rows whose values are unchanged."""
     copy = f"\\copy {{}} FROM '{path}' WITH (FORMAT csv, HEADER true)\n"
     if phase == "append":
         return copy.format(table)
+    cols = ("name", "email", "created_at", "amount", "active", "note")
+    where = ""
+    if phase == "resend":
+        where = (" WHERE NOT pg_catalog.record_image_eq(ROW(" +
+                 ", ".join("t." + c for c in cols) + "), ROW(" +
+                 ", ".join("EXCLUDED." + c for c in cols) + "))")
     return ("BEGIN;\n"
             f"CREATE TEMP TABLE s (LIKE {table}) ON COMMIT DROP;\n" + copy.format("s") +
-            f"INSERT INTO {table} SELECT * FROM s ON CONFLICT (id) DO UPDATE SET "
-            "name = EXCLUDED.name, email = EXCLUDED.email, created_at = EXCLUDED.created_at, "
-            "amount = EXCLUDED.amount, active = EXCLUDED.active, note = EXCLUDED.note;\n"
-            "COMMIT;\n")
+            f"INSERT INTO {table} AS t SELECT * FROM s ON CONFLICT (id) DO UPDATE SET " +
+            ", ".join(f"{c} = EXCLUDED.{c}" for c in cols) + where + ";\nCOMMIT;\n")
 
 
 def psql(st, script):
@@ -157,9 +171,11 @@ TIMEOUT = 1800
 
 
 def text_sink(st):
-    return ("[sink pgtext]\ntype = postgres\ncopy_format = text\n"
-            f"conninfo = host=127.0.0.1 port={st.pg_port} dbname=ingest user=ingest\n"
+    """The sinks beside the default pg: text COPY, and skipping unchanged rows."""
+    conn = (f"conninfo = host=127.0.0.1 port={st.pg_port} dbname=ingest user=ingest\n"
             f"password = {st.pg_password}\n")
+    return (f"[sink pgtext]\ntype = postgres\ncopy_format = text\n{conn}\n"
+            f"[sink pgskip]\ntype = postgres\nupsert_unchanged = skip\n{conn}")
 
 
 def start_daemon(st, conf, name):
@@ -222,38 +238,44 @@ def main():
         for prefix in ("append", "append_text"):
             st.psql(f"CREATE TABLE warm_{prefix} (id bigint, name text)")
             upload_and_time(st, d, [(f"{prefix}/warm_{prefix}.csv", warm)])
-        ratios = {k: [] for k in ("append auto", "append text", "upsert auto", "upsert text")}
+        ratios = {k: [] for k in ("append auto", "append text", "upsert auto", "upsert text",
+                                  "resend skip")}
         times = {}
         for r in range(1, a.repeat + 1):
             order = ["psql", "auto", "text"]
             order = order[(r - 1) % 3:] + order[:(r - 1) % 3]
-            for phase in ("append", "upsert"):
-                tables = {c: f"{phase}_{c}_{r}" for c in order}
+            for phase in ("append", "upsert", "resend"):
+                # resend has two contenders: psql and ingestd's pgskip sink ("skip")
+                contenders = [c for c in order if c != "text"] if phase == "resend" else order
+                contenders = ["skip" if c == "auto" and phase == "resend" else c
+                              for c in contenders]
+                tables = {c: f"{phase}_{c}_{r}" for c in contenders}
                 for c, t in tables.items():
                     st.psql(f"CREATE TABLE {t} ({COLUMNS})")
-                    if phase == "upsert":
+                    if phase != "append":
                         st.psql(f"INSERT INTO {t} SELECT * FROM append_psql_{r}; "
                                 f"VACUUM ANALYZE {t}")
                 secs = {}
-                for c in order:
+                for c in contenders:
                     settle(st)
                     if c == "psql":
                         secs[c] = psql(st, reference_script(phase, tables[c], one))
                     else:
-                        prefix = phase if c == "auto" else phase + "_text"
+                        prefix = phase if c in ("auto", "skip") else phase + "_text"
                         secs[c] = upload_and_time(st, d, [(f"{prefix}/{tables[c]}.csv", one)])
                 ref = secs["psql"]
-                for c in order:
+                for c in contenders:
                     times.setdefault((phase, c), []).append(secs[c])
-                for c in ("auto", "text"):
-                    ratios[f"{phase} {c}"].append(ref / secs[c])
+                for c in contenders:
+                    if c != "psql":
+                        ratios[f"{phase} {c}"].append(ref / secs[c])
                 print(f"#{r} {phase:6}  " + "   ".join(
                     f"{c} {a.rows / secs[c]:7.0f} rows/s ({secs[c]:.2f} s"
-                    + (")" if c == "psql" else f", {ref / secs[c]:.2f}x)") for c in order)
+                    + (")" if c == "psql" else f", {ref / secs[c]:.2f}x)") for c in contenders)
                     + f"   load {os.getloadavg()[0]:.1f}", flush=True)
-            for phase in ("upsert", "append"):
-                for c in order:
-                    st.psql(f"DROP TABLE {phase}_{c}_{r}")
+            for phase in ("resend", "upsert", "append"):
+                for c in ("psql", "auto", "text", "skip"):
+                    st.psql(f"DROP TABLE IF EXISTS {phase}_{c}_{r}")
         peak = vmhwm_kb(d.pid)
         stop(d)
         print("median:    " + "   ".join(f"{k} {statistics.median(v):.2f}x"
@@ -267,6 +289,9 @@ def main():
             print(f"{phase}: ingestd copy_format = auto against {ref}: median ratio "
                   f"{statistics.median(ratios[phase + ' auto']):.2f}x "
                   f"(text: {statistics.median(ratios[phase + ' text']):.2f}x)")
+        print("resend (every row unchanged): ingestd upsert_unchanged = skip against psql's "
+              "staged upsert skipping them too: median ratio "
+              f"{statistics.median(ratios['resend skip']):.2f}x")
 
         # 3. aggregate with 2 workers
         if not a.skip_many:

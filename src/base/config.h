@@ -34,6 +34,8 @@ enum attr_type { ATTR_S, ATTR_N, ATTR_BOOL, ATTR_JSON }; /* `types = col:N, ...`
 
 /* PostgreSQL sinks: COPY (FORMAT binary) when every value converts, else text. */
 enum copy_format { COPY_FORMAT_AUTO, COPY_FORMAT_BINARY, COPY_FORMAT_TEXT };
+/* postgres upsert: what becomes of a row the table already holds exactly as the file does */
+enum upsert_unchanged { UPSERT_UNCHANGED_UPDATE, UPSERT_UNCHANGED_SKIP };
 
 struct col_type {
     char *column;
@@ -79,7 +81,8 @@ struct sink_conf {
     /* sqs: bytes an object's messages may take in the spool file, default 1G */
     int64_t max_spool_bytes;
 
-    enum copy_format copy_format; /* postgres: auto (the default), binary or text */
+    enum copy_format copy_format;           /* postgres: auto (the default), binary or text */
+    enum upsert_unchanged upsert_unchanged; /* postgres: update (the default) or skip */
 };
 
 /* transform = FILE and its keys (config_transform.c). */

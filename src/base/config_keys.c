@@ -23,6 +23,7 @@ static const char *const format_names[] = {"csv", "tsv", "jsonl", "json", NULL};
 static const char *const compression_names[] = {"auto", "none", "gzip", "zstd", NULL};
 static const char *const log_format_names[] = {"text", "json", NULL};
 static const char *const copy_format_names[] = {"auto", "binary", "text", NULL};
+static const char *const upsert_unchanged_names[] = {"update", "skip", NULL};
 static const char *const on_error_names[] = {"abort", "skip_row", NULL};
 static const char *const http_auth_names[] = {"token", "none", NULL};
 static const char *const null_as_names[] = {"absent", "NULL", NULL};
@@ -395,6 +396,8 @@ const struct cfg_key cfg_keys[] = {
     {S("conninfo", CT_STR, NULL, conninfo), .sinks = SINK_BIT(SINK_POSTGRES)},
     {S("schema", CT_STR, "public", schema), .flags = CFG_LATE, .sinks = SINK_BIT(SINK_POSTGRES)},
     {S("copy_format", CT_ENUM, "auto", copy_format), .choices = copy_format_names,
+     .sinks = SINK_BIT(SINK_POSTGRES)},
+    {S("upsert_unchanged", CT_ENUM, "update", upsert_unchanged), .choices = upsert_unchanged_names,
      .sinks = SINK_BIT(SINK_POSTGRES)},
     {S("host", CT_STR, "127.0.0.1", host), .flags = CFG_LATE, .sinks = SINK_BIT(SINK_MYSQL)},
     {S("port", CT_INT, "3306", port), .min = 1, .max = 65535, .flags = CFG_LATE,

@@ -1307,7 +1307,7 @@ DEF_TEST(key_table_is_enumerated)
     size_t n = 0;
 
     config_each_key(count_key, &n);
-    EXPECT_EQ_INT(5 + 15 + 5 + 8 + 17 + 31, n);
+    EXPECT_EQ_INT(5 + 15 + 5 + 8 + 18 + 31, n);
 }
 
 int main(void)

@@ -4,7 +4,8 @@ tests/sinks/pgload.
 
 Covers append, upsert (duplicate keys in one file: the last row wins; a second object keeps
 the row count; MERGE where the key's index allows, INSERT ... ON CONFLICT after a unique
-violation from another session and on a table with inheritance children), replace (also on a table other tables reference), create_table with inferred
+violation from another session and on a table with inheritance children; upsert_unchanged
+= skip leaving rows the table holds byte for byte unwritten), replace (also on a table other tables reference), create_table with inferred
 types and the key as primary key, the ledger (a second load is already_loaded; two processes
 racing on one object: exactly one loads), type errors mapped to the object's line and column
 (also after multi-line records, deep in a large object and in upsert's staging table) with
@@ -209,6 +210,42 @@ def test_upsert_merge(st, L):
           r["result"] == "loaded" and st.psql("SELECT v FROM mj_child") == [("child",)] and
           st.psql("SELECT v FROM ONLY mj_parent") == [("file",)],
           (r, st.psql("SELECT * FROM mj_child"), st.psql("SELECT * FROM ONLY mj_parent")))
+
+
+def test_upsert_unchanged(st, L):
+    """upsert_unchanged = skip: rows the table holds byte for byte are not written again,
+    through MERGE and through INSERT ... ON CONFLICT alike."""
+    st.psql("CREATE TABLE uc_updates (tbl text, id int); "
+            "CREATE FUNCTION uc_count() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$BEGIN INSERT INTO uc_updates VALUES (TG_TABLE_NAME, NEW.id); RETURN NEW; END$$; "
+            "CREATE TABLE uc (id int PRIMARY KEY, v text, n numeric, j json, note text); "
+            "INSERT INTO uc VALUES (1, 'a', 1.0, '{\"x\": 1}', NULL), (2, 'b', 2, '[]', 'x'), "
+            "(3, 'c', 1.0, 'null', NULL), (4, 'd', 4, '{\"y\": 2}', ''); "
+            "CREATE TRIGGER uc_count BEFORE UPDATE ON uc FOR EACH ROW EXECUTE FUNCTION uc_count(); "
+            "CREATE TABLE ucp (id int PRIMARY KEY, v text); CREATE TABLE ucc () INHERITS (ucp); "
+            "INSERT INTO ucp VALUES (1, 'a'), (2, 'b'); "
+            "CREATE TRIGGER ucp_count BEFORE UPDATE ON ucp FOR EACH ROW "
+            "EXECUTE FUNCTION uc_count()")
+    updated = lambda: st.psql("SELECT tbl, id FROM uc_updates ORDER BY tbl, id")  # noqa: E731
+    text = ('id,v,n,j,note\n1,a,1.0,"{""x"": 1}",\n2,B,2,[],x\n3,c,1.00,null,\n'
+            '4,d,4,"{""y"": 2}",""\n5,e,5,{},\n')
+    r = L.load("uc", text, mode="upsert", key="id", etag="uc1", extra=["--skip-unchanged"])
+    check("skip: only changed rows are updated (1.00 is not 1.0), new rows inserted",
+          r["result"] == "loaded" and updated() == [("uc", "2"), ("uc", "3")] and
+          st.psql("SELECT id, v, n FROM uc ORDER BY id") ==
+          [("1", "a", "1.0"), ("2", "B", "2"), ("3", "c", "1.00"), ("4", "d", "4"),
+           ("5", "e", "5")], (r, updated(), st.psql("SELECT * FROM uc ORDER BY id")))
+    r = L.load("ucp", "id,v\n1,a\n2,z\n3,c\n", mode="upsert", key="id", etag="uc2",
+               extra=["--skip-unchanged"])
+    check("skip through INSERT ... ON CONFLICT (a table with children): the same",
+          r["result"] == "loaded" and updated()[2:] == [("ucp", "2")] and
+          st.psql("SELECT id, v FROM ucp ORDER BY id") == [("1", "a"), ("2", "z"), ("3", "c")],
+          (r, updated(), st.psql("SELECT * FROM ucp ORDER BY id")))
+    st.psql("TRUNCATE uc_updates")
+    r = L.load("uc", text, mode="upsert", key="id", etag="uc3")
+    check("update, the default: every row the file holds is written again",
+          r["result"] == "loaded" and [i for _, i in updated()] == ["1", "2", "3", "4", "5"],
+          (r, updated()))
 
 
 def test_replace(st, L):
@@ -497,7 +534,8 @@ def main():
     try:
         with Stack(moto=False, postgres=True) as st:
             L = Loader(st)
-            for t in (test_append_and_ledger, test_upsert, test_upsert_merge, test_replace,
+            for t in (test_append_and_ledger, test_upsert, test_upsert_merge,
+                      test_upsert_unchanged, test_replace,
                       test_create_table,
                       test_type_errors, test_rejects, test_escaping, test_identifiers,
                       test_race, test_sequencer, test_outage, test_check, test_least_privilege,

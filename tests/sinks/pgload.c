@@ -7,7 +7,7 @@
  *          --file F [--bucket B] [--object-key K] [--etag E] [--create-table]
  *          [--on-error abort|skip_row] [--max-errors N] [--password-file P]
  *          [--sequencer S] [--sleep-before-commit MS] [--stdin-loads]
- *          [--copy-format auto|binary|text]
+ *          [--copy-format auto|binary|text] [--skip-unchanged]
  *   pgload --conninfo C --check            (the sink's check(): connect, SELECT 1)
  *
  * Prints one JSON object per load on stdout: {"result": "loaded" | "already_loaded" |
@@ -256,7 +256,7 @@ static void usage(void)
                     "replace] [--key K] [--bucket B] [--object-key K] [--etag E] [--create-table] "
                     "[--on-error abort|skip_row] [--max-errors N] [--password-file P] "
                     "[--sequencer S] [--sleep-before-commit MS] [--stdin-loads] "
-                    "[--copy-format auto|binary|text]\n");
+                    "[--copy-format auto|binary|text] [--skip-unchanged]\n");
     exit(2);
 }
 
@@ -280,6 +280,7 @@ int main(int argc, char **argv)
         {"sequencer", 1, 0, 'q'},
         {"check", 0, 0, 'K'},
         {"copy-format", 1, 0, 'F'},
+        {"skip-unchanged", 0, 0, 'u'},
         {0, 0, 0, 0},
     };
     struct sink_conf sc = {.name = "pg", .type = SINK_POSTGRES};
@@ -355,6 +356,9 @@ int main(int argc, char **argv)
             break;
         case 'F':
             sc.copy_format = parse_copy_format(optarg);
+            break;
+        case 'u':
+            sc.upsert_unchanged = UPSERT_UNCHANGED_SKIP;
             break;
         default:
             usage();

@@ -198,13 +198,13 @@ DEF_TEST(sql_generation)
                   b.data);
     buf_reset(&b);
 
-    pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1, false);
+    pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1, false, false);
     EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\", \"a\"\"b\") SELECT \"id\", \"Name\", "
                   "\"a\"\"b\" FROM pg_temp.ingestd_stage ON CONFLICT (\"id\") DO UPDATE SET "
                   "\"Name\" = EXCLUDED.\"Name\", \"a\"\"b\" = EXCLUDED.\"a\"\"b\"",
                   b.data);
     buf_reset(&b);
-    pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1, true);
+    pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1, true, false);
     EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\", \"a\"\"b\") SELECT DISTINCT ON (\"id\") "
                   "\"id\", \"Name\", \"a\"\"b\" FROM pg_temp.ingestd_stage ORDER BY \"id\", "
                   "\"__ingestd_ord\" DESC ON CONFLICT (\"id\") DO UPDATE SET \"Name\" = "
@@ -212,7 +212,7 @@ DEF_TEST(sql_generation)
                   b.data);
     buf_reset(&b);
 
-    pg_sql_merge_join(&b, "\"t\"", cols, 3, keys, 1);
+    pg_sql_merge_join(&b, "\"t\"", cols, 3, keys, 1, false);
     EXPECT_EQ_STR("MERGE INTO \"t\" AS t USING pg_temp.ingestd_stage AS s ON t.\"id\" = "
                   "s.\"id\" WHEN MATCHED THEN UPDATE SET \"Name\" = s.\"Name\", \"a\"\"b\" = "
                   "s.\"a\"\"b\" WHEN NOT MATCHED THEN INSERT (\"id\", \"Name\", \"a\"\"b\") "
@@ -220,15 +220,34 @@ DEF_TEST(sql_generation)
                   b.data);
     buf_reset(&b);
 
+    pg_sql_merge(&b, "\"t\"", cols, 3, keys, 1, false, true);
+    EXPECT_EQ_STR(
+        "INSERT INTO \"t\" AS t (\"id\", \"Name\", \"a\"\"b\") SELECT \"id\", "
+        "\"Name\", \"a\"\"b\" FROM pg_temp.ingestd_stage ON CONFLICT (\"id\") DO UPDATE "
+        "SET \"Name\" = EXCLUDED.\"Name\", \"a\"\"b\" = EXCLUDED.\"a\"\"b\" WHERE NOT "
+        "pg_catalog.record_image_eq(ROW(t.\"Name\", t.\"a\"\"b\"), ROW(EXCLUDED.\"Name\", "
+        "EXCLUDED.\"a\"\"b\"))",
+        b.data);
+    buf_reset(&b);
+    pg_sql_merge_join(&b, "\"t\"", cols, 3, keys, 1, true);
+    EXPECT_EQ_STR(
+        "MERGE INTO \"t\" AS t USING pg_temp.ingestd_stage AS s ON t.\"id\" = "
+        "s.\"id\" WHEN MATCHED AND NOT pg_catalog.record_image_eq(ROW(t.\"Name\", "
+        "t.\"a\"\"b\"), ROW(s.\"Name\", s.\"a\"\"b\")) THEN UPDATE SET \"Name\" = s.\"Name\", "
+        "\"a\"\"b\" = s.\"a\"\"b\" WHEN NOT MATCHED THEN INSERT (\"id\", \"Name\", "
+        "\"a\"\"b\") VALUES (s.\"id\", s.\"Name\", s.\"a\"\"b\")",
+        b.data);
+    buf_reset(&b);
+
     const char *kk[] = {"id", "Name"};
-    pg_sql_merge_join(&b, "\"t\"", cols, 2, kk, 2);
+    pg_sql_merge_join(&b, "\"t\"", cols, 2, kk, 2, true);
     EXPECT_EQ_STR("MERGE INTO \"t\" AS t USING pg_temp.ingestd_stage AS s ON t.\"id\" = "
                   "s.\"id\" AND t.\"Name\" = s.\"Name\" WHEN MATCHED THEN DO NOTHING WHEN NOT "
                   "MATCHED THEN INSERT (\"id\", \"Name\") VALUES (s.\"id\", s.\"Name\")",
                   b.data);
     buf_reset(&b);
-    pg_sql_merge(&b, "\"t\"", cols, 2, kk, 2, true);
-    EXPECT_EQ_STR("INSERT INTO \"t\" (\"id\", \"Name\") SELECT DISTINCT ON (\"id\", \"Name\") "
+    pg_sql_merge(&b, "\"t\"", cols, 2, kk, 2, true, true);
+    EXPECT_EQ_STR("INSERT INTO \"t\" AS t (\"id\", \"Name\") SELECT DISTINCT ON (\"id\", \"Name\") "
                   "\"id\", \"Name\" FROM pg_temp.ingestd_stage ORDER BY \"id\", \"Name\", "
                   "\"__ingestd_ord\" DESC ON CONFLICT (\"id\", \"Name\") DO NOTHING",
                   b.data);

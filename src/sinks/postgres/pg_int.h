@@ -64,6 +64,7 @@ struct sink {
     uint64_t nrejects;
 
     enum copy_format copy_format; /* [sink] copy_format */
+    bool skip_unchanged;          /* [sink] upsert_unchanged = skip */
     struct pg_copybin bin;        /* binary COPY of this load (pg_copybin.h) */
 };
 

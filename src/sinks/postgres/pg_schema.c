@@ -145,13 +145,15 @@ static int check_upsert_key(struct sink *s, const struct load_target *t, const c
     }
     struct buf sql;
     buf_init(&sql);
-    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n, false);
+    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n, false,
+                 s->skip_unchanged);
     s->merge_sql = buf_steal(&sql);
-    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n, true);
+    pg_sql_merge(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n, true,
+                 s->skip_unchanged);
     s->merge_dedupe_sql = buf_steal(&sql);
     if (joinable && PQserverVersion(s->conn) >= 150000) {
-        pg_sql_merge_join(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames,
-                          keys->n);
+        pg_sql_merge_join(&sql, s->qtable, (const char *const *)s->tcols, s->ncols, knames, keys->n,
+                          s->skip_unchanged);
         s->merge_join_sql = buf_steal(&sql);
     }
     rc = 0;

@@ -261,17 +261,21 @@ void pg_sql_stage(struct buf *out, const char *table, const char *const *cols, s
     buf_printf(out, ", 0::bigint AS \"" PG_STAGE_ORD "\" FROM %s WITH NO DATA", table);
 }
 
+static bool is_key(const char *col, const char *const *keys, size_t nkeys)
+{
+    for (size_t k = 0; k < nkeys; k++)
+        if (!strcmp(col, keys[k]))
+            return true;
+    return false;
+}
+
 /* "UPDATE SET c = FROMc, ..." over the columns that are not keys; false when all are. */
 static bool put_updates(struct buf *out, const char *const *cols, size_t ncols,
                         const char *const *keys, size_t nkeys, const char *from)
 {
     bool any = false;
     for (size_t i = 0; i < ncols; i++) {
-        bool is_key = false;
-        for (size_t k = 0; k < nkeys; k++)
-            if (!strcmp(cols[i], keys[k]))
-                is_key = true;
-        if (is_key)
+        if (is_key(cols[i], keys, nkeys))
             continue;
         buf_puts(out, any ? ", " : "UPDATE SET ");
         pg_quote_ident(out, cols[i]);
@@ -283,10 +287,37 @@ static bool put_updates(struct buf *out, const char *const *cols, size_t ncols,
     return any;
 }
 
-void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, size_t ncols,
-                  const char *const *keys, size_t nkeys, bool dedupe)
+/* "NOT record_image_eq(ROW(t.c, ...), ROW(FROMc, ...))" over the columns that are not
+ * keys: true when the stored row differs from the new one in any byte of them. The
+ * function behind the *= operator compares the values' binary images, so 1.0 differs from
+ * 1.00 and json from json spaced otherwise, NULL matches NULL, and types without an
+ * equality (json) need none; called as a function because "ROW(...) *= ROW(...)" would
+ * be taken apart into a comparison per column. */
+static void put_changed(struct buf *out, const char *const *cols, size_t ncols,
+                        const char *const *keys, size_t nkeys, const char *from)
 {
-    buf_printf(out, "INSERT INTO %s (", table);
+    const char *sides[] = {"t.", from};
+    buf_puts(out, "NOT pg_catalog.record_image_eq(");
+    for (int side = 0; side < 2; side++) {
+        bool any = false;
+        buf_puts(out, side ? ", ROW(" : "ROW(");
+        for (size_t i = 0; i < ncols; i++) {
+            if (is_key(cols[i], keys, nkeys))
+                continue;
+            buf_puts(out, any ? ", " : "");
+            buf_puts(out, sides[side]);
+            pg_quote_ident(out, cols[i]);
+            any = true;
+        }
+        buf_putc(out, ')');
+    }
+    buf_putc(out, ')');
+}
+
+void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, size_t ncols,
+                  const char *const *keys, size_t nkeys, bool dedupe, bool skip_unchanged)
+{
+    buf_printf(out, "INSERT INTO %s%s (", table, skip_unchanged ? " AS t" : "");
     put_list(out, "", cols, ncols, "");
     buf_puts(out, ") SELECT ");
     if (dedupe) {
@@ -304,12 +335,16 @@ void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, s
     buf_puts(out, " ON CONFLICT (");
     put_list(out, "", keys, nkeys, "");
     buf_puts(out, ") DO ");
-    if (!put_updates(out, cols, ncols, keys, nkeys, "EXCLUDED."))
+    if (!put_updates(out, cols, ncols, keys, nkeys, "EXCLUDED.")) {
         buf_puts(out, "NOTHING");
+    } else if (skip_unchanged) {
+        buf_puts(out, " WHERE ");
+        put_changed(out, cols, ncols, keys, nkeys, "EXCLUDED.");
+    }
 }
 
 void pg_sql_merge_join(struct buf *out, const char *table, const char *const *cols, size_t ncols,
-                       const char *const *keys, size_t nkeys)
+                       const char *const *keys, size_t nkeys, bool skip_unchanged)
 {
     buf_printf(out, "MERGE INTO %s AS t USING pg_temp." PG_STAGE_TABLE " AS s ON ", table);
     for (size_t k = 0; k < nkeys; k++) {
@@ -318,7 +353,13 @@ void pg_sql_merge_join(struct buf *out, const char *table, const char *const *co
         buf_puts(out, " = s.");
         pg_quote_ident(out, keys[k]);
     }
-    buf_puts(out, " WHEN MATCHED THEN ");
+    buf_puts(out, " WHEN MATCHED ");
+    if (skip_unchanged && ncols > nkeys) { /* keys are among cols */
+        buf_puts(out, "AND ");
+        put_changed(out, cols, ncols, keys, nkeys, "s.");
+        buf_putc(out, ' ');
+    }
+    buf_puts(out, "THEN ");
     if (!put_updates(out, cols, ncols, keys, nkeys, "s."))
         buf_puts(out, "DO NOTHING");
     buf_puts(out, " WHEN NOT MATCHED THEN INSERT (");

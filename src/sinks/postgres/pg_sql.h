@@ -84,15 +84,17 @@ void pg_sql_copy(struct buf *out, const char *table, const char *const *cols, si
                  bool with_ord);
 void pg_sql_stage(struct buf *out, const char *table, const char *const *cols, size_t ncols);
 /* dedupe: keep only the last staged row per key (DISTINCT ON ... ORDER BY ordinal DESC);
- * without it the statement fails with 21000 when the file repeats a key. */
+ * without it the statement fails with 21000 when the file repeats a key. skip_unchanged
+ * (here and in pg_sql_merge_join): a stored row whose values are byte for byte the staged
+ * one's is left as it is, no new row version and no UPDATE trigger. */
 void pg_sql_merge(struct buf *out, const char *table, const char *const *cols, size_t ncols,
-                  const char *const *keys, size_t nkeys, bool dedupe);
+                  const char *const *keys, size_t nkeys, bool dedupe, bool skip_unchanged);
 /* MERGE from the stage, joined on the keys: no speculative insertion and no row lock
  * before each update, so faster than INSERT ... ON CONFLICT on PostgreSQL 15 and later.
  * A file that repeats a key fails it (21000 or 23505), as does a row another session
  * inserted meanwhile (23505): pg_sql_merge's statements are the way on from there. */
 void pg_sql_merge_join(struct buf *out, const char *table, const char *const *cols, size_t ncols,
-                       const char *const *keys, size_t nkeys);
+                       const char *const *keys, size_t nkeys, bool skip_unchanged);
 
 /*
  * The CONTEXT of a COPY error: "COPY rel, line N[, column c][: "value" | : null input]".

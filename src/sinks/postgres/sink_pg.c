@@ -148,6 +148,7 @@ static int pg_open(const struct sink_conf *sc, const struct config *cfg, struct 
     pg_quote_qualified(&q, s->home, PG_REJECTS_TABLE);
     s->qrejects = buf_steal(&q);
     s->copy_format = sc->copy_format;
+    s->skip_unchanged = sc->upsert_unchanged == UPSERT_UNCHANGED_SKIP;
     buf_init(&s->out);
     buf_init(&s->rejects);
     linemap_init(&s->lines);
@@ -780,9 +781,9 @@ static bool failed_with(const PGresult *r, const char *sqlstate)
  * MERGE is only the faster way: when it fails for a reason a retry would not mend (a key
  * repeated in the file: 21000, or 23505 between two new rows; a row another session
  * inserted since: 23505; anything else MERGE refuses), INSERT ... ON CONFLICT runs in its
- * place, and its error, if it has one, is the one reported, as before. A transient failure (connection, lock
- * timeout, cancel) is returned as it is. Returns 1 when INSERT ... ON CONFLICT is to run
- * (the savepoint rolled back to), 0 with *r the result otherwise, -1 when not even the
+ * place, and its error, if it has one, is the one reported, as before. A transient failure
+ * (connection, lock timeout, cancel) is returned as it is. Returns 1 when INSERT ... ON CONFLICT is
+ * to run (the savepoint rolled back to), 0 with *r the result otherwise, -1 when not even the
  * settings could be made.
  */
 static int merge_join(struct sink *s, PGresult **r, struct ierr *e)
