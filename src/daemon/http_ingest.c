@@ -507,6 +507,16 @@ static void on_head(void *arg, struct httpd_req *r)
     start_job(ing, q, rc, idem);
 }
 
+/* Refuses a request whose body has begun: the load, if it runs, stops before its commit. */
+static void refuse_body(struct ireq *q, struct httpd_req *r, int status, const char *why)
+{
+    body_pipe_abort(q->pipe, why);
+    q->closed_pipe = true;
+    drop_unsubmitted(q);
+    answer_error(r, status, why, NULL);
+    account(q, q->route, status, 0);
+}
+
 static size_t on_body(void *arg, struct httpd_req *r, const char *p, size_t n)
 {
     struct http_ingest *ing = arg;
@@ -519,11 +529,7 @@ static size_t on_body(void *arg, struct httpd_req *r, const char *p, size_t n)
         char why[128];
         snprintf(why, sizeof why, "the body is over max_body (%lld bytes)",
                  (long long)ing->app->cfg->http.max_body);
-        body_pipe_abort(q->pipe, why);
-        q->closed_pipe = true;
-        drop_unsubmitted(q);
-        answer_error(r, 413, why, NULL);
-        account(q, q->route, 413, 0);
+        refuse_body(q, r, 413, why);
         return n;
     }
     took = body_pipe_write(q->pipe, p, n);
@@ -544,11 +550,7 @@ static bool trailers_too_large(struct ireq *q, struct httpd_req *r)
     httpd_head_size(r, &head, &line);
     if (head + httpd_trailer_size(r) <= HEAD_MAX_BYTES)
         return false;
-    body_pipe_abort(q->pipe, why);
-    q->closed_pipe = true;
-    drop_unsubmitted(q);
-    answer_error(r, 431, why, NULL);
-    account(q, q->route, 431, 0);
+    refuse_body(q, r, 431, why);
     return true;
 }
 
