@@ -51,7 +51,7 @@
 #define START_BYTES     (256 * 1024)
 #define HEAD_TIMEOUT_MS 5000
 /* The largest request head taken: a larger one is refused first, while its connection
- * still has room for that answer (see httpd_head_size()). */
+ * still has room for that answer (see httpd_head_refusal()). */
 #define HEAD_MAX_BYTES (256 * 1024)
 #define IDEM_KEY_MAX   200
 #define PUT_MAX_BYTES  (1024 * 1024)
@@ -416,14 +416,11 @@ static void on_head(void *arg, struct httpd_req *r)
     struct ireq *q = ireq_new(ing, r);
     bool put = strcmp(method, "PUT") == 0;
     char why[400];
-    int fmt, comp;
-    size_t head_bytes, line_bytes;
+    int fmt, comp, status;
 
     httpd_set_data(r, q);
     snprintf(q->route, sizeof q->route, "-");
-    httpd_head_size(r, &head_bytes, &line_bytes);
-    if (head_bytes > HEAD_MAX_BYTES) {
-        int status = line_bytes > HEAD_MAX_BYTES ? 414 : 431;
+    if ((status = httpd_head_refusal(r)) != 0) {
         answer_error(r, status, "the request head is over 256 KiB", NULL);
         account(q, q->route, status, 0);
         return;
@@ -545,13 +542,11 @@ static size_t on_body(void *arg, struct httpd_req *r, const char *p, size_t n)
 static bool trailers_too_large(struct ireq *q, struct httpd_req *r)
 {
     static const char why[] = "the request head with the body's trailers is over 256 KiB";
-    size_t head, line;
+    int status = httpd_head_refusal(r);
 
-    httpd_head_size(r, &head, &line);
-    if (head + httpd_trailer_size(r) <= HEAD_MAX_BYTES)
-        return false;
-    refuse_body(q, r, 431, why);
-    return true;
+    if (status)
+        refuse_body(q, r, status, why);
+    return status != 0;
 }
 
 static void on_end(void *arg, struct httpd_req *r)
@@ -631,7 +626,7 @@ int http_ingest_start(struct app *app)
         .max_conns = (unsigned)cfg->http.max_connections,
         .head_timeout_ms = HEAD_TIMEOUT_MS,
         .idle_timeout_s = (unsigned)cfg->http.timeout,
-        .memory_limit = HEAD_MAX_BYTES + HTTPD_ANSWER_ROOM,
+        .head_max = HEAD_MAX_BYTES,
         .tls_cert_pem = cfg->http.tls_cert,
         .tls_key_pem = cfg->http.tls_key,
     };

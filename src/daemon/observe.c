@@ -178,13 +178,12 @@ static void serve(void *arg, struct httpd_req *r)
     const char *text = "text/plain; charset=utf-8";
     char reason[512];
     struct buf body;
-    size_t head, line;
+    int status;
 
     buf_init(&body);
-    httpd_head_size(r, &head, &line);
-    if (head > OBSERVE_HTTP_HEAD_MAX) {
+    if ((status = httpd_head_refusal(r)) != 0) {
         buf_puts(&body, "request head over 8 KiB\n");
-        answer(r, line > OBSERVE_HTTP_HEAD_MAX ? 414 : 431, text, &body, NULL);
+        answer(r, status, text, &body, NULL);
     } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         buf_puts(&body, "method not allowed\n");
         answer(r, 405, text, &body, allow);
@@ -249,7 +248,7 @@ static const struct httpd_opts metrics_opts = {
     .max_conns = OBSERVE_HTTP_MAX_CONNS,
     .head_timeout_ms = OBSERVE_HTTP_REQUEST_TIMEOUT_MS,
     .idle_timeout_s = 10,
-    .memory_limit = OBSERVE_HTTP_HEAD_MAX + HTTPD_ANSWER_ROOM, /* every head gets its answer */
+    .head_max = OBSERVE_HTTP_HEAD_MAX,
     .close_after_answer = true,
 };
 

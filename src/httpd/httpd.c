@@ -36,6 +36,9 @@
 /* MHD keeps each header, query argument and cookie as a record of seven words in the
  * connection's memory: 64 bytes at most once aligned. */
 #define MHD_RECORD_BYTES 64
+/* What an answer's status line and headers take of a connection's memory, at most: kept
+ * free above head_max. */
+#define ANSWER_ROOM (16 * 1024)
 
 enum conn_state { CONN_WAITING, CONN_MHD };
 
@@ -532,7 +535,8 @@ static enum MHD_Result count_record(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
-void httpd_head_size(const struct httpd_req *r, size_t *head, size_t *line)
+/* The head's share of the connection's memory, and its request line's. */
+static void head_size(const struct httpd_req *r, size_t *head, size_t *line)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
         r->mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
@@ -551,12 +555,19 @@ void httpd_head_size(const struct httpd_req *r, size_t *head, size_t *line)
     *line = (raw > hdrs.fields + 2 ? raw - hdrs.fields - 2 : 0) + args.records * MHD_RECORD_BYTES;
 }
 
-size_t httpd_trailer_size(const struct httpd_req *r)
+int httpd_head_refusal(const struct httpd_req *r)
 {
-    struct head_walk w = {0, 0};
+    size_t head, line, max = r->srv->o.head_max;
 
-    MHD_get_connection_values_n(r->mc, MHD_FOOTER_KIND, count_record, &w);
-    return w.fields + w.records * MHD_RECORD_BYTES;
+    head_size(r, &head, &line);
+    if (r->ended) {
+        struct head_walk trailers = {0, 0};
+        MHD_get_connection_values_n(r->mc, MHD_FOOTER_KIND, count_record, &trailers);
+        head += trailers.fields + trailers.records * MHD_RECORD_BYTES;
+    }
+    if (head <= max)
+        return 0;
+    return line > max ? 414 : 431;
 }
 
 void httpd_set_data(struct httpd_req *r, void *data)
@@ -661,19 +672,20 @@ struct httpd *httpd_new(struct loop *l, const struct httpd_opts *o, const struct
         goto fail;
     }
     if (s->cert)
-        s->mhd = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_access, s, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)(o->max_conns + 16), MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->memory_limit, MHD_OPTION_NOTIFY_CONNECTION,
-            on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-            MHD_OPTION_HTTPS_MEM_CERT, s->cert, MHD_OPTION_HTTPS_MEM_KEY, s->key, MHD_OPTION_END);
+        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_CONNECTION_LIMIT,
+                                  (unsigned)(o->max_conns + 16), MHD_OPTION_CONNECTION_TIMEOUT,
+                                  o->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                  o->head_max + ANSWER_ROOM, MHD_OPTION_NOTIFY_CONNECTION,
+                                  on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                                  MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_HTTPS_MEM_CERT,
+                                  s->cert, MHD_OPTION_HTTPS_MEM_KEY, s->key, MHD_OPTION_END);
     else
         s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_CONNECTION_LIMIT,
                                   (unsigned)(o->max_conns + 16), MHD_OPTION_CONNECTION_TIMEOUT,
                                   o->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                  o->memory_limit, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                  o->head_max + ANSWER_ROOM, MHD_OPTION_NOTIFY_CONNECTION,
+                                  on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                   MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                                   MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
     if (!s->mhd) {

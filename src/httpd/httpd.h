@@ -49,7 +49,7 @@ struct httpd_opts {
     unsigned max_conns;       /* open connections */
     unsigned head_timeout_ms; /* a request head must be complete within this */
     unsigned idle_timeout_s;  /* a connection that moves nothing for this long is closed */
-    size_t memory_limit;      /* per connection: head and read buffer (MHD's pool) */
+    size_t head_max;          /* the largest request head answered (httpd_head_refusal) */
     bool close_after_answer;  /* one request per connection (Connection: close) */
     const char *tls_cert_pem; /* both or neither: HTTPS */
     const char *tls_key_pem;
@@ -80,17 +80,15 @@ const char *httpd_peer(const struct httpd_req *r);                     /* "ADDR:
  * fn returns false to stop. */
 void httpd_args(const struct httpd_req *r, bool (*fn)(void *arg, const char *k, const char *v),
                 void *arg);
-/* What the head takes of its connection's memory (memory_limit), in bytes: the whole
- * head, and its request line with the query arguments. libmicrohttpd keeps the head as
- * received plus a record for each header, argument and cookie; an answer needs up to
- * HTTPD_ANSWER_ROOM more, so a handler that answers only heads up to N bytes, and
- * refuses larger ones, needs a memory_limit of N + HTTPD_ANSWER_ROOM for every answer
- * to be sent. */
-#define HTTPD_ANSWER_ROOM (16 * 1024)
-void httpd_head_size(const struct httpd_req *r, size_t *head, size_t *line);
-/* What the trailers of a chunked body take of the same memory, counted the same way;
- * known once the body has ended (on_end). */
-size_t httpd_trailer_size(const struct httpd_req *r);
+/*
+ * 0 when the request head fits head_max, else the status to refuse it with: 414 when its
+ * request line with the query arguments is over it alone, 431 otherwise. A head counts
+ * what it takes of its connection's memory: its bytes as received plus libmicrohttpd's
+ * record of each header, argument and cookie; once the body has ended (in on_end) the
+ * trailers of a chunked body count too. The connection's memory is head_max and room
+ * for the answer, so a handler that refuses what this names can answer every request.
+ */
+int httpd_head_refusal(const struct httpd_req *r);
 void httpd_set_data(struct httpd_req *r, void *data);
 void *httpd_data(const struct httpd_req *r);
 
