@@ -287,6 +287,23 @@ static bool put_updates(struct buf *out, const char *const *cols, size_t ncols,
     return any;
 }
 
+/* "ROW(PREFIXc, ...)" over the columns that are not keys. */
+static void put_row(struct buf *out, const char *prefix, const char *const *cols, size_t ncols,
+                    const char *const *keys, size_t nkeys)
+{
+    bool any = false;
+    buf_puts(out, "ROW(");
+    for (size_t i = 0; i < ncols; i++) {
+        if (is_key(cols[i], keys, nkeys))
+            continue;
+        buf_puts(out, any ? ", " : "");
+        buf_puts(out, prefix);
+        pg_quote_ident(out, cols[i]);
+        any = true;
+    }
+    buf_putc(out, ')');
+}
+
 /* "NOT record_image_eq(ROW(t.c, ...), ROW(FROMc, ...))" over the columns that are not
  * keys: true when the stored row differs from the new one in any byte of them. The
  * function behind the *= operator compares the values' binary images, so 1.0 differs from
@@ -296,21 +313,10 @@ static bool put_updates(struct buf *out, const char *const *cols, size_t ncols,
 static void put_changed(struct buf *out, const char *const *cols, size_t ncols,
                         const char *const *keys, size_t nkeys, const char *from)
 {
-    const char *sides[] = {"t.", from};
     buf_puts(out, "NOT pg_catalog.record_image_eq(");
-    for (int side = 0; side < 2; side++) {
-        bool any = false;
-        buf_puts(out, side ? ", ROW(" : "ROW(");
-        for (size_t i = 0; i < ncols; i++) {
-            if (is_key(cols[i], keys, nkeys))
-                continue;
-            buf_puts(out, any ? ", " : "");
-            buf_puts(out, sides[side]);
-            pg_quote_ident(out, cols[i]);
-            any = true;
-        }
-        buf_putc(out, ')');
-    }
+    put_row(out, "t.", cols, ncols, keys, nkeys);
+    buf_puts(out, ", ");
+    put_row(out, from, cols, ncols, keys, nkeys);
     buf_putc(out, ')');
 }
 
