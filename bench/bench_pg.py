@@ -246,9 +246,8 @@ def main():
             order = order[(r - 1) % 3:] + order[:(r - 1) % 3]
             for phase in ("append", "upsert", "resend"):
                 # resend has two contenders: psql and ingestd's pgskip sink ("skip")
-                contenders = [c for c in order if c != "text"] if phase == "resend" else order
-                contenders = ["skip" if c == "auto" and phase == "resend" else c
-                              for c in contenders]
+                contenders = order if phase != "resend" else [
+                    "skip" if c == "auto" else c for c in order if c != "text"]
                 tables = {c: f"{phase}_{c}_{r}" for c in contenders}
                 for c, t in tables.items():
                     st.psql(f"CREATE TABLE {t} ({COLUMNS})")
